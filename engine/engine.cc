@@ -1,0 +1,913 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "engine/engine.h"
+
+#include <curl/curl.h>
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+
+#include "auth/request_policy.h"
+#include "engine/job_impl.h"
+#include "engine/scheduler.h"
+#include "engine/state_machine.h"
+#include "platform/system.h"
+
+namespace openbits::engine {
+
+namespace asio = boost::asio;
+using std::chrono::steady_clock;
+
+namespace {
+
+constexpr std::size_t kMaxDisplayName = 256;
+constexpr std::size_t kMaxUrlLength = 2200;
+constexpr std::size_t kMaxPathLength = 4096;
+
+std::int64_t NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
+
+Status ValidateRemoteUrl(std::string_view url) {
+  if (url.empty()) return Status(kEInvalidArg, "the remote URL is empty");
+  if (url.size() > kMaxUrlLength) {
+    return Status(kEInvalidArg, "the remote URL is longer than 2200 characters");
+  }
+  for (unsigned char c : url) {
+    if (c <= 0x20 || c == 0x7f) {
+      return Status(kEInvalidArg,
+                    "the remote URL contains a space or control character (CR, LF, NUL ...)");
+    }
+  }
+  CPtr<CURLU> u(curl_url());
+  const std::string text(url);
+  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
+      CURLUE_OK) {
+    return Status(kEInvalidArg, "the remote URL is malformed");
+  }
+  char* raw = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_SCHEME, &raw, 0) != CURLUE_OK) {
+    return Status(kEInvalidArg, "the remote URL has no scheme");
+  }
+  CPtr<char> scheme(raw);
+  const std::string_view s(scheme.get());
+  if (s != "http" && s != "https") {
+    return Status(kEInvalidArg, "unsupported scheme \"" + std::string(s) +
+                                    "\": only http and https are accepted");
+  }
+  raw = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_HOST, &raw, 0) != CURLUE_OK || raw == nullptr ||
+      raw[0] == '\0') {
+    curl_free(raw);
+    return Status(kEInvalidArg, "the remote URL has no host");
+  }
+  curl_free(raw);
+  raw = nullptr;
+  if (curl_url_get(u.get(), CURLUPART_PASSWORD, &raw, 0) == CURLUE_OK) {
+    curl_free(raw);
+    // Storing it would put a secret on disk in plain text; the credential
+    // vault (issue 4) will take it.
+    return Status(kEInvalidArg,
+                  "passwords in URLs are not accepted yet (they would be stored unencrypted)");
+  }
+  return Status::Ok();
+}
+
+Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
+  if (!platform::IsAbsolutePath(path)) {
+    return Status(kEInvalidArg, "the local name must be an absolute path");
+  }
+  if (path.size() > kMaxPathLength) return Status(kEInvalidArg, "the local name is too long");
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f) {
+      return Status(kEInvalidArg, "the local name contains a control character");
+    }
+  }
+  if (path.back() == '/') return Status(kEInvalidArg, "the local name must name a file");
+  std::size_t start = 1;
+  while (start <= path.size()) {
+    auto end = path.find('/', start);
+    std::string_view part = path.substr(start, end == std::string_view::npos ? path.npos
+                                                                               : end - start);
+    if (part == "." || part == "..") {
+      return Status(kEInvalidArg, "the local name must not contain . or .. components");
+    }
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  const std::string p(path);
+  if (p.rfind(state_dir + "/", 0) == 0) {
+    return Status(kEInvalidArg, "the local name is inside the queue's state directory");
+  }
+  return platform::CheckDestination(p);
+}
+
+}  // namespace
+
+// --- Lifetime ---------------------------------------------------------------
+
+Engine::Engine(const ManagerOptions& options) : options_(options) {}
+
+Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
+  if (options.state_directory.empty() || !platform::IsAbsolutePath(options.state_directory)) {
+    return Status(kEInvalidArg, "the state directory must be an absolute path");
+  }
+  ManagerOptions opts = options;
+  while (opts.state_directory.size() > 1 && opts.state_directory.back() == '/') {
+    opts.state_directory.pop_back();
+  }
+  if (opts.checkpoint_bytes < 64 * 1024) opts.checkpoint_bytes = 64 * 1024;
+  OPENBITS_RETURN_IF_ERROR(platform::MakeDirectories(opts.state_directory, 0700));
+  std::shared_ptr<Engine> engine(new Engine(opts));
+  auto lock = platform::LockFile(opts.state_directory + "/openbits.lock");
+  if (!lock.ok()) return lock.status();
+  engine->lock_file_ = std::move(*lock);
+  auto store = store::Store::Open(opts.state_directory + "/queue.db");
+  if (!store.ok()) return store.status();
+  engine->store_ = std::move(*store);
+  engine->multi_ = std::make_unique<CurlMulti>(engine->io_);
+
+  // Load on this thread before the engine thread exists: nothing else can
+  // touch the state yet.
+  engine->engine_thread_id_ = std::this_thread::get_id();
+  Status loaded = engine->LoadQueue();
+  engine->engine_thread_id_ = {};
+  if (!loaded.ok()) return loaded;
+
+  engine->work_.emplace(engine->io_.get_executor());
+  engine->notify_work_.emplace(engine->notify_io_.get_executor());
+  std::promise<void> started;
+  engine->thread_ = std::thread([e = engine.get(), &started] {
+    e->engine_thread_id_ = std::this_thread::get_id();
+    started.set_value();
+    e->io_.run();
+  });
+  started.get_future().wait();
+  engine->notify_thread_ = std::thread([e = engine.get()] { e->notify_io_.run(); });
+  asio::post(engine->io_, [e = engine.get()] { e->Schedule(); });
+  return engine;
+}
+
+Engine::~Engine() { Shutdown(); }
+
+void Engine::Shutdown() {
+  {
+    std::unique_lock lifecycle(lifecycle_);
+    if (closed_) return;
+    if (thread_.joinable()) {
+      std::promise<void> stopped;
+      asio::post(io_, [this, &stopped] {
+        for (auto& [id, job] : jobs_) {
+          StopTransfer(*job, /*keep_progress=*/true);
+          CancelTimers(*job);
+        }
+        stopped.set_value();
+      });
+      stopped.get_future().wait();
+      work_.reset();
+      io_.stop();
+      thread_.join();
+    }
+    sync_pool_.join();
+    closed_ = true;
+    multi_.reset();
+  }
+  notify_work_.reset();
+  if (notify_thread_.joinable()) {
+    if (std::this_thread::get_id() == notify_thread_.get_id()) {
+      notify_thread_.detach();  // the last handle died inside a callback
+    } else {
+      notify_thread_.join();
+    }
+  }
+}
+
+// --- Loading ------------------------------------------------------------
+
+Status Engine::LoadQueue() {
+  auto records = store_->LoadJobs();
+  if (!records.ok()) return records.status();
+  for (store::JobRecord& rec : *records) {
+    auto job = std::make_shared<JobData>(io_);
+    job->rec = std::move(rec);
+    next_sequence_ = std::max(next_sequence_, job->rec.sequence + 1);
+    job->queue_position = next_queue_position_++;
+    job->last_progress = steady_clock::now();
+    jobs_[job->rec.id] = job;
+    for (store::FileRecord& f : job->rec.files) {
+      if (ReconcileTemporaryFile(f)) OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job->rec.id, f));
+    }
+  }
+  std::vector<std::shared_ptr<JobData>> pending;
+  for (auto& [id, job] : jobs_) {
+    if (job->rec.pending != store::PendingAction::kNone) {
+      pending.push_back(job);
+      continue;
+    }
+    switch (job->rec.state) {
+      case JobState::kConnecting:
+      case JobState::kTransferring:
+        job->rec.state = JobState::kQueued;  // it was running when we stopped
+        OPENBITS_RETURN_IF_ERROR(store_->UpdateJob(job->rec));
+        break;
+      case JobState::kTransientError:
+        ArmRetry(job);
+        break;
+      case JobState::kAcknowledged:
+      case JobState::kCancelled:
+        // A final job whose deletion did not commit: finish it.
+        pending.push_back(job);
+        continue;
+      default:
+        break;
+    }
+    UpdateRunnable(*job);
+  }
+  for (auto& job : pending) FinishPendingAction(*job);
+  return Status::Ok();
+}
+
+void Engine::FinishPendingAction(JobData& job) {
+  if (job.rec.pending == store::PendingAction::kCancel ||
+      job.rec.state == JobState::kCancelled) {
+    (void)Cancel(job);
+  } else {
+    if (job.rec.state == JobState::kAcknowledged) job.rec.state = JobState::kTransferred;
+    (void)Complete(job);
+  }
+}
+
+// --- Jobs -------------------------------------------------------------------
+
+Result<std::shared_ptr<JobData>> Engine::CreateJob(const Caller& caller, std::string_view name,
+                                                   JobType type) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  if (type != JobType::kDownload) {
+    return Status(kENotImpl, "upload jobs are not supported yet");
+  }
+  if (name.size() > kMaxDisplayName) {
+    return Status(kEInvalidArg, "the display name is longer than 256 characters");
+  }
+  auto job = std::make_shared<JobData>(io_);
+  store::JobRecord& r = job->rec;
+  r.id = Guid::Generate();
+  r.sequence = next_sequence_++;
+  r.owner = caller.user;
+  r.type = type;
+  r.display_name = std::string(name);
+  r.creation_time_ms = r.modification_time_ms = NowMs();
+  job->queue_position = next_queue_position_++;
+  job->last_progress = steady_clock::now();
+  OPENBITS_RETURN_IF_ERROR(store_->InsertJob(r));
+  jobs_[r.id] = job;
+  return job;
+}
+
+Result<std::shared_ptr<JobData>> Engine::FindJob(const Caller& caller, const Guid& id) {
+  auto it = jobs_.find(id);
+  if (it == jobs_.end()) return Status(kBgENotFound, "no job " + id.ToString());
+  if (it->second->rec.owner != caller.user && !caller.is_admin) {
+    return Status(kEAccessDenied, "the job belongs to another user");
+  }
+  return it->second;
+}
+
+Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& caller,
+                                                               EnumScope scope) {
+  if (scope == EnumScope::kAllUsers && !caller.is_admin) {
+    return Status(kEAccessDenied, "listing all users' jobs needs administrator rights");
+  }
+  std::vector<std::shared_ptr<JobData>> out;
+  out.reserve(jobs_.size());
+  for (auto& [id, job] : jobs_) {
+    if (scope == EnumScope::kAllUsers || job->rec.owner == caller.user) out.push_back(job);
+  }
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
+    return a->rec.sequence < b->rec.sequence;
+  });
+  return out;
+}
+
+Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
+                        const std::vector<FileRange>* ranges) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  if (files.empty()) return Status(kEInvalidArg, "no file given");
+  if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
+  if (ranges != nullptr && job.rec.dynamic_content) {
+    return Status(kEInvalidArg, "ranges cannot be downloaded from dynamic content");
+  }
+  std::vector<store::FileRecord> added;
+  for (const FileInfo& info : files) {
+    Status url = ValidateRemoteUrl(info.remote_name);
+    if (!url.ok()) return Status(url.code(), url.message() + ": " + auth::RedactUrl(info.remote_name));
+    Status local = ValidateLocalPath(info.local_name, options_.state_directory);
+    if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
+    auto same_name = [&](const store::FileRecord& f) {
+      return f.local_name == info.local_name && !f.renamed;
+    };
+    if (std::any_of(job.rec.files.begin(), job.rec.files.end(), same_name) ||
+        std::any_of(added.begin(), added.end(), same_name)) {
+      return Status(kEInvalidArg, "the job already has a file named " + info.local_name);
+    }
+    store::FileRecord f;
+    f.index = static_cast<std::uint32_t>(job.rec.files.size() + added.size());
+    f.remote_name = info.remote_name;
+    f.local_name = info.local_name;
+    if (ranges != nullptr) f.ranges = *ranges;
+    added.push_back(std::move(f));
+  }
+  job.rec.modification_time_ms = NowMs();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->InsertFiles(job.rec.id, added));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  for (auto& f : added) job.rec.files.push_back(std::move(f));
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::Resume(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  const bool unfinished = std::any_of(job.rec.files.begin(), job.rec.files.end(),
+                                      [](const store::FileRecord& f) { return !f.completed; });
+  Transition t = ApplyEvent(
+      {job.rec.state, JobEvent::kResume, !job.rec.files.empty(), unfinished});
+  if (!t.status.ok()) return t.status;
+  if (t.to == job.rec.state) return Status::Ok();
+  job.retry_timer.cancel();
+  job.rec.ever_resumed = true;
+  job.last_progress = steady_clock::now();
+  SetState(job, t.to);
+  OPENBITS_RETURN_IF_ERROR(Persist(job));
+  NotifyModification(job, false);
+  ScheduleSoon();
+  return Status::Ok();
+}
+
+Status Engine::Suspend(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kSuspend});
+  if (!t.status.ok()) return t.status;
+  if (job.rec.state == JobState::kSuspended) return Status::Ok();
+  StopTransfer(job, true);
+  CancelTimers(job);
+  SetState(job, JobState::kSuspended);
+  OPENBITS_RETURN_IF_ERROR(Persist(job));
+  NotifyModification(job, false);
+  ScheduleSoon();
+  return Status::Ok();
+}
+
+Status Engine::DeleteTemporaryFiles(JobData& job) {
+  Status result;
+  for (store::FileRecord& f : job.rec.files) {
+    if (f.renamed || f.temp_name.empty()) continue;
+    auto parts = platform::SplitAbsolutePath(f.local_name);
+    if (!parts.ok()) continue;
+    auto dir = platform::OpenDirectory(parts->directory);
+    if (!dir.ok()) continue;  // the directory is gone, and the file with it
+    Status st = platform::RemoveAt(*dir, f.temp_name);
+    if (!st.ok()) result = Status(kBgSUnableToDeleteFiles, st.message());
+  }
+  return result;
+}
+
+Status Engine::Cancel(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kCancel});
+  if (!t.status.ok()) return t.status;
+  StopTransfer(job, false);
+  CancelTimers(job);
+  job.rec.pending = store::PendingAction::kCancel;
+  OPENBITS_RETURN_IF_ERROR(Persist(job));
+  Status deleted = DeleteTemporaryFiles(job);
+  SetState(job, JobState::kCancelled);
+  OPENBITS_RETURN_IF_ERROR(store_->DeleteJob(job.rec.id));
+  NotifyModification(job, false);
+  RemoveJob(job);
+  ScheduleSoon();
+  return deleted;
+}
+
+Status Engine::Complete(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kComplete});
+  if (!t.status.ok()) return t.status;
+  StopTransfer(job, true);
+  CancelTimers(job);
+  job.rec.pending = store::PendingAction::kComplete;
+  OPENBITS_RETURN_IF_ERROR(Persist(job));
+
+  bool partial = false;
+  for (store::FileRecord& f : job.rec.files) {
+    if (f.renamed) continue;
+    if (!f.completed) {
+      partial = true;
+      continue;
+    }
+    auto parts = platform::SplitAbsolutePath(f.local_name);
+    Status st = parts.status();
+    if (parts.ok()) {
+      auto dir = platform::OpenDirectory(parts->directory);
+      st = dir.status();
+      if (dir.ok()) {
+        auto fd = platform::OpenExisting(*dir, f.temp_name);
+        st = fd.status();
+        if (fd.ok()) {
+          // Private (0600) while downloading; the user's usual mode once
+          // the file is theirs.
+          st = platform::SetMode(*fd, platform::DefaultFileMode());
+          if (st.ok()) st = platform::SyncData(*fd);
+          if (st.ok() && !f.last_modified.empty()) {
+            const time_t when = curl_getdate(f.last_modified.c_str(), nullptr);
+            if (when > 0) {
+              (void)platform::SetModificationTime(
+                  *fd, std::chrono::system_clock::from_time_t(when));
+            }
+          }
+          if (st.ok()) st = platform::RenameAt(*dir, f.temp_name, parts->name);
+          if (st.ok()) st = platform::SyncDirectory(*dir);
+        }
+      }
+    }
+    if (!st.ok()) {
+      // BITS: the job stays TRANSFERRED; renamed files stay available; the
+      // application fixes the cause and calls Complete again or Cancel.
+      job.rec.pending = store::PendingAction::kNone;
+      TransferOutcome o = LocalFileFailure(st);
+      RecordError(job, o, f.index);
+      SetState(job, JobState::kTransferred);
+      (void)Persist(job);
+      NotifyModification(job, false);
+      return Status(st.code(), "could not move " + f.local_name + " into place: " + st.message());
+    }
+    f.renamed = true;
+    (void)store_->UpdateFile(job.rec.id, f);
+  }
+  (void)DeleteTemporaryFiles(job);
+  SetState(job, JobState::kAcknowledged);
+  OPENBITS_RETURN_IF_ERROR(store_->DeleteJob(job.rec.id));
+  NotifyModification(job, false);
+  RemoveJob(job);
+  ScheduleSoon();
+  if (partial) {
+    return Status(kBgSPartialComplete, "files that were not complete were deleted");
+  }
+  return Status::Ok();
+}
+
+Status Engine::Modify(JobData& job, const std::function<Status(store::JobRecord&)>& change) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  store::JobRecord copy = job.rec;
+  OPENBITS_RETURN_IF_ERROR(change(copy));
+  const bool priority_changed = copy.priority != job.rec.priority;
+  copy.modification_time_ms = NowMs();
+  OPENBITS_RETURN_IF_ERROR(store_->UpdateJob(copy));
+  job.rec = std::move(copy);
+  if (priority_changed) {
+    job.slice_timer.cancel();
+    ScheduleSoon();
+  }
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::SetCallback(JobData& job, std::shared_ptr<JobCallback> callback) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  if (IsFinal(job.rec.state)) return Status(kBgEInvalidState, "the job is final");
+  job.callback = std::move(callback);
+  return Status::Ok();
+}
+
+FileProgress Engine::FileProgressOf(const JobData& job, std::uint32_t index) const {
+  const store::FileRecord& f = job.rec.files.at(index);
+  FileProgress p;
+  if (job.transfer && job.transfer->file().index == index) {
+    const store::FileRecord& live = job.transfer->file();
+    p.bytes_total = live.bytes_total;
+    p.bytes_transferred = job.transfer->bytes_written();
+    p.completed = live.completed;
+    return p;
+  }
+  p.bytes_total = f.bytes_total;
+  p.bytes_transferred = f.bytes_transferred;
+  p.completed = f.completed;
+  return p;
+}
+
+JobProgress Engine::Progress(const JobData& job) const {
+  JobProgress p;
+  p.files_total = static_cast<std::uint32_t>(job.rec.files.size());
+  for (std::uint32_t i = 0; i < job.rec.files.size(); ++i) {
+    FileProgress f = FileProgressOf(job, i);
+    if (f.bytes_total == kSizeUnknown || p.bytes_total == kSizeUnknown) {
+      p.bytes_total = kSizeUnknown;
+    } else {
+      p.bytes_total += f.bytes_total;
+    }
+    p.bytes_transferred += f.bytes_transferred;
+    if (f.completed) ++p.files_transferred;
+  }
+  return p;
+}
+
+Result<JobErrorInfo> Engine::ErrorOf(const JobData& job) const {
+  const store::JobRecord& r = job.rec;
+  if (r.error_code == 0) {
+    return Status(kBgEErrorInformationUnavailable, "the job has no error");
+  }
+  JobErrorInfo e;
+  e.code = r.error_code;
+  e.context = r.error_context;
+  e.description = ErrorDescription(r.error_code);
+  if (!r.error_description.empty()) e.description += " (" + r.error_description + ")";
+  e.context_description = ErrorContextDescription(r.error_context);
+  if (r.error_file >= 0 && static_cast<std::size_t>(r.error_file) < r.files.size()) {
+    const store::FileRecord& f = r.files[static_cast<std::size_t>(r.error_file)];
+    e.file_index = static_cast<std::uint32_t>(r.error_file);
+    e.remote_name = auth::RedactUrl(f.remote_name);
+    e.local_name = f.local_name;
+    e.protocol = f.remote_name.rfind("https:", 0) == 0 ? "https" : "http";
+  }
+  return e;
+}
+
+std::shared_ptr<Job> Engine::MakeJobHandle(const std::shared_ptr<JobData>& job) {
+  return std::make_shared<JobImpl>(shared_from_this(), job,
+                                   Caller{job->rec.owner, platform::IsAdministrator()});
+}
+
+// --- State bookkeeping ----------------------------------------------------------
+
+void Engine::SetState(JobData& job, JobState state) {
+  job.rec.state = state;
+  job.rec.modification_time_ms = NowMs();
+  UpdateRunnable(job);
+}
+
+void Engine::UpdateRunnable(JobData& job) {
+  if (IsActionState(job.rec.state) && !job.removed) {
+    runnable_.insert(&job);
+  } else {
+    runnable_.erase(&job);
+  }
+}
+
+Status Engine::Persist(JobData& job) { return store_->UpdateJob(job.rec); }
+
+void Engine::RemoveJob(JobData& job) {
+  job.removed = true;
+  runnable_.erase(&job);
+  CancelTimers(job);
+  jobs_.erase(job.rec.id);  // handles keep the JobData alive
+}
+
+std::shared_ptr<JobData> Engine::SharedOf(JobData& job) {
+  auto it = jobs_.find(job.rec.id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+void Engine::CancelTimers(JobData& job) {
+  job.retry_timer.cancel();
+  job.slice_timer.cancel();
+  job.deadline_timer.cancel();
+}
+
+// --- Scheduling ---------------------------------------------------------------
+
+void Engine::ScheduleSoon() {
+  if (schedule_posted_) return;
+  schedule_posted_ = true;
+  asio::post(io_, [this] {
+    schedule_posted_ = false;
+    Schedule();
+  });
+}
+
+void Engine::Schedule() {
+  if (!options_.run_transfers || closed_) return;
+  std::vector<SchedulingCandidate> candidates;
+  candidates.reserve(runnable_.size());
+  for (JobData* job : runnable_) {
+    candidates.push_back(SchedulingCandidate{job->rec.id, job->rec.priority,
+                                             job->queue_position, job->transfer != nullptr,
+                                             job->slice_expired});
+  }
+  std::vector<Guid> chosen = PickJobsToRun(candidates, options_.background_concurrency);
+  std::unordered_set<Guid, GuidHash> run(chosen.begin(), chosen.end());
+  std::vector<JobData*> to_preempt;
+  std::vector<std::shared_ptr<JobData>> to_start;
+  for (JobData* job : runnable_) {
+    const bool running = job->transfer != nullptr;
+    const bool wanted = run.count(job->rec.id) != 0;
+    if (running && !wanted) to_preempt.push_back(job);
+    if (!running && wanted) to_start.push_back(jobs_.at(job->rec.id));
+  }
+  for (JobData* job : to_preempt) Preempt(*job);
+  std::sort(to_start.begin(), to_start.end(), [](const auto& a, const auto& b) {
+    return a->queue_position < b->queue_position;
+  });
+  for (auto& job : to_start) StartJob(job);
+}
+
+void Engine::Preempt(JobData& job) {
+  StopTransfer(job, true);
+  job.slice_timer.cancel();
+  job.deadline_timer.cancel();
+  job.slice_expired = false;
+  job.queue_position = next_queue_position_++;  // back of the round robin
+  SetState(job, JobState::kQueued);
+  (void)Persist(job);
+  NotifyModification(job, false);
+}
+
+void Engine::StartJob(const std::shared_ptr<JobData>& job) {
+  const bool any_left = std::any_of(job->rec.files.begin(), job->rec.files.end(),
+                                    [](const store::FileRecord& f) { return !f.completed; });
+  if (!any_left) {
+    OnAllFilesDone(*job);
+    return;
+  }
+  if (job->rec.state == JobState::kQueued) {
+    Transition t = ApplyEvent({job->rec.state, JobEvent::kStart});
+    if (!t.status.ok()) return;
+    SetState(*job, t.to);
+    (void)Persist(*job);
+    NotifyModification(*job, false);
+  }
+  job->active_since = steady_clock::now();
+  job->slice_expired = false;
+  ArmJobTimers(job);
+  StartNextFile(job);
+}
+
+void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
+  std::weak_ptr<JobData> weak = job;
+  if (job->rec.priority != JobPriority::kForeground) {
+    job->slice_timer.expires_after(options_.time_slice);
+    job->slice_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+      auto j = weak.lock();
+      if (ec || !j || j->removed) return;
+      j->slice_expired = true;
+      ScheduleSoon();
+    });
+  }
+  if (job->rec.maximum_download_time_s != 0) {
+    const auto limit = std::chrono::milliseconds(
+        std::int64_t{job->rec.maximum_download_time_s} * 1000 - job->rec.active_time_ms);
+    job->deadline_timer.expires_after(std::max(limit, std::chrono::milliseconds(0)));
+    job->deadline_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+      auto j = weak.lock();
+      if (ec || !j || j->removed || !j->transfer) return;
+      StopTransfer(*j, true);
+      TransferOutcome o;
+      o.error = kBgEMaxDownloadTimeout;
+      o.context = ErrorContext::kGeneralQueueManager;
+      o.why = "the job was active for more than " +
+              std::to_string(j->rec.maximum_download_time_s) + " seconds";
+      RecordError(*j, o, -1);
+      EnterError(*j);
+    });
+  }
+}
+
+void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
+  auto next = std::find_if(job->rec.files.begin(), job->rec.files.end(),
+                           [](const store::FileRecord& f) { return !f.completed; });
+  if (next == job->rec.files.end()) {
+    OnAllFilesDone(*job);
+    return;
+  }
+  TransferConfig config;
+  config.checkpoint_bytes = options_.checkpoint_bytes;
+  config.checkpoint_interval = options_.checkpoint_interval;
+  config.dynamic_content = job->rec.dynamic_content;
+  auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
+  if (headers.ok()) config.headers = std::move(*headers);
+  auto transfer = std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next,
+                                                 std::move(config));
+  job->transfer = transfer;
+  transfer_owner_[transfer.get()] = job.get();
+  transfer->Start();
+}
+
+void Engine::StopTransfer(JobData& job, bool keep_progress) {
+  if (!job.transfer) return;
+  std::shared_ptr<FileTransfer> transfer = std::move(job.transfer);
+  if (keep_progress) {
+    transfer->Stop();  // persists through PersistFile while still owned
+  } else {
+    transfer->Abandon();
+  }
+  transfer_owner_.erase(transfer.get());
+  const auto now = steady_clock::now();
+  job.rec.active_time_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
+                                now - job.active_since)
+                                .count();
+  job.active_since = now;
+}
+
+void Engine::OnAllFilesDone(JobData& job) {
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kAllFilesDone});
+  if (!t.status.ok()) return;
+  job.slice_timer.cancel();
+  job.deadline_timer.cancel();
+  SetState(job, JobState::kTransferred);
+  job.rec.completion_time_ms = NowMs();
+  (void)Persist(job);
+  NotifyModification(job, false);
+  NotifyTransferred(job);
+  ScheduleSoon();
+}
+
+void Engine::RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index) {
+  job.rec.error_code = outcome.error;
+  job.rec.error_context = outcome.context;
+  job.rec.error_file = file_index;
+  job.rec.error_description = outcome.why;
+  ++job.rec.error_count;
+}
+
+void Engine::EnterTransientError(const std::shared_ptr<JobData>& job) {
+  job->slice_timer.cancel();
+  job->deadline_timer.cancel();
+  if (job->rec.no_progress_timeout_s == 0) {
+    EnterError(*job);  // BITS: a zero timeout makes every error fatal
+    return;
+  }
+  SetState(*job, JobState::kTransientError);
+  (void)Persist(*job);
+  ArmRetry(job);
+  NotifyModification(*job, false);
+  ScheduleSoon();
+}
+
+void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
+  const auto now = steady_clock::now();
+  const auto delay = std::max<std::chrono::milliseconds>(
+      std::chrono::seconds(job->rec.minimum_retry_delay_s), options_.minimum_retry_delay_floor);
+  const auto give_up = job->last_progress + std::chrono::seconds(job->rec.no_progress_timeout_s);
+  const bool retry_in_time = now + delay < give_up;
+  job->retry_timer.expires_at(retry_in_time ? now + delay : give_up);
+  std::weak_ptr<JobData> weak = job;
+  job->retry_timer.async_wait([this, weak, retry_in_time](const boost::system::error_code& ec) {
+    auto j = weak.lock();
+    if (ec || !j || j->removed || j->rec.state != JobState::kTransientError) return;
+    if (retry_in_time) {
+      SetState(*j, JobState::kQueued);
+      (void)Persist(*j);
+      NotifyModification(*j, false);
+      ScheduleSoon();
+    } else {
+      EnterError(*j);  // no progress for NoProgressTimeout
+    }
+  });
+}
+
+void Engine::EnterError(JobData& job) {
+  CancelTimers(job);
+  SetState(job, JobState::kError);
+  (void)Persist(job);
+  NotifyModification(job, false);
+  NotifyError(job);
+  ScheduleSoon();
+}
+
+// --- TransferHost -------------------------------------------------------------
+
+void Engine::OnTransferResponding(FileTransfer& transfer) {
+  auto it = transfer_owner_.find(&transfer);
+  if (it == transfer_owner_.end()) return;
+  JobData& job = *it->second;
+  job.last_progress = steady_clock::now();
+  if (job.rec.error_code != 0) {
+    job.rec.error_code = 0;  // the server answers again: the error is resolved
+    job.rec.error_context = ErrorContext::kNone;
+    job.rec.error_file = -1;
+    job.rec.error_description.clear();
+  }
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kResponseAccepted});
+  if (t.status.ok() && t.to != job.rec.state) {
+    SetState(job, t.to);
+    (void)Persist(job);
+    NotifyModification(job, false);
+  }
+}
+
+void Engine::OnTransferProgress(FileTransfer& transfer) {
+  auto it = transfer_owner_.find(&transfer);
+  if (it == transfer_owner_.end()) return;
+  it->second->last_progress = steady_clock::now();
+  NotifyModification(*it->second, true);
+}
+
+Status Engine::PersistFile(FileTransfer& transfer, const store::FileRecord& file) {
+  auto it = transfer_owner_.find(&transfer);
+  if (it == transfer_owner_.end()) return Status::Ok();  // cancelled meanwhile
+  JobData& job = *it->second;
+  if (file.index >= job.rec.files.size()) return Status(kEFail, "file index out of range");
+  job.rec.files[file.index] = file;
+  return store_->UpdateFile(job.rec.id, file);
+}
+
+void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) {
+  auto it = transfer_owner_.find(&transfer);
+  if (it == transfer_owner_.end()) return;
+  JobData& raw = *it->second;
+  std::shared_ptr<JobData> job = SharedOf(raw);
+  const std::uint32_t index = transfer.file().index;
+  transfer_owner_.erase(it);
+  // The transfer is still on the call stack: release it later.
+  asio::post(io_, [doomed = std::move(raw.transfer)] {});
+  const auto now = steady_clock::now();
+  raw.rec.active_time_ms +=
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - raw.active_since).count();
+  raw.active_since = now;
+  if (!job) return;
+
+  if (outcome.file_done) {
+    NotifyFileTransferred(*job, index);
+    NotifyModification(*job, false);
+    StartNextFile(job);
+    return;
+  }
+  RecordError(*job, outcome, index);
+  if (outcome.transient) {
+    EnterTransientError(job);
+  } else {
+    EnterError(*job);
+  }
+}
+
+// --- Notifications --------------------------------------------------------------
+
+void Engine::PostNotification(JobData& job, std::function<void(JobCallback&, Job&)> call) {
+  if (!job.callback || (job.rec.notify_flags & kNotifyDisable) != 0) return;
+  std::shared_ptr<JobData> shared = SharedOf(job);
+  if (!shared) {
+    // A job leaving the queue: make a handle from a snapshot of its data.
+    shared = std::make_shared<JobData>(io_);
+    shared->rec = job.rec;
+    shared->removed = true;
+  }
+  std::shared_ptr<Job> handle = MakeJobHandle(shared);
+  asio::post(notify_io_, [callback = job.callback, handle, call = std::move(call)] {
+    try {
+      call(*callback, *handle);
+    } catch (...) {
+      // An application's exception must not kill the notification thread.
+    }
+  });
+}
+
+void Engine::NotifyModification(JobData& job, bool progress_only) {
+  if ((job.rec.notify_flags & kNotifyJobModification) == 0 || !job.callback) return;
+  const auto now = steady_clock::now();
+  const auto interval = std::chrono::milliseconds(job.rec.min_notification_interval_ms);
+  if (progress_only && now - job.last_notify < interval) {
+    if (job.notify_pending) return;
+    job.notify_pending = true;
+    job.notify_timer.expires_at(job.last_notify + interval);
+    std::weak_ptr<JobData> weak = SharedOf(job);
+    job.notify_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+      auto j = weak.lock();
+      if (!j) return;
+      j->notify_pending = false;
+      if (ec || j->removed) return;
+      j->last_notify = steady_clock::now();
+      PostNotification(*j, [](JobCallback& cb, Job& h) { cb.JobModification(h); });
+    });
+    return;
+  }
+  job.last_notify = now;
+  PostNotification(job, [](JobCallback& cb, Job& h) { cb.JobModification(h); });
+}
+
+void Engine::NotifyTransferred(JobData& job) {
+  if ((job.rec.notify_flags & kNotifyJobTransferred) == 0) return;
+  PostNotification(job, [](JobCallback& cb, Job& h) { cb.JobTransferred(h); });
+}
+
+void Engine::NotifyError(JobData& job) {
+  if ((job.rec.notify_flags & kNotifyJobError) == 0) return;
+  auto error = ErrorOf(job);
+  if (!error.ok()) return;
+  PostNotification(job, [e = *error](JobCallback& cb, Job& h) { cb.JobError(h, e); });
+}
+
+void Engine::NotifyFileTransferred(JobData& job, std::uint32_t index) {
+  if ((job.rec.notify_flags & kNotifyFileTransferred) == 0) return;
+  PostNotification(job, [index](JobCallback& cb, Job& h) {
+    auto files = h.EnumFiles();
+    if (index < files.size()) cb.FileTransferred(h, *files[index]);
+  });
+}
+
+}  // namespace openbits::engine

@@ -1,0 +1,194 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Engine: owns the queue (store), the jobs' in-memory state, the scheduler
+// and the transfers. All state lives on one thread, the engine thread, which
+// runs an io_context; public calls from other threads are marshalled onto it
+// with Call(). Notifications to applications run on a second thread so that
+// a slow callback never delays a transfer.
+
+#ifndef OPENBITS_ENGINE_ENGINE_H_
+#define OPENBITS_ENGINE_ENGINE_H_
+
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <future>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <unordered_set>
+#include <vector>
+
+#include "engine/curl_multi.h"
+#include "engine/file_transfer.h"
+#include "openbits/hresult.h"
+#include "openbits/job.h"
+#include "openbits/manager.h"
+#include "platform/file_system.h"
+#include "store/store.h"
+
+namespace openbits::engine {
+
+// Who is calling: the owner of new jobs, and whose jobs may be seen.
+struct Caller {
+  std::string user;
+  bool is_admin = false;
+};
+
+struct GuidHash {
+  std::size_t operator()(const Guid& g) const noexcept {
+    std::size_t h = 0;
+    for (std::uint8_t b : g.bytes) h = h * 131 + b;
+    return h;
+  }
+};
+
+// The engine thread's view of one job.
+struct JobData {
+  explicit JobData(boost::asio::io_context& io)
+      : retry_timer(io), slice_timer(io), deadline_timer(io), notify_timer(io) {}
+
+  store::JobRecord rec;
+  std::shared_ptr<JobCallback> callback;
+  std::shared_ptr<FileTransfer> transfer;
+  std::uint64_t queue_position = 0;
+  bool slice_expired = false;
+  std::chrono::steady_clock::time_point last_progress;
+  std::chrono::steady_clock::time_point active_since;
+  boost::asio::steady_timer retry_timer;
+  boost::asio::steady_timer slice_timer;
+  boost::asio::steady_timer deadline_timer;
+  boost::asio::steady_timer notify_timer;
+  std::chrono::steady_clock::time_point last_notify;
+  bool notify_pending = false;
+  bool removed = false;  // final: no longer in the queue
+};
+
+class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
+ public:
+  static Result<std::shared_ptr<Engine>> Open(const ManagerOptions& options);
+  ~Engine() override;
+
+  // Stops transfers (checkpointing them) and the threads. Idempotent.
+  void Shutdown();
+
+  // Runs `f` on the engine thread and returns its result. After Shutdown(),
+  // runs `f` on the calling thread, serialized; functions then see closed().
+  template <typename F>
+  auto Call(F&& f) -> decltype(f()) {
+    using R = decltype(f());
+    if (std::this_thread::get_id() == engine_thread_id_) return f();
+    {
+      std::shared_lock lifecycle(lifecycle_);
+      if (!closed_) {
+        std::packaged_task<R()> task(std::forward<F>(f));
+        std::future<R> result = task.get_future();
+        boost::asio::post(io_, [&task] { task(); });
+        return result.get();
+      }
+    }
+    std::lock_guard closed_lock(closed_calls_);
+    return f();
+  }
+
+  bool closed() const { return closed_; }
+
+  // --- Operations; each REQUIRES: running inside Call(). -----------------
+  Result<std::shared_ptr<JobData>> CreateJob(const Caller& caller, std::string_view name,
+                                             JobType type);
+  Result<std::shared_ptr<JobData>> FindJob(const Caller& caller, const Guid& id);
+  Result<std::vector<std::shared_ptr<JobData>>> ListJobs(const Caller& caller,
+                                                         EnumScope scope);
+  Status AddFiles(JobData& job, const std::vector<FileInfo>& files,
+                  const std::vector<FileRange>* ranges);
+  Status Resume(JobData& job);
+  Status Suspend(JobData& job);
+  Status Cancel(JobData& job);
+  Status Complete(JobData& job);
+  // Applies `change` to the record if the job is not final, persists it and
+  // notifies a modification.
+  Status Modify(JobData& job, const std::function<Status(store::JobRecord&)>& change);
+  Status SetCallback(JobData& job, std::shared_ptr<JobCallback> callback);
+  JobProgress Progress(const JobData& job) const;
+  FileProgress FileProgressOf(const JobData& job, std::uint32_t index) const;
+  Result<JobErrorInfo> ErrorOf(const JobData& job) const;
+
+  // Makes the Job handle for `job` (used for notifications).
+  std::shared_ptr<Job> MakeJobHandle(const std::shared_ptr<JobData>& job);
+
+ private:
+  explicit Engine(const ManagerOptions& options);
+
+  Status LoadQueue();
+  void FinishPendingAction(JobData& job);
+  void ScheduleSoon();
+  void Schedule();
+  void StartJob(const std::shared_ptr<JobData>& job);
+  void StartNextFile(const std::shared_ptr<JobData>& job);
+  void StopTransfer(JobData& job, bool keep_progress);
+  void Preempt(JobData& job);
+  void OnAllFilesDone(JobData& job);
+  void RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index);
+  void EnterTransientError(const std::shared_ptr<JobData>& job);
+  void EnterError(JobData& job);
+  void ArmRetry(const std::shared_ptr<JobData>& job);
+  void ArmJobTimers(const std::shared_ptr<JobData>& job);
+  void CancelTimers(JobData& job);
+  void SetState(JobData& job, JobState state);
+  Status Persist(JobData& job);
+  void Touch(JobData& job);
+  void RemoveJob(JobData& job);
+  Status DeleteTemporaryFiles(JobData& job);
+  void UpdateRunnable(JobData& job);
+  std::shared_ptr<JobData> SharedOf(JobData& job);
+
+  void NotifyModification(JobData& job, bool progress_only);
+  void NotifyTransferred(JobData& job);
+  void NotifyError(JobData& job);
+  void NotifyFileTransferred(JobData& job, std::uint32_t index);
+  void PostNotification(JobData& job, std::function<void(JobCallback&, Job&)> call);
+
+  // TransferHost
+  void OnTransferResponding(FileTransfer& transfer) override;
+  void OnTransferProgress(FileTransfer& transfer) override;
+  Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
+  void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
+
+  ManagerOptions options_;
+  platform::ScopedFd lock_file_;
+  std::unique_ptr<store::Store> store_;
+
+  boost::asio::io_context io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
+  std::thread thread_;
+  std::thread::id engine_thread_id_;
+  boost::asio::thread_pool sync_pool_{1};
+  std::unique_ptr<CurlMulti> multi_;
+
+  boost::asio::io_context notify_io_;
+  std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>
+      notify_work_;
+  std::thread notify_thread_;
+
+  std::shared_mutex lifecycle_;
+  std::mutex closed_calls_;
+  bool closed_ = false;
+
+  std::unordered_map<Guid, std::shared_ptr<JobData>, GuidHash> jobs_;
+  std::unordered_set<JobData*> runnable_;  // jobs in QUEUED/CONNECTING/TRANSFERRING
+  std::unordered_map<FileTransfer*, JobData*> transfer_owner_;
+  std::int64_t next_sequence_ = 1;
+  std::uint64_t next_queue_position_ = 1;
+  bool schedule_posted_ = false;
+};
+
+}  // namespace openbits::engine
+
+#endif  // OPENBITS_ENGINE_ENGINE_H_

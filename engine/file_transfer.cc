@@ -1,0 +1,571 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "engine/file_transfer.h"
+
+#include <boost/asio/post.hpp>
+#include <cstdio>
+#include <cstring>
+
+#include "openbits/hresult.h"
+#include "platform/system.h"
+
+namespace openbits::engine {
+
+namespace asio = boost::asio;
+using platform::ScopedFd;
+
+namespace {
+
+constexpr long kConnectTimeoutSeconds = 60;
+// A connection that delivers nothing for this long is a transient error.
+constexpr long kStallSeconds = 120;
+constexpr long kReceiveBufferBytes = 512 * 1024;
+constexpr long kMaxRedirects = 10;
+constexpr int kMaxRestartsPerAttempt = 3;
+constexpr unsigned kTemporaryFileMode = 0600;
+
+std::string NewTemporaryName() {
+  unsigned char random[6];
+  platform::FillRandom(random, sizeof random);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string name = "BIT";
+  for (unsigned char b : random) {
+    name += kHex[b >> 4];
+    name += kHex[b & 15];
+  }
+  return name + ".tmp";
+}
+
+bool IsNotFound(const Status& st) {
+  return st.code() == kEPathNotFound || st.code() == kEFileNotFound;
+}
+
+}  // namespace
+
+TransferOutcome ClassifyCurlError(CURLcode code, const char* detail) {
+  TransferOutcome o;
+  o.context = ErrorContext::kGeneralTransport;
+  o.transient = true;
+  switch (code) {
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_COULDNT_RESOLVE_PROXY:
+      o.error = kWinHttpNameNotResolved;
+      break;
+    case CURLE_COULDNT_CONNECT:
+      o.error = kWinHttpCannotConnect;
+      break;
+    case CURLE_OPERATION_TIMEDOUT:
+      o.error = kWinHttpTimeout;
+      break;
+    case CURLE_RECV_ERROR:
+    case CURLE_SEND_ERROR:
+    case CURLE_GOT_NOTHING:
+    case CURLE_PARTIAL_FILE:
+    case CURLE_HTTP2:
+    case CURLE_HTTP2_STREAM:
+      o.error = kWinHttpConnectionError;
+      break;
+    case CURLE_UNSUPPORTED_PROTOCOL:
+      o.error = kWinHttpUnrecognizedScheme;
+      o.transient = false;
+      break;
+    case CURLE_TOO_MANY_REDIRECTS:
+      o.error = kWinHttpRedirectFailed;
+      o.transient = false;
+      break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+      o.error = kWinHttpSecureFailure;
+      o.transient = false;
+      break;
+    case CURLE_SSL_CONNECT_ERROR:
+      o.error = kWinHttpSecureChannelError;
+      break;
+    case CURLE_URL_MALFORMAT:
+      o.error = kEInvalidArg;
+      o.transient = false;
+      break;
+    case CURLE_WEIRD_SERVER_REPLY:
+    case CURLE_BAD_CONTENT_ENCODING:
+      o.error = kWinHttpInvalidServerResponse;
+      break;
+    case CURLE_OUT_OF_MEMORY:
+      o.error = kEOutOfMemory;
+      o.context = ErrorContext::kGeneralQueueManager;
+      break;
+    default:
+      o.error = kBgEConnectionClosed;
+      break;
+  }
+  o.why = curl_easy_strerror(code);
+  if (detail != nullptr && detail[0] != '\0') {
+    o.why += ": ";
+    o.why += detail;
+  }
+  return o;
+}
+
+TransferOutcome LocalFileFailure(const Status& status) {
+  TransferOutcome o;
+  o.error = status.code();
+  o.context = ErrorContext::kLocalFile;
+  // A full disk or too many open files clears up by itself; a missing
+  // directory or a permission problem needs the user.
+  o.transient = status.code() == kEDiskFull || status.code() == kETooManyOpenFiles ||
+                status.code() == kEOutOfMemory;
+  o.why = status.message();
+  return o;
+}
+
+bool ReconcileTemporaryFile(store::FileRecord& file) {
+  if (file.temp_name.empty() || file.renamed) return false;
+  auto parts = platform::SplitAbsolutePath(file.local_name);
+  if (!parts.ok()) return false;
+  auto dir = platform::OpenDirectory(parts->directory);
+  if (!dir.ok()) return false;  // reported when the transfer starts
+  auto fd = platform::OpenExisting(*dir, file.temp_name);
+  if (!fd.ok()) {
+    if (!IsNotFound(fd.status())) return false;
+    // The temporary file is gone: everything must be fetched again.
+    const bool changed = file.bytes_transferred != 0 || file.completed;
+    file.bytes_transferred = 0;
+    file.completed = false;
+    file.etag.clear();
+    file.last_modified.clear();
+    return changed;
+  }
+  auto size = platform::FileSize(*fd);
+  if (!size.ok()) return false;
+  if (*size > file.bytes_transferred) {
+    // Bytes written after the last checkpoint may not have reached the disk
+    // before a crash: they are not trusted.
+    (void)platform::Truncate(*fd, file.bytes_transferred);
+    return false;
+  }
+  if (*size < file.bytes_transferred) {
+    file.bytes_transferred = *size;
+    file.completed = false;
+    return true;
+  }
+  return false;
+}
+
+FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi,
+                           asio::thread_pool& sync_pool, TransferHost& host,
+                           store::FileRecord file, TransferConfig config)
+    : io_(io),
+      multi_(multi),
+      sync_pool_(sync_pool),
+      host_(host),
+      file_(std::move(file)),
+      config_(std::move(config)) {}
+
+FileTransfer::~FileTransfer() {
+  if (request_running_) multi_.Remove(easy_.get());
+}
+
+void FileTransfer::Start() {
+  Status st = OpenTemporaryFile();
+  if (!st.ok()) {
+    auto self = shared_from_this();
+    TransferOutcome outcome = LocalFileFailure(st);
+    asio::post(io_, [self, outcome] { self->Finish(outcome); });
+    return;
+  }
+  last_checkpoint_ = std::chrono::steady_clock::now();
+  auto self = shared_from_this();
+  asio::post(io_, [self] {
+    if (!self->stopped_) self->IssueRequest();
+  });
+}
+
+Status FileTransfer::OpenTemporaryFile() {
+  auto parts = platform::SplitAbsolutePath(file_.local_name);
+  if (!parts.ok()) return parts.status();
+  auto dir = platform::OpenDirectory(parts->directory);
+  if (!dir.ok()) return dir.status();
+  dir_ = std::move(*dir);
+
+  if (!file_.temp_name.empty()) {
+    auto fd = platform::OpenExisting(dir_, file_.temp_name);
+    if (fd.ok()) {
+      ReconcileTemporaryFile(file_);
+      if (config_.dynamic_content) file_.bytes_transferred = 0;
+      OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd, file_.bytes_transferred));
+      fd_ = std::make_shared<ScopedFd>(std::move(*fd));
+      written_ = durable_ = file_.bytes_transferred;
+      Persist();
+      return Status::Ok();
+    }
+    if (!IsNotFound(fd.status())) return fd.status();
+    // Vanished: start over under a new name.
+  }
+  file_.bytes_transferred = 0;
+  file_.completed = false;
+  file_.etag.clear();
+  file_.last_modified.clear();
+  for (int attempt = 0; attempt < 8; ++attempt) {
+    file_.temp_name = NewTemporaryName();
+    // Record the name before creating the file, so a crash in between never
+    // leaves a temporary file the queue does not know about.
+    OPENBITS_RETURN_IF_ERROR(host_.PersistFile(*this, file_));
+    auto fd = platform::CreateExclusive(dir_, file_.temp_name, kTemporaryFileMode);
+    if (fd.ok()) {
+      fd_ = std::make_shared<ScopedFd>(std::move(*fd));
+      written_ = durable_ = 0;
+      return Status::Ok();
+    }
+    if (fd.status().code() != kEFileExists) return fd.status();
+  }
+  return Status(kEFileExists, "could not find a free temporary file name");
+}
+
+void FileTransfer::IssueRequest() {
+  const auto cursor = NextRange(file_.ranges, written_, file_.remote_size);
+  if (!cursor && !config_.dynamic_content) {
+    FinishFile();
+    return;
+  }
+  if (config_.dynamic_content && written_ > 0 && file_.completed) {
+    FinishFile();
+    return;
+  }
+
+  plan_ = RequestPlan();
+  plan_.dynamic_content = config_.dynamic_content;
+  plan_.send_range = !config_.dynamic_content;
+  plan_.remote_offset = cursor ? cursor->remote_offset : 0;
+  plan_.length = cursor ? cursor->length : kLengthToEof;
+  plan_.whole_file = file_.ranges.empty();
+  plan_.known_total = file_.remote_size;
+  plan_.stored_etag = file_.etag;
+  plan_.stored_last_modified = file_.last_modified;
+
+  headers_ = ResponseHeaders();
+  decided_ = false;
+  decision_ = Decision();
+  discard_body_ = false;
+  received_ = 0;
+  restart_requested_ = false;
+  failure_.reset();
+  error_buffer_[0] = '\0';
+
+  if (!easy_) {
+    easy_.reset(curl_easy_init());
+    if (!easy_) {
+      Fail(TransferOutcome{false, kEOutOfMemory, ErrorContext::kGeneralQueueManager, true,
+                           "curl_easy_init failed"});
+      return;
+    }
+  } else {
+    curl_easy_reset(easy_.get());
+  }
+  CURL* e = easy_.get();
+  multi_.PrepareEasy(e);
+  curl_easy_setopt(e, CURLOPT_URL, file_.remote_name.c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, kStallSeconds);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+  curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+  curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "openbits/0.1 (BITS-compatible)");
+  curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer_);
+  curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &FileTransfer::OnHeaderThunk);
+  curl_easy_setopt(e, CURLOPT_HEADERDATA, this);
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &FileTransfer::OnBodyThunk);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+
+  curl_slist* list = nullptr;
+  for (const std::string& h : config_.headers) list = curl_slist_append(list, h.c_str());
+  const std::string if_range = plan_.IfRange();
+  if (!if_range.empty()) list = curl_slist_append(list, ("If-Range: " + if_range).c_str());
+  request_headers_.reset(list);
+  curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers_.get());
+  if (plan_.send_range) {
+    const std::string range = plan_.RangeHeader().substr(6);  // without "bytes="
+    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
+  }
+
+  const std::uint64_t id = ++request_id_;
+  request_running_ = true;
+  std::weak_ptr<FileTransfer> weak = weak_from_this();
+  multi_.Add(e, [weak, id](CURLcode result) {
+    if (auto self = weak.lock()) self->OnRequestDone(id, result);
+  });
+}
+
+std::size_t FileTransfer::OnHeaderThunk(char* data, std::size_t size, std::size_t n,
+                                        void* self) {
+  try {
+    static_cast<FileTransfer*>(self)->headers_.OnHeaderLine(std::string_view(data, size * n));
+    return size * n;
+  } catch (...) {
+    return 0;  // never let an exception cross curl's C frames
+  }
+}
+
+std::size_t FileTransfer::OnBodyThunk(char* data, std::size_t size, std::size_t n,
+                                      void* self) {
+  auto* t = static_cast<FileTransfer*>(self);
+  try {
+    return t->OnBody(data, size * n);
+  } catch (...) {
+    t->failure_ = TransferOutcome{false, kEFail, ErrorContext::kGeneralQueueManager, true,
+                                  "internal error while writing"};
+    return 0;
+  }
+}
+
+bool FileTransfer::Decide() {
+  decided_ = true;
+  decision_ = DecideResponse(plan_, headers_);
+  switch (decision_.verdict) {
+    case Verdict::kFail: {
+      TransferOutcome o;
+      o.error = decision_.error;
+      o.transient = decision_.transient;
+      o.context = ErrorContext::kRemoteFile;
+      o.why = decision_.why;
+      failure_ = o;
+      return false;
+    }
+    case Verdict::kRestartRequest:
+      restart_requested_ = true;
+      return false;
+    case Verdict::kAlreadyComplete:
+      file_.remote_size = decision_.remote_total;
+      file_.bytes_total = LocalTotal(file_.ranges, file_.remote_size);
+      discard_body_ = true;  // the 416 page
+      return true;
+    case Verdict::kRestartWithBody: {
+      Status st = ResetLocal(headers_.etag(), headers_.last_modified());
+      if (!st.ok()) {
+        failure_ = LocalFileFailure(st);
+        return false;
+      }
+      break;
+    }
+    case Verdict::kAppend:
+      if (written_ == 0) {
+        file_.etag = headers_.etag();
+        file_.last_modified = headers_.last_modified();
+      }
+      break;
+  }
+  file_.remote_size = decision_.remote_total;
+  file_.bytes_total = config_.dynamic_content ? kSizeUnknown
+                                              : LocalTotal(file_.ranges, file_.remote_size);
+  if (!responding_reported_) {
+    responding_reported_ = true;
+    host_.OnTransferResponding(*this);
+  }
+  return true;
+}
+
+std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
+  if (stopped_) return 0;
+  if (!decided_ && !Decide()) return 0;
+  if (discard_body_) return size;
+  if (decision_.expected_body != kSizeUnknown && received_ + size > decision_.expected_body) {
+    failure_ = TransferOutcome{false, kBgEInvalidServerResponse, ErrorContext::kRemoteFile,
+                               true, "the server sent more bytes than its headers announced"};
+    return 0;
+  }
+  // Never run more than one checkpoint ahead of the disk.
+  if (written_ + size > durable_ + config_.checkpoint_bytes && written_ > durable_) {
+    if (!sync_in_flight_) StartSync();
+    paused_ = true;
+    return CURL_WRITEFUNC_PAUSE;
+  }
+  Status st = platform::WriteAt(*fd_, data, size, written_);
+  if (!st.ok()) {
+    failure_ = LocalFileFailure(st);
+    return 0;
+  }
+  written_ += size;
+  received_ += size;
+  host_.OnTransferProgress(*this);
+  MaybeCheckpoint();
+  return size;
+}
+
+Status FileTransfer::ResetLocal(const std::string& etag, const std::string& last_modified) {
+  ++generation_;  // an in-flight sync no longer describes the file
+  OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd_, 0));
+  written_ = durable_ = 0;
+  file_.bytes_transferred = 0;
+  file_.completed = false;
+  file_.etag = etag;
+  file_.last_modified = last_modified;
+  file_.remote_size = kSizeUnknown;
+  file_.bytes_total = kSizeUnknown;
+  return host_.PersistFile(*this, file_);
+}
+
+void FileTransfer::MaybeCheckpoint() {
+  if (sync_in_flight_ || written_ == durable_) return;
+  const bool enough_bytes = written_ - durable_ >= config_.checkpoint_bytes / 2;
+  const bool long_enough = std::chrono::steady_clock::now() - last_checkpoint_ >=
+                           config_.checkpoint_interval;
+  if (enough_bytes || long_enough) StartSync();
+}
+
+void FileTransfer::StartSync() {
+  sync_in_flight_ = true;
+  const std::uint64_t target = written_;
+  const std::uint64_t generation = generation_;
+  std::weak_ptr<FileTransfer> weak = weak_from_this();
+  asio::post(sync_pool_, [fd = fd_, target, generation, weak, &io = io_] {
+    Status st = platform::SyncData(*fd);
+    asio::post(io, [weak, target, generation, st] {
+      if (auto self = weak.lock()) self->OnSynced(target, generation, st);
+    });
+  });
+}
+
+void FileTransfer::OnSynced(std::uint64_t target, std::uint64_t generation, Status status) {
+  sync_in_flight_ = false;
+  if (stopped_ || finished_) return;
+  if (generation == generation_) {
+    if (!status.ok()) {
+      if (request_running_) {
+        request_running_ = false;
+        multi_.Remove(easy_.get());
+      }
+      Fail(LocalFileFailure(status));
+      return;
+    }
+    if (target > durable_) {
+      durable_ = target;
+      file_.bytes_transferred = target;
+      Persist();
+    }
+    last_checkpoint_ = std::chrono::steady_clock::now();
+  }
+  if (paused_ && request_running_) {
+    paused_ = false;
+    // May deliver the held-back data right away, through OnBody.
+    curl_easy_pause(easy_.get(), CURLPAUSE_CONT);
+  }
+  MaybeCheckpoint();
+}
+
+Status FileTransfer::CheckpointNow() {
+  if (!fd_) return Status::Ok();
+  if (written_ > durable_) {
+    OPENBITS_RETURN_IF_ERROR(platform::SyncData(*fd_));
+    durable_ = written_;
+  }
+  file_.bytes_transferred = durable_;
+  return host_.PersistFile(*this, file_);
+}
+
+void FileTransfer::Persist() {
+  Status st = host_.PersistFile(*this, file_);
+  if (!st.ok()) {
+    // The store failing (disk full) is reported as a local problem.
+    failure_ = LocalFileFailure(st);
+  }
+}
+
+void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
+  if (request_id != request_id_ || stopped_ || finished_) return;
+  request_running_ = false;
+  paused_ = false;
+  if (result == CURLE_OK && !decided_) Decide();  // a response without a body
+
+  if (restart_requested_) {
+    if (++restarts_ > kMaxRestartsPerAttempt) {
+      Fail(TransferOutcome{false, kBgERemoteFileChanged, ErrorContext::kRemoteFile, true,
+                           "the remote file keeps changing during the transfer"});
+      return;
+    }
+    Status st = ResetLocal("", "");
+    if (!st.ok()) {
+      Fail(LocalFileFailure(st));
+      return;
+    }
+    IssueRequest();
+    return;
+  }
+  if (failure_) {
+    Fail(*failure_);
+    return;
+  }
+  if (result != CURLE_OK) {
+    Fail(ClassifyCurlError(result, error_buffer_));
+    return;
+  }
+  if (decision_.verdict != Verdict::kAlreadyComplete &&
+      decision_.expected_body != kSizeUnknown && received_ != decision_.expected_body) {
+    Fail(TransferOutcome{false, kWinHttpConnectionError, ErrorContext::kGeneralTransport, true,
+                         "the response ended after " + std::to_string(received_) + " of " +
+                             std::to_string(decision_.expected_body) + " bytes"});
+    return;
+  }
+  if (decision_.verdict == Verdict::kAlreadyComplete || config_.dynamic_content) {
+    if (config_.dynamic_content) file_.remote_size = written_;
+    FinishFile();
+    return;
+  }
+  IssueRequest();  // the next range, or FinishFile when none is left
+}
+
+void FileTransfer::FinishFile() {
+  file_.bytes_total = written_;
+  if (file_.remote_size == kSizeUnknown && file_.ranges.empty()) file_.remote_size = written_;
+  file_.completed = true;
+  Status st = CheckpointNow();
+  if (!st.ok()) {
+    file_.completed = false;
+    Fail(LocalFileFailure(st));
+    return;
+  }
+  TransferOutcome outcome;
+  outcome.file_done = true;
+  Finish(outcome);
+}
+
+void FileTransfer::Fail(TransferOutcome outcome) {
+  if (config_.dynamic_content) {
+    // Dynamic content restarts from byte 0 anyway; keep nothing.
+    written_ = durable_ = 0;
+    file_.bytes_transferred = 0;
+    (void)host_.PersistFile(*this, file_);
+  } else {
+    (void)CheckpointNow();  // keep what is on disk for the retry
+  }
+  Finish(outcome);
+}
+
+void FileTransfer::Finish(const TransferOutcome& outcome) {
+  if (finished_ || stopped_) return;
+  finished_ = true;
+  host_.OnTransferFinished(*this, outcome);
+}
+
+void FileTransfer::Stop() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (request_running_) {
+    request_running_ = false;
+    multi_.Remove(easy_.get());
+  }
+  if (!finished_) (void)CheckpointNow();
+}
+
+void FileTransfer::Abandon() {
+  if (stopped_) return;
+  stopped_ = true;
+  if (request_running_) {
+    request_running_ = false;
+    multi_.Remove(easy_.get());
+  }
+}
+
+}  // namespace openbits::engine

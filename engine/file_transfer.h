@@ -1,0 +1,166 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// FileTransfer: downloads one file of a job into its temporary file, one
+// HTTP request per range (a whole file is one open-ended range), resuming
+// from the last checkpoint.
+//
+// Durability protocol: bytes are written with pwrite straight from curl's
+// buffer; a checkpoint fsyncs the data on a helper thread and only then
+// commits the new offset to the store, so the store never claims a byte that
+// is not on disk. No more than `checkpoint_bytes` may be written beyond the
+// last durable checkpoint: the transfer pauses until the sync catches up, so
+// a crash costs at most that much re-download.
+//
+// Owned and driven by the engine on the io thread; a FileTransfer reports
+// through its TransferHost and never calls back into the engine from inside
+// a curl callback except for progress.
+
+#ifndef OPENBITS_ENGINE_FILE_TRANSFER_H_
+#define OPENBITS_ENGINE_FILE_TRANSFER_H_
+
+#include <curl/curl.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/curl_multi.h"
+#include "engine/http_response.h"
+#include "openbits/status.h"
+#include "openbits/types.h"
+#include "platform/c_handles.h"
+#include "platform/file_system.h"
+#include "store/records.h"
+
+namespace openbits::engine {
+
+class FileTransfer;
+
+struct TransferOutcome {
+  bool file_done = false;  // the file is complete in its temporary file
+  HResult error = 0;
+  ErrorContext context = ErrorContext::kNone;
+  bool transient = false;
+  std::string why;
+};
+
+class TransferHost {
+ public:
+  virtual ~TransferHost() = default;
+  // The server's first answer was accepted (CONNECTING -> TRANSFERRING).
+  virtual void OnTransferResponding(FileTransfer& transfer) = 0;
+  // More bytes were written (not yet durable).
+  virtual void OnTransferProgress(FileTransfer& transfer) = 0;
+  // Persists the file record (checkpoint, validators, temporary name).
+  virtual Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) = 0;
+  // The transfer ended; the host destroys it afterwards.
+  virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
+};
+
+struct TransferConfig {
+  std::uint64_t checkpoint_bytes = 4u << 20;
+  std::chrono::milliseconds checkpoint_interval{1000};
+  std::vector<std::string> headers;  // validated custom headers
+  bool dynamic_content = false;
+};
+
+// Brings a file's temporary file in line with its checkpoint: truncates
+// bytes beyond it, lowers the checkpoint if the file is shorter, restarts the
+// file if the temporary file vanished. Returns true if `file` changed.
+bool ReconcileTemporaryFile(store::FileRecord& file);
+
+class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
+ public:
+  FileTransfer(boost::asio::io_context& io, CurlMulti& multi,
+               boost::asio::thread_pool& sync_pool, TransferHost& host,
+               store::FileRecord file, TransferConfig config);
+  FileTransfer(const FileTransfer&) = delete;
+  FileTransfer& operator=(const FileTransfer&) = delete;
+  ~FileTransfer();
+
+  // Opens the temporary file and sends the first request. Results arrive
+  // through the host, never from inside this call.
+  void Start();
+
+  // Stops the transfer, fsyncs and persists the progress. The host gets no
+  // OnTransferFinished afterwards.
+  void Stop();
+
+  // Stops without keeping anything (Cancel): the temporary file stays for
+  // the caller to delete.
+  void Abandon();
+
+  const store::FileRecord& file() const { return file_; }
+  // Bytes in the temporary file, durable or not.
+  std::uint64_t bytes_written() const { return written_; }
+
+ private:
+  static std::size_t OnHeaderThunk(char* data, std::size_t size, std::size_t n, void* self);
+  static std::size_t OnBodyThunk(char* data, std::size_t size, std::size_t n, void* self);
+
+  Status OpenTemporaryFile();
+  void IssueRequest();
+  std::size_t OnBody(const char* data, std::size_t size);
+  bool Decide();
+  void OnRequestDone(std::uint64_t request_id, CURLcode result);
+  Status ResetLocal(const std::string& etag, const std::string& last_modified);
+  void MaybeCheckpoint();
+  void StartSync();
+  void OnSynced(std::uint64_t target, std::uint64_t generation, Status status);
+  Status CheckpointNow();
+  void FinishFile();
+  void Fail(TransferOutcome outcome);
+  void Finish(const TransferOutcome& outcome);
+  void Persist();
+
+  boost::asio::io_context& io_;
+  CurlMulti& multi_;
+  boost::asio::thread_pool& sync_pool_;
+  TransferHost& host_;
+  store::FileRecord file_;
+  TransferConfig config_;
+
+  platform::ScopedFd dir_;
+  std::shared_ptr<platform::ScopedFd> fd_;
+  CPtr<CURL> easy_;
+  CPtr<curl_slist> request_headers_;
+  char error_buffer_[CURL_ERROR_SIZE] = {};
+
+  // The request in flight.
+  std::uint64_t request_id_ = 0;
+  bool request_running_ = false;
+  RequestPlan plan_;
+  ResponseHeaders headers_;
+  bool decided_ = false;
+  Decision decision_;
+  bool discard_body_ = false;
+  std::uint64_t received_ = 0;  // body bytes of this request
+  bool restart_requested_ = false;
+  int restarts_ = 0;
+  std::optional<TransferOutcome> failure_;
+  bool responding_reported_ = false;
+
+  // Local file state.
+  std::uint64_t written_ = 0;   // bytes in the temporary file
+  std::uint64_t durable_ = 0;   // bytes covered by the last committed checkpoint
+  std::uint64_t generation_ = 0;  // bumped when local bytes are discarded
+  bool sync_in_flight_ = false;
+  bool paused_ = false;
+  std::chrono::steady_clock::time_point last_checkpoint_;
+  bool stopped_ = false;
+  bool finished_ = false;
+};
+
+// Maps a libcurl failure to the BITS code, context and retry class.
+TransferOutcome ClassifyCurlError(CURLcode code, const char* detail);
+
+// Maps a local file failure to an outcome (context LOCAL_FILE).
+TransferOutcome LocalFileFailure(const Status& status);
+
+}  // namespace openbits::engine
+
+#endif  // OPENBITS_ENGINE_FILE_TRANSFER_H_

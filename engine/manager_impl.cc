@@ -1,0 +1,280 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include <algorithm>
+
+#include "auth/request_policy.h"
+#include "engine/engine.h"
+#include "engine/job_impl.h"
+#include "openbits/manager.h"
+#include "platform/system.h"
+
+namespace openbits {
+namespace engine {
+namespace {
+
+std::chrono::system_clock::time_point FromMs(std::int64_t ms) {
+  if (ms == 0) return {};
+  return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+}
+
+constexpr std::size_t kMaxDescription = 1024;
+constexpr std::uint32_t kMinimumRetryDelaySeconds = 5;
+constexpr std::uint32_t kKnownNotifyFlags = kNotifyJobTransferred | kNotifyJobError |
+                                            kNotifyDisable | kNotifyJobModification |
+                                            kNotifyFileTransferred;
+
+class ManagerImpl final : public Manager {
+ public:
+  ManagerImpl(std::shared_ptr<Engine> engine, Caller caller)
+      : engine_(std::move(engine)), caller_(std::move(caller)) {}
+  ~ManagerImpl() override { engine_->Shutdown(); }
+
+  Result<std::shared_ptr<Job>> CreateJob(std::string_view display_name, JobType type) override {
+    return engine_->Call([&]() -> Result<std::shared_ptr<Job>> {
+      auto data = engine_->CreateJob(caller_, display_name, type);
+      if (!data.ok()) return data.status();
+      return std::shared_ptr<Job>(std::make_shared<JobImpl>(engine_, *data, caller_));
+    });
+  }
+
+  Result<std::shared_ptr<Job>> GetJob(const Guid& id) override {
+    return engine_->Call([&]() -> Result<std::shared_ptr<Job>> {
+      auto data = engine_->FindJob(caller_, id);
+      if (!data.ok()) return data.status();
+      return std::shared_ptr<Job>(std::make_shared<JobImpl>(engine_, *data, caller_));
+    });
+  }
+
+  Result<std::vector<std::shared_ptr<Job>>> EnumJobs(EnumScope scope) override {
+    return engine_->Call([&]() -> Result<std::vector<std::shared_ptr<Job>>> {
+      auto list = engine_->ListJobs(caller_, scope);
+      if (!list.ok()) return list.status();
+      std::vector<std::shared_ptr<Job>> out;
+      out.reserve(list->size());
+      for (auto& data : *list) out.push_back(std::make_shared<JobImpl>(engine_, data, caller_));
+      return out;
+    });
+  }
+
+ private:
+  std::shared_ptr<Engine> engine_;
+  Caller caller_;
+};
+
+}  // namespace
+
+// --- JobImpl ---------------------------------------------------------------------
+
+Status JobImpl::AddFile(std::string_view remote_url, std::string_view local_path) {
+  return AddFileSet({FileInfo{std::string(remote_url), std::string(local_path)}});
+}
+
+Status JobImpl::AddFileSet(const std::vector<FileInfo>& files) {
+  return engine_->Call([&] { return engine_->AddFiles(*data_, files, nullptr); });
+}
+
+Status JobImpl::AddFileWithRanges(std::string_view remote_url, std::string_view local_path,
+                                  const std::vector<FileRange>& ranges) {
+  std::vector<FileInfo> files{FileInfo{std::string(remote_url), std::string(local_path)}};
+  return engine_->Call([&] { return engine_->AddFiles(*data_, files, &ranges); });
+}
+
+std::vector<std::shared_ptr<File>> JobImpl::EnumFiles() const {
+  const std::size_t count = engine_->Call([&] { return data_->rec.files.size(); });
+  std::vector<std::shared_ptr<File>> out;
+  for (std::uint32_t i = 0; i < count; ++i) {
+    out.push_back(std::make_shared<FileImpl>(engine_, data_, i));
+  }
+  return out;
+}
+
+Status JobImpl::Resume() { return engine_->Call([&] { return engine_->Resume(*data_); }); }
+Status JobImpl::Suspend() { return engine_->Call([&] { return engine_->Suspend(*data_); }); }
+Status JobImpl::Cancel() { return engine_->Call([&] { return engine_->Cancel(*data_); }); }
+Status JobImpl::Complete() { return engine_->Call([&] { return engine_->Complete(*data_); }); }
+
+JobState JobImpl::GetState() const { return Read(&store::JobRecord::state); }
+
+JobProgress JobImpl::GetProgress() const {
+  return engine_->Call([&] { return engine_->Progress(*data_); });
+}
+
+JobTimes JobImpl::GetTimes() const {
+  return engine_->Call([&] {
+    JobTimes t;
+    t.creation = FromMs(data_->rec.creation_time_ms);
+    t.modification = FromMs(data_->rec.modification_time_ms);
+    t.transfer_completion = FromMs(data_->rec.completion_time_ms);
+    return t;
+  });
+}
+
+Result<JobErrorInfo> JobImpl::GetError() const {
+  return engine_->Call([&] { return engine_->ErrorOf(*data_); });
+}
+
+std::uint32_t JobImpl::GetErrorCount() const { return Read(&store::JobRecord::error_count); }
+
+Status JobImpl::SetDisplayName(std::string_view name) {
+  if (name.size() > 256) return Status(kEInvalidArg, "the display name is longer than 256 characters");
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.display_name = std::string(name);
+      return Status::Ok();
+    });
+  });
+}
+std::string JobImpl::GetDisplayName() const { return Read(&store::JobRecord::display_name); }
+
+Status JobImpl::SetDescription(std::string_view description) {
+  if (description.size() > kMaxDescription) {
+    return Status(kEInvalidArg, "the description is longer than 1024 characters");
+  }
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.description = std::string(description);
+      return Status::Ok();
+    });
+  });
+}
+std::string JobImpl::GetDescription() const { return Read(&store::JobRecord::description); }
+
+Status JobImpl::SetPriority(JobPriority priority) {
+  const int p = static_cast<int>(priority);
+  if (p < 0 || p > 3) return Status(kEInvalidArg, "unknown priority");
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.priority = priority;
+      return Status::Ok();
+    });
+  });
+}
+JobPriority JobImpl::GetPriority() const { return Read(&store::JobRecord::priority); }
+
+Status JobImpl::SetMinimumRetryDelay(std::uint32_t seconds) {
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.minimum_retry_delay_s = std::max(seconds, kMinimumRetryDelaySeconds);
+      return Status::Ok();
+    });
+  });
+}
+std::uint32_t JobImpl::GetMinimumRetryDelay() const {
+  return Read(&store::JobRecord::minimum_retry_delay_s);
+}
+
+Status JobImpl::SetNoProgressTimeout(std::uint32_t seconds) {
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.no_progress_timeout_s = seconds;
+      return Status::Ok();
+    });
+  });
+}
+std::uint32_t JobImpl::GetNoProgressTimeout() const {
+  return Read(&store::JobRecord::no_progress_timeout_s);
+}
+
+Status JobImpl::SetMaximumDownloadTime(std::uint32_t seconds) {
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.maximum_download_time_s = seconds;
+      return Status::Ok();
+    });
+  });
+}
+std::uint32_t JobImpl::GetMaximumDownloadTime() const {
+  return Read(&store::JobRecord::maximum_download_time_s);
+}
+
+Status JobImpl::SetCustomHeaders(std::string_view headers) {
+  auto parsed = auth::ParseCustomHeaders(headers);
+  if (!parsed.ok()) return parsed.status();
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.custom_headers = std::string(headers);
+      return Status::Ok();
+    });
+  });
+}
+std::string JobImpl::GetCustomHeaders() const { return Read(&store::JobRecord::custom_headers); }
+
+Status JobImpl::SetNotifyFlags(std::uint32_t flags) {
+  if ((flags & ~kKnownNotifyFlags) != 0) {
+    return Status(kENotImpl, "unknown notify flags");
+  }
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.notify_flags = flags;
+      return Status::Ok();
+    });
+  });
+}
+std::uint32_t JobImpl::GetNotifyFlags() const { return Read(&store::JobRecord::notify_flags); }
+
+Status JobImpl::SetNotifyInterface(std::shared_ptr<JobCallback> callback) {
+  return engine_->Call([&] { return engine_->SetCallback(*data_, std::move(callback)); });
+}
+
+Status JobImpl::SetMinimumNotificationInterval(std::chrono::milliseconds ms) {
+  if (ms.count() < 0 || ms.count() > 0xFFFFFFFFLL) return Status(kEInvalidArg, "out of range");
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) {
+      r.min_notification_interval_ms = static_cast<std::uint32_t>(ms.count());
+      return Status::Ok();
+    });
+  });
+}
+
+Status JobImpl::SetDynamicContent(bool enable) {
+  return engine_->Call([&] {
+    return engine_->Modify(*data_, [&](store::JobRecord& r) -> Status {
+      if (r.ever_resumed) {
+        return Status(kBgEReadOnlyPropertyAfterResume,
+                      "dynamic content can only be set before the first Resume");
+      }
+      if (enable && std::any_of(r.files.begin(), r.files.end(),
+                                [](const store::FileRecord& f) { return !f.ranges.empty(); })) {
+        return Status(kEInvalidArg, "a job with ranged files cannot use dynamic content");
+      }
+      r.dynamic_content = enable;
+      return Status::Ok();
+    });
+  });
+}
+bool JobImpl::GetDynamicContent() const { return Read(&store::JobRecord::dynamic_content); }
+
+// --- FileImpl ---------------------------------------------------------------------
+
+std::string FileImpl::GetRemoteName() const {
+  return engine_->Call([&] { return auth::RedactUrl(data_->rec.files.at(index_).remote_name); });
+}
+std::string FileImpl::GetLocalName() const {
+  return engine_->Call([&] { return data_->rec.files.at(index_).local_name; });
+}
+FileProgress FileImpl::GetProgress() const {
+  return engine_->Call([&] { return engine_->FileProgressOf(*data_, index_); });
+}
+std::string FileImpl::GetTemporaryName() const {
+  return engine_->Call([&]() -> std::string {
+    const store::FileRecord& f = data_->rec.files.at(index_);
+    if (f.temp_name.empty()) return {};
+    const auto slash = f.local_name.find_last_of('/');
+    return f.local_name.substr(0, slash + 1) + f.temp_name;
+  });
+}
+std::vector<FileRange> FileImpl::GetFileRanges() const {
+  return engine_->Call([&] { return data_->rec.files.at(index_).ranges; });
+}
+
+}  // namespace engine
+
+Result<std::unique_ptr<Manager>> Manager::Open(const ManagerOptions& options) {
+  auto engine = engine::Engine::Open(options);
+  if (!engine.ok()) return engine.status();
+  engine::Caller caller{platform::CurrentUserId(), platform::IsAdministrator()};
+  return std::unique_ptr<Manager>(
+      std::make_unique<engine::ManagerImpl>(std::move(*engine), std::move(caller)));
+}
+
+}  // namespace openbits

@@ -1,0 +1,114 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// The HRESULT values openbits reports, with the numbers Microsoft BITS uses
+// (bitsmsg.h, winerror.h). Names follow BITS with a `k` prefix and CamelCase:
+// BG_E_NOT_FOUND is kBgENotFound. ErrorName() gives back the Windows name.
+
+#ifndef OPENBITS_HRESULT_H_
+#define OPENBITS_HRESULT_H_
+
+#include <string>
+
+#include "openbits/status.h"
+
+namespace openbits {
+
+constexpr HResult MakeHResult(std::uint32_t value) {
+  return static_cast<HResult>(value);
+}
+
+// Generic COM / Win32 codes.
+inline constexpr HResult kSOk = 0;
+inline constexpr HResult kEFail = MakeHResult(0x80004005);
+inline constexpr HResult kENotImpl = MakeHResult(0x80004001);
+inline constexpr HResult kEInvalidArg = MakeHResult(0x80070057);
+inline constexpr HResult kEAccessDenied = MakeHResult(0x80070005);
+inline constexpr HResult kEOutOfMemory = MakeHResult(0x8007000E);
+inline constexpr HResult kEFileNotFound = MakeHResult(0x80070002);  // ERROR_FILE_NOT_FOUND
+inline constexpr HResult kEPathNotFound = MakeHResult(0x80070003);  // ERROR_PATH_NOT_FOUND
+inline constexpr HResult kEDiskFull = MakeHResult(0x80070070);      // ERROR_DISK_FULL
+inline constexpr HResult kEFileExists = MakeHResult(0x80070050);    // ERROR_FILE_EXISTS
+inline constexpr HResult kEWriteFault = MakeHResult(0x8007001D);    // ERROR_WRITE_FAULT
+inline constexpr HResult kETooManyOpenFiles = MakeHResult(0x80070004);
+
+// BITS success codes.
+inline constexpr HResult kBgSPartialComplete = MakeHResult(0x00200017);
+inline constexpr HResult kBgSUnableToDeleteFiles = MakeHResult(0x0020001A);
+
+// BITS failure codes (bitsmsg.h).
+inline constexpr HResult kBgENotFound = MakeHResult(0x80200001);
+inline constexpr HResult kBgEInvalidState = MakeHResult(0x80200002);
+inline constexpr HResult kBgEEmpty = MakeHResult(0x80200003);
+inline constexpr HResult kBgEFileNotAvailable = MakeHResult(0x80200004);
+inline constexpr HResult kBgEProtocolNotAvailable = MakeHResult(0x80200005);
+inline constexpr HResult kBgEErrorInformationUnavailable = MakeHResult(0x8020000F);
+inline constexpr HResult kBgENetworkDisconnected = MakeHResult(0x80200010);
+inline constexpr HResult kBgEMissingFileSize = MakeHResult(0x80200011);
+inline constexpr HResult kBgEInsufficientHttpSupport = MakeHResult(0x80200012);
+inline constexpr HResult kBgEInsufficientRangeSupport = MakeHResult(0x80200013);
+inline constexpr HResult kBgEInvalidServerResponse = MakeHResult(0x8020001B);
+inline constexpr HResult kBgETooManyFiles = MakeHResult(0x8020001C);
+inline constexpr HResult kBgEStringTooLong = MakeHResult(0x80200021);
+inline constexpr HResult kBgENoProgress = MakeHResult(0x80200024);
+inline constexpr HResult kBgEFileNotFound = MakeHResult(0x80200029);
+inline constexpr HResult kBgEInvalidRange = MakeHResult(0x8020002B);
+inline constexpr HResult kBgEOverlappingRanges = MakeHResult(0x8020002C);
+inline constexpr HResult kBgEConnectFailure = MakeHResult(0x8020002D);
+inline constexpr HResult kBgEConnectionClosed = MakeHResult(0x8020002E);
+inline constexpr HResult kBgETooManyJobsPerUser = MakeHResult(0x80200049);
+inline constexpr HResult kBgETooManyFilesInJob = MakeHResult(0x80200051);
+inline constexpr HResult kBgETooManyRangesInFile = MakeHResult(0x80200052);
+inline constexpr HResult kBgEMaxDownloadTimeout = MakeHResult(0x80200054);
+inline constexpr HResult kBgEDatabaseCorrupt = MakeHResult(0x8020006C);
+inline constexpr HResult kBgERemoteFileChanged = MakeHResult(0x80200073);
+inline constexpr HResult kBgEReadOnlyWhenJobActive = MakeHResult(0x80200075);
+inline constexpr HResult kBgEPropertySupportedForDownloadJobsOnly = MakeHResult(0x80200060);
+inline constexpr HResult kBgEReadOnlyPropertyAfterAddFile = MakeHResult(0x80200061);
+inline constexpr HResult kBgEReadOnlyPropertyAfterResume = MakeHResult(0x80200062);
+
+// BITS error-context description codes (BG_E_ERROR_CONTEXT_*).
+inline constexpr HResult kBgEErrorContextUnknown = MakeHResult(0x80200007);
+inline constexpr HResult kBgEErrorContextGeneralQueueManager = MakeHResult(0x80200008);
+inline constexpr HResult kBgEErrorContextLocalFile = MakeHResult(0x80200009);
+inline constexpr HResult kBgEErrorContextRemoteFile = MakeHResult(0x8020000A);
+inline constexpr HResult kBgEErrorContextGeneralTransport = MakeHResult(0x8020000B);
+inline constexpr HResult kBgEErrorContextQueueManagerNotification = MakeHResult(0x8020000C);
+
+// WinHTTP transport errors, as HRESULT_FROM_WIN32 (0x80072xxx).
+inline constexpr HResult kWinHttpTimeout = MakeHResult(0x80072EE2);
+inline constexpr HResult kWinHttpUnrecognizedScheme = MakeHResult(0x80072EE6);
+inline constexpr HResult kWinHttpNameNotResolved = MakeHResult(0x80072EE7);
+inline constexpr HResult kWinHttpCannotConnect = MakeHResult(0x80072EFD);
+inline constexpr HResult kWinHttpConnectionError = MakeHResult(0x80072EFE);
+inline constexpr HResult kWinHttpClientAuthCertNeeded = MakeHResult(0x80072F0C);
+inline constexpr HResult kWinHttpInvalidServerResponse = MakeHResult(0x80072F78);
+inline constexpr HResult kWinHttpRedirectFailed = MakeHResult(0x80072F7A);
+inline constexpr HResult kWinHttpSecureChannelError = MakeHResult(0x80072F7D);
+inline constexpr HResult kWinHttpSecureFailure = MakeHResult(0x80072F8F);
+
+// BG_E_HTTP_ERROR_nnn: 0x80190000 + the decimal HTTP status.
+constexpr HResult HttpErrorCode(int http_status) {
+  return MakeHResult(0x80190000u + static_cast<std::uint32_t>(http_status));
+}
+
+// The HTTP status inside a BG_E_HTTP_ERROR_nnn code, or 0 for other codes.
+constexpr int HttpStatusOf(HResult code) {
+  const auto v = static_cast<std::uint32_t>(code);
+  return (v & 0xFFFF0000u) == 0x80190000u ? static_cast<int>(v & 0xFFFFu) : 0;
+}
+
+// The Windows name of `code` ("BG_E_NOT_FOUND", "BG_E_HTTP_ERROR_404"), or
+// an empty string when openbits does not know the code.
+std::string ErrorName(HResult code);
+
+// The description BITS gives for `code` (IBackgroundCopyManager::
+// GetErrorDescription, in English). Never empty: unknown codes get a generic
+// sentence naming the value.
+std::string ErrorDescription(HResult code);
+
+// "0x80200003" (lower case hex, as bitsadmin prints it).
+std::string FormatHResult(HResult code);
+
+}  // namespace openbits
+
+#endif  // OPENBITS_HRESULT_H_

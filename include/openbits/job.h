@@ -1,0 +1,180 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Job and File: handles to a transfer job in the queue (IBackgroundCopyJob,
+// IBackgroundCopyFile).
+//
+// Handles are cheap, thread-safe, and remain valid after the job reaches a
+// final state: a completed job's handle still answers GetState() with
+// ACKNOWLEDGED, while every state-changing call fails with
+// BG_E_INVALID_STATE. All calls are synchronous; none blocks on the network.
+
+#ifndef OPENBITS_JOB_H_
+#define OPENBITS_JOB_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "openbits/export.h"
+#include "openbits/status.h"
+#include "openbits/types.h"
+
+namespace openbits {
+
+class Job;
+
+// One file of a job.
+class OPENBITS_EXPORT File {
+ public:
+  virtual ~File() = default;
+
+  // The file's position in its job, from 0 in the order files were added.
+  virtual std::uint32_t index() const = 0;
+  // The URL (a password it contained is shown as "****").
+  virtual std::string GetRemoteName() const = 0;
+  // The absolute local path the file gets on Complete().
+  virtual std::string GetLocalName() const = 0;
+  virtual FileProgress GetProgress() const = 0;
+  // The temporary file in the destination directory that receives the data
+  // until Complete(); empty before the transfer of this file starts.
+  virtual std::string GetTemporaryName() const = 0;
+  // The ranges given to AddFileWithRanges; empty for a whole file.
+  virtual std::vector<FileRange> GetFileRanges() const = 0;
+};
+
+// Receives job events (IBackgroundCopyCallback). Methods are called on the
+// engine's notification thread, one at a time per manager, never from inside
+// an openbits API call. They may call any Job method, but should return
+// quickly: a slow callback delays the notifications of other jobs (transfers
+// are not affected).
+class OPENBITS_EXPORT JobCallback {
+ public:
+  virtual ~JobCallback() = default;
+  // The job entered TRANSFERRED (notify flag kNotifyJobTransferred).
+  virtual void JobTransferred(Job& job) { (void)job; }
+  // The job entered ERROR (notify flag kNotifyJobError).
+  virtual void JobError(Job& job, const JobErrorInfo& error) {
+    (void)job;
+    (void)error;
+  }
+  // State, progress or a property changed (notify flag
+  // kNotifyJobModification); progress notifications come at most once per
+  // minimum notification interval.
+  virtual void JobModification(Job& job) { (void)job; }
+  // One file finished downloading (notify flag kNotifyFileTransferred).
+  virtual void FileTransferred(Job& job, File& file) {
+    (void)job;
+    (void)file;
+  }
+};
+
+// A job: an ordered list of files transferred together.
+class OPENBITS_EXPORT Job {
+ public:
+  virtual ~Job() = default;
+
+  virtual Guid GetId() const = 0;
+  virtual JobType GetType() const = 0;
+  // The owner's account (on POSIX the numeric user id as text).
+  virtual std::string GetOwner() const = 0;
+
+  // --- Files -------------------------------------------------------------
+
+  // Appends a file. `remote_url` must be an http or https URL; `local_path`
+  // must be absolute, name a file (not a directory) in an existing
+  // directory, and contain no control characters. Fails with E_INVALIDARG
+  // (bad argument), BG_E_INVALID_STATE (final job), or
+  // BG_E_TOO_MANY_FILES_IN_JOB. Adding files to a TRANSFERRED job puts it
+  // back in the queue on the next Resume().
+  virtual Status AddFile(std::string_view remote_url,
+                         std::string_view local_path) = 0;
+  // Adds several files atomically: either all are added or none.
+  virtual Status AddFileSet(const std::vector<FileInfo>& files) = 0;
+  // Adds a file of which only `ranges` are downloaded, concatenated in the
+  // given order into the local file. Fails with BG_E_OVERLAPPING_RANGES,
+  // BG_E_INVALID_RANGE (empty list, zero length), BG_E_TOO_MANY_RANGES_IN_FILE.
+  // A range beyond the end of the remote file fails the job at transfer time
+  // with BG_E_INVALID_RANGE.
+  virtual Status AddFileWithRanges(std::string_view remote_url,
+                                   std::string_view local_path,
+                                   const std::vector<FileRange>& ranges) = 0;
+  virtual std::vector<std::shared_ptr<File>> EnumFiles() const = 0;
+
+  // --- Life cycle (BITS state machine) -------------------------------------
+
+  // Queues the job (SUSPENDED, ERROR, TRANSIENT_ERROR -> QUEUED). A job with
+  // no file stays SUSPENDED and BG_E_EMPTY is returned.
+  virtual Status Resume() = 0;
+  // Stops the job's transfer (checkpointing it) and moves it to SUSPENDED.
+  virtual Status Suspend() = 0;
+  // Deletes the job and all of its temporary files; files already renamed
+  // to their final names by an earlier Complete() are not touched.
+  virtual Status Cancel() = 0;
+  // Makes the downloaded files available under their local names and
+  // removes the job. Files not yet fully downloaded are deleted; then
+  // BG_S_PARTIAL_COMPLETE is returned (a success). If a rename fails, the
+  // job stays in the queue in TRANSFERRED with the error, and Complete()
+  // may be called again.
+  virtual Status Complete() = 0;
+
+  virtual JobState GetState() const = 0;
+  virtual JobProgress GetProgress() const = 0;
+  virtual JobTimes GetTimes() const = 0;
+  // The last error; BG_E_ERROR_INFORMATION_UNAVAILABLE when there is none.
+  virtual Result<JobErrorInfo> GetError() const = 0;
+  // How many errors the job has met (transient ones included).
+  virtual std::uint32_t GetErrorCount() const = 0;
+
+  // --- Properties ----------------------------------------------------------
+  // Setters fail with BG_E_INVALID_STATE on a final job.
+
+  // At most 256 characters (E_INVALIDARG otherwise).
+  virtual Status SetDisplayName(std::string_view name) = 0;
+  virtual std::string GetDisplayName() const = 0;
+  // At most 1024 characters (E_INVALIDARG otherwise).
+  virtual Status SetDescription(std::string_view description) = 0;
+  virtual std::string GetDescription() const = 0;
+  virtual Status SetPriority(JobPriority priority) = 0;
+  virtual JobPriority GetPriority() const = 0;
+  // Seconds to wait before retrying after a transient error. Default 600;
+  // values under 5 are raised to 5.
+  virtual Status SetMinimumRetryDelay(std::uint32_t seconds) = 0;
+  virtual std::uint32_t GetMinimumRetryDelay() const = 0;
+  // Seconds without progress after which a transient error becomes fatal.
+  // Default 1209600 (14 days); 0 makes every error fatal.
+  virtual Status SetNoProgressTimeout(std::uint32_t seconds) = 0;
+  virtual std::uint32_t GetNoProgressTimeout() const = 0;
+  // Seconds of active transfer after which the job fails with
+  // BG_E_MAXDOWNLOAD_TIMEOUT. Default 7776000 (90 days); 0 means no limit.
+  virtual Status SetMaximumDownloadTime(std::uint32_t seconds) = 0;
+  virtual std::uint32_t GetMaximumDownloadTime() const = 0;
+  // Extra request headers, "Name: value" lines separated by CRLF; empty
+  // removes them. Fails with E_INVALIDARG on a malformed line, a bare CR or
+  // LF, or a header openbits manages itself (Host, Range, If-Range,
+  // Content-Length, Transfer-Encoding, Connection).
+  virtual Status SetCustomHeaders(std::string_view headers) = 0;
+  virtual std::string GetCustomHeaders() const = 0;
+  // BG_NOTIFY_* flags; default kNotifyJobTransferred | kNotifyJobError.
+  // Unknown bits fail with E_NOTIMPL.
+  virtual Status SetNotifyFlags(std::uint32_t flags) = 0;
+  virtual std::uint32_t GetNotifyFlags() const = 0;
+  // The callback object; nullptr removes it. Not persisted: it lives as long
+  // as this process holds the reference.
+  virtual Status SetNotifyInterface(std::shared_ptr<JobCallback> callback) = 0;
+  // Minimum interval between two progress notifications
+  // (BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS). Default 500 ms.
+  virtual Status SetMinimumNotificationInterval(std::chrono::milliseconds ms) = 0;
+  // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: allow servers that do not support
+  // ranges or do not announce a size; any interruption then restarts the
+  // file from byte 0. Only before the first Resume() (else
+  // BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
+  virtual Status SetDynamicContent(bool enable) = 0;
+  virtual bool GetDynamicContent() const = 0;
+};
+
+}  // namespace openbits
+
+#endif  // OPENBITS_JOB_H_

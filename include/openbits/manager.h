@@ -1,0 +1,92 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Manager: the entry point. Opens a persistent job queue in a state
+// directory and runs its transfers in the background
+// (IBackgroundCopyManager).
+//
+// A Manager is safe for concurrent use from multiple threads. At most one
+// Manager (in any process) may have a given state directory open; a second
+// Open() of the same directory fails with E_ACCESSDENIED instead of
+// corrupting the queue.
+
+#ifndef OPENBITS_MANAGER_H_
+#define OPENBITS_MANAGER_H_
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "openbits/export.h"
+#include "openbits/job.h"
+#include "openbits/status.h"
+#include "openbits/types.h"
+
+namespace openbits {
+
+struct ManagerOptions {
+  // Directory holding the queue database. Created (mode 0700) if missing.
+  // Required.
+  std::string state_directory;
+
+  // How many background (HIGH, NORMAL, LOW) jobs transfer at once. BITS runs
+  // one. FOREGROUND jobs are not limited. Default: 1.
+  std::uint32_t background_concurrency = 1;
+
+  // Round-robin time slice among background jobs of the same priority.
+  // Default: 5 minutes.
+  std::chrono::milliseconds time_slice = std::chrono::minutes(5);
+
+  // Progress is checkpointed (file data fsynced, then the offset committed)
+  // at least this often while bytes arrive ...
+  std::chrono::milliseconds checkpoint_interval = std::chrono::seconds(1);
+  // ... and whenever this many bytes arrived since the last checkpoint. The
+  // download pauses rather than run more than this ahead of the last
+  // durable checkpoint, so a crash costs at most this much re-download.
+  // Default: 4 MiB.
+  std::uint64_t checkpoint_bytes = 4u << 20;
+
+  // When false, the queue is opened and can be edited, but no transfer
+  // starts (for tools that only inspect). Default: true.
+  bool run_transfers = true;
+
+  // Testing aid: the lower bound applied to MinimumRetryDelay. BITS uses 5
+  // seconds; only tests should lower it.
+  std::chrono::milliseconds minimum_retry_delay_floor = std::chrono::seconds(5);
+};
+
+class OPENBITS_EXPORT Manager {
+ public:
+  // Opens (creating if needed) the queue in options.state_directory,
+  // reconciles every temporary file against its last checkpoint, and
+  // resumes the jobs that were queued or transferring.
+  static Result<std::unique_ptr<Manager>> Open(const ManagerOptions& options);
+
+  Manager() = default;
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+  // Stops all transfers, checkpointing their progress, and closes the queue.
+  // Job handles outlive the Manager but then fail every call with E_FAIL.
+  virtual ~Manager() = default;
+
+  // Creates a SUSPENDED job owned by the calling user. `display_name` is at
+  // most 256 characters. Only JobType::kDownload is supported.
+  virtual Result<std::shared_ptr<Job>> CreateJob(std::string_view display_name,
+                                                 JobType type = JobType::kDownload) = 0;
+
+  // The job with `id`; BG_E_NOT_FOUND if there is none (or it is final), and
+  // E_ACCESSDENIED if it belongs to another user.
+  virtual Result<std::shared_ptr<Job>> GetJob(const Guid& id) = 0;
+
+  // The caller's jobs, or every user's (kAllUsers needs administrator
+  // rights: E_ACCESSDENIED otherwise), in creation order. Final jobs are not
+  // listed.
+  virtual Result<std::vector<std::shared_ptr<Job>>> EnumJobs(
+      EnumScope scope = EnumScope::kCurrentUser) = 0;
+};
+
+}  // namespace openbits
+
+#endif  // OPENBITS_MANAGER_H_

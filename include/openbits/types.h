@@ -1,0 +1,156 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Value types of the openbits API: job states, priorities, progress and error
+// records. Numeric values equal those of the BITS IDL, so they may be stored
+// or exchanged with Windows tools.
+
+#ifndef OPENBITS_TYPES_H_
+#define OPENBITS_TYPES_H_
+
+#include <array>
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "openbits/status.h"
+
+namespace openbits {
+
+// BG_JOB_STATE.
+enum class JobState : int {
+  kQueued = 0,
+  kConnecting = 1,
+  kTransferring = 2,
+  kSuspended = 3,
+  kError = 4,
+  kTransientError = 5,
+  kTransferred = 6,
+  kAcknowledged = 7,
+  kCancelled = 8,
+};
+
+// "QUEUED", "CONNECTING", ..., "CANCELED" (bitsadmin's spelling).
+std::string_view JobStateName(JobState state);
+
+// True for ACKNOWLEDGED and CANCELLED, the states a job never leaves.
+constexpr bool IsFinal(JobState s) {
+  return s == JobState::kAcknowledged || s == JobState::kCancelled;
+}
+
+// BG_JOB_TYPE. Only downloads are implemented; CreateJob refuses the others
+// with E_NOTIMPL.
+enum class JobType : int { kDownload = 0, kUpload = 1, kUploadReply = 2 };
+std::string_view JobTypeName(JobType type);
+
+// BG_JOB_PRIORITY. FOREGROUND jobs all run at once; the background
+// priorities share a limited number of slots, highest first.
+enum class JobPriority : int {
+  kForeground = 0,
+  kHigh = 1,
+  kNormal = 2,
+  kLow = 3,
+};
+std::string_view JobPriorityName(JobPriority priority);
+
+// BG_ERROR_CONTEXT.
+enum class ErrorContext : int {
+  kNone = 0,
+  kUnknown = 1,
+  kGeneralQueueManager = 2,
+  kQueueManagerNotification = 3,
+  kLocalFile = 4,
+  kRemoteFile = 5,
+  kGeneralTransport = 6,
+  kRemoteApplication = 7,
+};
+
+// The BITS sentence for a context ("The error occurred while the remote file
+// was being processed.").
+std::string ErrorContextDescription(ErrorContext context);
+
+// Notify flags (BG_NOTIFY_*). The default is kNotifyJobTransferred |
+// kNotifyJobError.
+inline constexpr std::uint32_t kNotifyJobTransferred = 0x01;
+inline constexpr std::uint32_t kNotifyJobError = 0x02;
+inline constexpr std::uint32_t kNotifyDisable = 0x04;
+inline constexpr std::uint32_t kNotifyJobModification = 0x08;
+inline constexpr std::uint32_t kNotifyFileTransferred = 0x10;
+
+// BG_SIZE_UNKNOWN: a size the server has not told yet.
+inline constexpr std::uint64_t kSizeUnknown = ~std::uint64_t{0};
+// BG_LENGTH_TO_EOF: a range that runs to the end of the remote file.
+inline constexpr std::uint64_t kLengthToEof = ~std::uint64_t{0};
+
+// A 128-bit job identifier, printed as {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}.
+struct Guid {
+  std::array<std::uint8_t, 16> bytes{};
+
+  // A new random (version 4) GUID.
+  static Guid Generate();
+  // Parses "{...}" or the bare 36-character form, case-insensitive.
+  static Result<Guid> Parse(std::string_view text);
+  // Upper-case hex with braces, as bitsadmin prints job ids.
+  std::string ToString() const;
+
+  friend bool operator==(const Guid&, const Guid&) = default;
+  friend auto operator<=>(const Guid&, const Guid&) = default;
+};
+
+// BG_FILE_INFO.
+struct FileInfo {
+  std::string remote_name;  // http:// or https:// URL
+  std::string local_name;   // absolute path
+};
+
+// BG_FILE_RANGE.
+struct FileRange {
+  std::uint64_t initial_offset = 0;
+  std::uint64_t length = kLengthToEof;
+  friend bool operator==(const FileRange&, const FileRange&) = default;
+};
+
+// BG_JOB_PROGRESS. bytes_total is kSizeUnknown while any file size is unknown.
+struct JobProgress {
+  std::uint64_t bytes_total = 0;
+  std::uint64_t bytes_transferred = 0;
+  std::uint32_t files_total = 0;
+  std::uint32_t files_transferred = 0;
+};
+
+// BG_FILE_PROGRESS. `completed` is true once the whole file is downloaded.
+struct FileProgress {
+  std::uint64_t bytes_total = kSizeUnknown;
+  std::uint64_t bytes_transferred = 0;
+  bool completed = false;
+};
+
+// BG_JOB_TIMES, on the wall clock. A default-constructed time_point means
+// "not yet" (transfer_completion before the job is TRANSFERRED).
+struct JobTimes {
+  std::chrono::system_clock::time_point creation;
+  std::chrono::system_clock::time_point modification;
+  std::chrono::system_clock::time_point transfer_completion;
+};
+
+// IBackgroundCopyError, as a value.
+struct JobErrorInfo {
+  HResult code = 0;
+  ErrorContext context = ErrorContext::kNone;
+  // Index of the file the error is about, if any (IBackgroundCopyError::GetFile).
+  std::optional<std::uint32_t> file_index;
+  std::string remote_name;  // of that file; URL passwords are redacted
+  std::string local_name;
+  std::string protocol;     // "http" or "https"; empty when not file-related
+  std::string description;  // what went wrong, for humans
+  std::string context_description;
+};
+
+// Which jobs Manager::EnumJobs returns.
+enum class EnumScope { kCurrentUser, kAllUsers };
+
+}  // namespace openbits
+
+#endif  // OPENBITS_TYPES_H_

@@ -1,0 +1,265 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+#include <cstring>
+#include <string>
+
+#include "openbits/hresult.h"
+#include "platform/file_system.h"
+
+namespace openbits::platform {
+namespace {
+
+// The one place where errno becomes an HRESULT.
+Status PosixError(std::string_view context, int err) {
+  HResult code = kEFail;
+  switch (err) {
+    case ENOENT:
+    case ENOTDIR:
+      code = kEPathNotFound;
+      break;
+    case EACCES:
+    case EPERM:
+    case EROFS:
+    case ELOOP:  // a link where none is allowed
+      code = kEAccessDenied;
+      break;
+    case ENOSPC:
+#ifdef EDQUOT
+    case EDQUOT:
+#endif
+    case EFBIG:
+      code = kEDiskFull;
+      break;
+    case EEXIST:
+      code = kEFileExists;
+      break;
+    case EMFILE:
+    case ENFILE:
+      code = kETooManyOpenFiles;
+      break;
+    case EIO:
+      code = kEWriteFault;
+      break;
+    case ENOMEM:
+      code = kEOutOfMemory;
+      break;
+    default:
+      break;
+  }
+  std::string message(context);
+  message += ": ";
+  message += std::strerror(err);
+  return Status(code, std::move(message));
+}
+
+}  // namespace
+
+ScopedFd& ScopedFd::operator=(ScopedFd&& other) noexcept {
+  if (this != &other) {
+    reset();
+    fd_ = other.release();
+  }
+  return *this;
+}
+
+ScopedFd::~ScopedFd() { reset(); }
+
+void ScopedFd::reset() {
+  if (fd_ >= 0) {
+    ::close(fd_);
+    fd_ = -1;
+  }
+}
+
+bool IsAbsolutePath(std::string_view path) {
+  return !path.empty() && path.front() == '/';
+}
+
+Result<PathParts> SplitAbsolutePath(std::string_view path) {
+  if (!IsAbsolutePath(path)) {
+    return Status(kEInvalidArg, "not an absolute path");
+  }
+  const auto slash = path.find_last_of('/');
+  PathParts parts;
+  parts.directory = slash == 0 ? "/" : std::string(path.substr(0, slash));
+  parts.name = std::string(path.substr(slash + 1));
+  if (parts.name.empty() || parts.name == "." || parts.name == "..") {
+    return Status(kEInvalidArg, "the path does not name a file");
+  }
+  return parts;
+}
+
+Status MakeDirectories(const std::string& path, unsigned mode) {
+  if (path.empty()) return Status(kEInvalidArg, "empty directory path");
+  std::string partial;
+  std::size_t pos = 0;
+  while (pos != std::string::npos) {
+    pos = path.find('/', pos + 1);
+    partial = path.substr(0, pos);
+    if (partial.empty()) continue;
+    if (::mkdir(partial.c_str(), mode) != 0 && errno != EEXIST) {
+      return PosixError("mkdir " + partial, errno);
+    }
+  }
+  struct stat st {};
+  if (::stat(path.c_str(), &st) != 0) return PosixError("stat " + path, errno);
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(kEPathNotFound, path + " is not a directory");
+  }
+  return Status::Ok();
+}
+
+Result<ScopedFd> OpenDirectory(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return PosixError("open directory " + path, errno);
+  return ScopedFd(fd);
+}
+
+Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name,
+                                 unsigned mode) {
+  int fd = ::openat(dir.get(), name.c_str(),
+                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return PosixError("create " + name, errno);
+  return ScopedFd(fd);
+}
+
+Result<ScopedFd> OpenExisting(const ScopedFd& dir, const std::string& name) {
+  int fd = ::openat(dir.get(), name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+  if (fd < 0) return PosixError("open " + name, errno);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status(kEAccessDenied, name + " is not a regular file");
+  }
+  return ScopedFd(fd);
+}
+
+Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size,
+               std::uint64_t offset) {
+  const auto* p = static_cast<const char*>(data);
+  while (size > 0) {
+    ssize_t n = ::pwrite(fd.get(), p, size, static_cast<off_t>(offset));
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      return PosixError("write", errno);
+    }
+    if (n == 0) return Status(kEWriteFault, "write returned 0");
+    p += n;
+    size -= static_cast<std::size_t>(n);
+    offset += static_cast<std::uint64_t>(n);
+  }
+  return Status::Ok();
+}
+
+Status SyncData(const ScopedFd& fd) {
+#if defined(__APPLE__)
+  // fsync on macOS does not reach the platter; F_FULLFSYNC does.
+  if (::fcntl(fd.get(), F_FULLFSYNC) == 0) return Status::Ok();
+  if (::fsync(fd.get()) == 0) return Status::Ok();
+#elif defined(__linux__)
+  if (::fdatasync(fd.get()) == 0) return Status::Ok();
+#else
+  if (::fsync(fd.get()) == 0) return Status::Ok();
+#endif
+  return PosixError("fsync", errno);
+}
+
+Status SyncDirectory(const ScopedFd& dir) {
+  if (::fsync(dir.get()) == 0) return Status::Ok();
+  // Some file systems cannot fsync a directory; that is not a data error.
+  if (errno == EINVAL || errno == EBADF) return Status::Ok();
+  return PosixError("fsync directory", errno);
+}
+
+Status Truncate(const ScopedFd& fd, std::uint64_t size) {
+  if (::ftruncate(fd.get(), static_cast<off_t>(size)) == 0) return Status::Ok();
+  return PosixError("truncate", errno);
+}
+
+Result<std::uint64_t> FileSize(const ScopedFd& fd) {
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) return PosixError("stat", errno);
+  return static_cast<std::uint64_t>(st.st_size);
+}
+
+Status RenameAt(const ScopedFd& dir, const std::string& from,
+                const std::string& to) {
+  if (::renameat(dir.get(), from.c_str(), dir.get(), to.c_str()) == 0) {
+    return Status::Ok();
+  }
+  return PosixError("rename " + from + " to " + to, errno);
+}
+
+Status RemoveAt(const ScopedFd& dir, const std::string& name) {
+  if (::unlinkat(dir.get(), name.c_str(), 0) == 0 || errno == ENOENT) {
+    return Status::Ok();
+  }
+  return PosixError("remove " + name, errno);
+}
+
+bool ExistsAt(const ScopedFd& dir, const std::string& name) {
+  struct stat st {};
+  return ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+Status SetMode(const ScopedFd& fd, unsigned mode) {
+  if (::fchmod(fd.get(), static_cast<mode_t>(mode)) == 0) return Status::Ok();
+  return PosixError("chmod", errno);
+}
+
+Status SetModificationTime(const ScopedFd& fd,
+                           std::chrono::system_clock::time_point when) {
+  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                      when.time_since_epoch())
+                      .count();
+  struct timespec times[2];
+  times[0].tv_sec = 0;
+  times[0].tv_nsec = UTIME_OMIT;  // leave the access time alone
+  times[1].tv_sec = static_cast<time_t>(ns / 1000000000);
+  times[1].tv_nsec = static_cast<long>(ns % 1000000000);
+  if (::futimens(fd.get(), times) == 0) return Status::Ok();
+  return PosixError("set modification time", errno);
+}
+
+Status CheckDestination(const std::string& path) {
+  auto parts = SplitAbsolutePath(path);
+  if (!parts.ok()) return parts.status();
+  struct stat st {};
+  if (::stat(parts->directory.c_str(), &st) != 0) {
+    return PosixError("destination directory " + parts->directory, errno);
+  }
+  if (!S_ISDIR(st.st_mode)) {
+    return Status(kEPathNotFound, parts->directory + " is not a directory");
+  }
+  if (::access(parts->directory.c_str(), W_OK | X_OK) != 0) {
+    return PosixError("destination directory " + parts->directory, errno);
+  }
+  if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    return Status(kEInvalidArg, path + " is a directory");
+  }
+  return Status::Ok();
+}
+
+Result<ScopedFd> LockFile(const std::string& path) {
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+  if (fd < 0) return PosixError("open lock file " + path, errno);
+  ScopedFd owned(fd);
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status(kEAccessDenied,
+                    "the queue in this state directory is already open in "
+                    "another process (" + path + " is locked)");
+    }
+    return PosixError("lock " + path, errno);
+  }
+  return owned;
+}
+
+}  // namespace openbits::platform

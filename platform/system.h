@@ -1,0 +1,33 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Small OS services: randomness and the identity of the calling user.
+// One implementation per OS (system_posix.cc).
+
+#ifndef OPENBITS_PLATFORM_SYSTEM_H_
+#define OPENBITS_PLATFORM_SYSTEM_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace openbits::platform {
+
+// Fills `size` bytes at `out` from the OS's cryptographic random source.
+// Aborts the process if no such source works (it cannot be done safely
+// without one).
+void FillRandom(void* out, std::size_t size);
+
+// The calling process's user, as the owner string stored with jobs (on
+// POSIX the decimal effective uid).
+std::string CurrentUserId();
+
+// The mode a newly created regular file gets from this process: 0666 less
+// the umask.
+unsigned DefaultFileMode();
+
+// True when the caller may see and change every user's jobs (root on POSIX).
+bool IsAdministrator();
+
+}  // namespace openbits::platform
+
+#endif  // OPENBITS_PLATFORM_SYSTEM_H_

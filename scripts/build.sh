@@ -1,0 +1,18 @@
+#!/bin/bash
+# Configures and builds openbits into BUILD_DIR (default build/<type>).
+# usage: scripts/build.sh [Release|RelWithDebInfo|Debug]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+TYPE="${1:-RelWithDebInfo}"
+BUILD_DIR="${BUILD_DIR:-build/$(echo "$TYPE" | tr '[:upper:]' '[:lower:]')}"
+LAUNCHER=()
+if command -v ccache > /dev/null; then
+  LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
+fi
+cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" -DOPENBITS_DEV_MODE=ON \
+  "${LAUNCHER[@]}" > "$BUILD_DIR.configure.log" 2>&1 || {
+  cat "$BUILD_DIR.configure.log"
+  exit 1
+}
+cmake --build "$BUILD_DIR" -j "$(nproc)"
+echo "$BUILD_DIR"

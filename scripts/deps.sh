@@ -1,0 +1,34 @@
+#!/bin/bash
+# Installs what openbits needs to build and test on Debian 12, and nothing
+# when it is all there already. Used by scripts/demo.sh and scripts/test.sh.
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake ninja-build ccache pkg-config git
+  libcurl4-openssl-dev libboost1.81-dev libsqlite3-dev libssl-dev libkrb5-dev
+  libgtest-dev libgmock-dev
+  nginx curl ca-certificates openssl
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if ((${#missing[@]} > 0)); then
+  echo "deps: installing ${missing[*]}"
+  SUDO=""
+  if [[ $(id -u) -ne 0 ]]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  # The packaged nginx service is not used (tests start their own servers
+  # on free loopback ports); keep it from being started by the install.
+  if [[ ! -e /usr/sbin/policy-rc.d ]]; then
+    printf '#!/bin/sh\nexit 101\n' | $SUDO tee /usr/sbin/policy-rc.d > /dev/null
+    $SUDO chmod +x /usr/sbin/policy-rc.d
+    trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+fi

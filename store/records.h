@@ -1,0 +1,76 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// What the queue persists about jobs and files (docs/store_format.md).
+
+#ifndef OPENBITS_STORE_RECORDS_H_
+#define OPENBITS_STORE_RECORDS_H_
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "openbits/types.h"
+
+namespace openbits::store {
+
+struct FileRecord {
+  std::uint32_t index = 0;
+  std::string remote_name;
+  std::string local_name;
+  // Basename of the temporary file in the local file's directory; empty
+  // until the transfer of this file starts.
+  std::string temp_name;
+  std::vector<FileRange> ranges;  // empty: the whole file
+  // Size of the local file once complete (BG_FILE_PROGRESS.BytesTotal).
+  std::uint64_t bytes_total = kSizeUnknown;
+  // Size of the remote file, once a response told it.
+  std::uint64_t remote_size = kSizeUnknown;
+  // Bytes durably written to the temporary file (the checkpoint).
+  std::uint64_t bytes_transferred = 0;
+  bool completed = false;  // every byte is in the temporary file
+  bool renamed = false;    // Complete() moved it to local_name
+  // Validators of the response the bytes came from.
+  std::string etag;
+  std::string last_modified;
+};
+
+// Work the engine must finish after a crash: set before the first file
+// operation of Complete()/Cancel() and cleared with the job's deletion.
+enum class PendingAction : int { kNone = 0, kComplete = 1, kCancel = 2 };
+
+struct JobRecord {
+  Guid id;
+  std::int64_t sequence = 0;  // creation order, for EnumJobs
+  std::string owner;
+  JobType type = JobType::kDownload;
+  JobState state = JobState::kSuspended;
+  JobPriority priority = JobPriority::kNormal;
+  std::string display_name;
+  std::string description;
+  std::uint32_t minimum_retry_delay_s = 600;
+  std::uint32_t no_progress_timeout_s = 1209600;
+  std::uint32_t maximum_download_time_s = 7776000;
+  std::uint32_t notify_flags = kNotifyJobTransferred | kNotifyJobError;
+  std::uint32_t min_notification_interval_ms = 500;
+  std::string custom_headers;
+  bool dynamic_content = false;
+  bool ever_resumed = false;
+  // Wall-clock times in milliseconds since the Unix epoch; 0 = not set.
+  std::int64_t creation_time_ms = 0;
+  std::int64_t modification_time_ms = 0;
+  std::int64_t completion_time_ms = 0;
+  // The last error (error_code 0: none).
+  HResult error_code = 0;
+  ErrorContext error_context = ErrorContext::kNone;
+  std::int64_t error_file = -1;
+  std::string error_description;
+  std::uint32_t error_count = 0;
+  // Accumulated active transfer time, for MaximumDownloadTime.
+  std::int64_t active_time_ms = 0;
+  PendingAction pending = PendingAction::kNone;
+  std::vector<FileRecord> files;
+};
+
+}  // namespace openbits::store
+
+#endif  // OPENBITS_STORE_RECORDS_H_

@@ -1,0 +1,593 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Downloads against a real nginx on loopback: resume, validators, Complete
+// and Cancel semantics, errors. Every wait is for an engine event.
+
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+
+#include <fstream>
+
+#include "openbits/openbits.h"
+#include "tests/support/test_support.h"
+
+namespace openbits {
+namespace {
+
+using testing::AccessLogEntry;
+using testing::FileExists;
+using testing::ListDirectory;
+using testing::NginxServer;
+using testing::Sha256OfFile;
+using testing::TempDir;
+using testing::Watch;
+using testing::WriteTestFile;
+
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+NginxServer::Options Locations(const std::string& switch_directive) {
+  return {"    location /slow/ { alias $ROOT/; limit_rate 16m; }\n"
+         "    location /noranges/ { alias $ROOT/; max_ranges 0; }\n"
+         "    location /switch/ { alias $ROOT/; " + switch_directive + " }\n"
+         "    location = /busy { return 503; }\n"
+         "    location = /redirect-to-ftp { return 302 ftp://127.0.0.1/file; }\n"
+         "    location = /redirect-to-small { return 302 /small.bin; }\n"};
+}
+
+class DownloadTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    root_probe_ = std::make_unique<TempDir>();
+    server_ = std::make_unique<NginxServer>(Locations("limit_rate 16m;"));
+    ASSERT_TRUE(server_->ok()) << server_->error();
+    const std::string root = server_->root();
+    small_sha_ = WriteTestFile(root + "/small.bin", 100 * 1024, 2);
+    medium_sha_ = WriteTestFile(root + "/medium.bin", 3 * kMiB + 17, 3);
+    empty_sha_ = WriteTestFile(root + "/empty.bin", 0, 4);
+  }
+  static void TearDownTestSuite() {
+    server_.reset();
+    root_probe_.reset();
+  }
+
+  void SetUp() override {
+    ManagerOptions options;
+    options.state_directory = state_ / "queue";
+    options.minimum_retry_delay_floor = std::chrono::milliseconds(0);
+    options_ = options;
+    OpenManager();
+  }
+
+  void OpenManager() {
+    auto m = Manager::Open(options_);
+    ASSERT_TRUE(m.ok()) << m.status().ToString();
+    manager_ = std::move(*m);
+  }
+
+  std::shared_ptr<Job> NewJob(const std::string& name,
+                              JobPriority priority = JobPriority::kForeground) {
+    auto job = manager_->CreateJob(name);
+    EXPECT_TRUE(job.ok()) << job.status().ToString();
+    EXPECT_TRUE((*job)->SetPriority(priority).ok());
+    return *job;
+  }
+
+  std::string Dest(const std::string& name) const { return dest_ / name; }
+
+  // `path` made unique to this test, so access-log assertions only see
+  // this test's requests.
+  static std::string Own(const std::string& path) {
+    return path + "?test=" + ::testing::UnitTest::GetInstance()->current_test_info()->name();
+  }
+
+  static std::unique_ptr<NginxServer> server_;
+  static std::unique_ptr<TempDir> root_probe_;
+  static std::string big_sha_, small_sha_, medium_sha_, empty_sha_;
+
+  TempDir state_;
+  TempDir dest_;
+  ManagerOptions options_;
+  std::unique_ptr<Manager> manager_;
+};
+
+std::unique_ptr<NginxServer> DownloadTest::server_;
+std::unique_ptr<TempDir> DownloadTest::root_probe_;
+std::string DownloadTest::big_sha_, DownloadTest::small_sha_, DownloadTest::medium_sha_,
+    DownloadTest::empty_sha_;
+
+TEST_F(DownloadTest, ThreeFilesIncludingA256MiBOneCompleteWithMatchingSha256) {
+  big_sha_ = WriteTestFile(server_->root() + "/big.bin", 256 * kMiB, 1);
+  auto job = NewJob("three files");
+  ASSERT_TRUE(job->AddFile(server_->Url("/big.bin"), Dest("big.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/empty.bin"), Dest("empty.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  EXPECT_EQ(watcher->transferred_count(), 1);
+
+  JobProgress p = job->GetProgress();
+  EXPECT_EQ(p.files_total, 3u);
+  EXPECT_EQ(p.files_transferred, 3u);
+  EXPECT_EQ(p.bytes_total, 256 * kMiB + 100 * 1024);
+  EXPECT_EQ(p.bytes_transferred, p.bytes_total);
+  // Not available before Complete.
+  EXPECT_FALSE(FileExists(Dest("big.bin")));
+
+  ASSERT_EQ(job->Complete().code(), 0);
+  EXPECT_EQ(job->GetState(), JobState::kAcknowledged);
+  EXPECT_EQ(Sha256OfFile(Dest("big.bin")), big_sha_);
+  EXPECT_EQ(Sha256OfFile(Dest("small.bin")), small_sha_);
+  EXPECT_EQ(Sha256OfFile(Dest("empty.bin")), empty_sha_);
+  EXPECT_EQ(ListDirectory(dest_.path()),
+            (std::vector<std::string>{"big.bin", "empty.bin", "small.bin"}));
+  // The job is gone from the queue.
+  EXPECT_EQ(manager_->GetJob(job->GetId()).status().code(), kBgENotFound);
+  EXPECT_EQ(job->Resume().code(), kBgEInvalidState);
+}
+
+TEST_F(DownloadTest, CompletedFilesTakeTheServersModificationTimeAndUmaskMode) {
+  auto job = NewJob("mtime");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  auto files = job->EnumFiles();
+  ASSERT_EQ(files.size(), 1u);
+  const std::string temp = files[0]->GetTemporaryName();
+  struct stat st {};
+  ASSERT_EQ(::stat(temp.c_str(), &st), 0) << temp;
+  EXPECT_EQ(st.st_mode & 0777, 0600u);  // private until Complete
+  ASSERT_TRUE(job->Complete().ok());
+  struct stat served {};
+  struct stat local {};
+  ASSERT_EQ(::stat((server_->root() + "/small.bin").c_str(), &served), 0);
+  ASSERT_EQ(::stat(Dest("small.bin").c_str(), &local), 0);
+  EXPECT_EQ(local.st_mtime, served.st_mtime);
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  EXPECT_EQ(local.st_mode & 0777, 0666u & ~mask);
+}
+
+TEST_F(DownloadTest, SuspendAndResumeContinueWithARangedRequest) {
+  auto job = NewJob("suspend-resume");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("medium.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    return j.GetProgress().bytes_transferred >= 512 * 1024;
+  }));
+  ASSERT_TRUE(job->Suspend().ok());
+  EXPECT_EQ(job->GetState(), JobState::kSuspended);
+  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  ASSERT_GT(kept, 0u);
+  ASSERT_LT(kept, 3 * kMiB + 17);
+
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("medium.bin")), medium_sha_);
+
+  auto log = server_->AccessLogFor(Own("/slow/medium.bin"));
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[0].range, "bytes=0-");
+  EXPECT_EQ(log[1].status, 206);
+  EXPECT_EQ(log[1].range, "bytes=" + std::to_string(kept) + "-");
+  EXPECT_NE(log[1].if_range, "-");  // the strong ETag guards the resume
+  EXPECT_EQ(log[1].body_bytes, 3 * kMiB + 17 - kept);
+}
+
+TEST_F(DownloadTest, AnEtagChangeBetweenSessionsRestartsTheFile) {
+  const std::string root = server_->root();
+  WriteTestFile(root + "/changing.bin", 3 * kMiB, 10);
+  auto job = NewJob("etag-change");
+  const Guid id = job->GetId();
+  ASSERT_TRUE(job->AddFile(server_->Url("/slow/changing.bin"), Dest("changing.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    return j.GetProgress().bytes_transferred >= 256 * 1024;
+  }));
+  ASSERT_TRUE(job->Suspend().ok());
+  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  job.reset();
+  manager_.reset();  // end of the first session
+
+  // The server's file changes: same size, new content, new mtime -> new ETag.
+  const std::string new_sha = WriteTestFile(root + "/changing.bin.new", 3 * kMiB, 11);
+  struct timespec times[2] = {{0, UTIME_OMIT}, {1700000000, 0}};
+  ::utimensat(AT_FDCWD, (root + "/changing.bin.new").c_str(), times, 0);
+  ASSERT_EQ(::rename((root + "/changing.bin.new").c_str(), (root + "/changing.bin").c_str()), 0);
+
+  OpenManager();
+  auto again = manager_->GetJob(id);
+  ASSERT_TRUE(again.ok());
+  auto watcher2 = Watch(**again);
+  EXPECT_EQ((*again)->GetProgress().bytes_transferred, kept);
+  ASSERT_TRUE((*again)->Resume().ok());
+  ASSERT_EQ(watcher2->WaitForOutcome(**again), JobState::kTransferred);
+  ASSERT_TRUE((*again)->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("changing.bin")), new_sha);
+
+  auto log = server_->AccessLogFor("/slow/changing.bin");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].range, "bytes=" + std::to_string(kept) + "-");
+  EXPECT_EQ(log[1].status, 200);  // If-Range failed: the whole new file came back
+}
+
+TEST_F(DownloadTest, A200AnswerToARangeRestartsTheFile) {
+  const std::string root = server_->root();
+  const std::string sha = WriteTestFile(root + "/switching.bin", 3 * kMiB, 12);
+  auto job = NewJob("200-to-range");
+  ASSERT_TRUE(job->AddFile(server_->Url("/switch/switching.bin"), Dest("switching.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    return j.GetProgress().bytes_transferred >= 256 * 1024;
+  }));
+  ASSERT_TRUE(job->Suspend().ok());
+  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  ASSERT_GT(kept, 0u);
+
+  // The server stops honouring ranges on that location (restarted with a
+  // new configuration; the job sees a new connection either way).
+  const Guid id = job->GetId();
+  job.reset();
+  manager_.reset();
+  ASSERT_TRUE(server_->Restart(Locations("max_ranges 0;"))) << server_->error();
+  OpenManager();
+  job = *manager_->GetJob(id);
+  watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("switching.bin")), sha);
+  ASSERT_TRUE(server_->Restart(Locations("limit_rate 16m;"))) << server_->error();
+
+  auto log = server_->AccessLogFor("/switch/switching.bin");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].range, "bytes=" + std::to_string(kept) + "-");
+  EXPECT_EQ(log[1].status, 200);
+  EXPECT_EQ(log[1].body_bytes, 3 * kMiB);
+}
+
+TEST_F(DownloadTest, CancelLeavesNoFileBehind) {
+  auto job = NewJob("cancel");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/slow/medium.bin"), Dest("medium.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    auto files = j.EnumFiles();
+    return files[0]->GetProgress().completed &&
+           files[1]->GetProgress().bytes_transferred >= 128 * 1024;
+  }));
+  EXPECT_EQ(ListDirectory(dest_.path()).size(), 2u);  // two temporary files
+  ASSERT_EQ(job->Cancel().code(), 0);
+  EXPECT_EQ(job->GetState(), JobState::kCancelled);
+  EXPECT_TRUE(ListDirectory(dest_.path()).empty());
+  EXPECT_EQ(job->Complete().code(), kBgEInvalidState);
+  EXPECT_EQ(manager_->GetJob(job->GetId()).status().code(), kBgENotFound);
+}
+
+TEST_F(DownloadTest, CompleteOfAHalfDoneJobKeepsOnlyFinishedFiles) {
+  auto job = NewJob("partial");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/slow/medium.bin"), Dest("medium.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    auto files = j.EnumFiles();
+    return files[0]->GetProgress().completed &&
+           files[1]->GetProgress().bytes_transferred > 0;
+  }));
+  Status st = job->Complete();
+  EXPECT_EQ(st.code(), kBgSPartialComplete);
+  EXPECT_TRUE(st.ok());
+  EXPECT_EQ(ListDirectory(dest_.path()), std::vector<std::string>{"small.bin"});
+  EXPECT_EQ(Sha256OfFile(Dest("small.bin")), small_sha_);
+}
+
+TEST_F(DownloadTest, ResumeOfAnEmptyJobIsBgEEmpty) {
+  auto job = NewJob("empty");
+  EXPECT_EQ(job->GetState(), JobState::kSuspended);
+  EXPECT_EQ(job->Resume().code(), kBgEEmpty);
+  EXPECT_EQ(job->GetState(), JobState::kSuspended);
+  EXPECT_EQ(job->GetError().status().code(), kBgEErrorInformationUnavailable);
+  JobProgress p = job->GetProgress();
+  EXPECT_EQ(p.bytes_total, 0u);
+  EXPECT_EQ(p.files_total, 0u);
+}
+
+TEST_F(DownloadTest, NewJobsHaveBitsDefaults) {
+  auto job = NewJob("defaults");
+  auto fresh = manager_->CreateJob("fresh");
+  ASSERT_TRUE(fresh.ok());
+  EXPECT_EQ((*fresh)->GetPriority(), JobPriority::kNormal);
+  EXPECT_EQ((*fresh)->GetMinimumRetryDelay(), 600u);
+  EXPECT_EQ((*fresh)->GetNoProgressTimeout(), 1209600u);
+  EXPECT_EQ((*fresh)->GetMaximumDownloadTime(), 7776000u);
+  EXPECT_EQ((*fresh)->GetNotifyFlags(), 3u);
+  EXPECT_EQ((*fresh)->GetType(), JobType::kDownload);
+  EXPECT_EQ((*fresh)->GetErrorCount(), 0u);
+  EXPECT_TRUE((*fresh)->SetMinimumRetryDelay(1).ok());
+  EXPECT_EQ((*fresh)->GetMinimumRetryDelay(), 5u);  // BITS's minimum
+  EXPECT_EQ((*fresh)->GetId().ToString().size(), 38u);
+  EXPECT_EQ(manager_->CreateJob("x", JobType::kUpload).status().code(), kENotImpl);
+  EXPECT_EQ(manager_->CreateJob(std::string(257, 'n')).status().code(), kEInvalidArg);
+}
+
+TEST_F(DownloadTest, ANotFoundFileIsAFatalErrorWithContext) {
+  auto job = NewJob("404");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/missing.bin"), Dest("missing.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kError);
+  ASSERT_TRUE(watcher->WaitUntil(*job, [&](Job&) { return watcher->error_count() == 1; }));
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, HttpErrorCode(404));
+  EXPECT_EQ(error->context, ErrorContext::kRemoteFile);
+  ASSERT_TRUE(error->file_index.has_value());
+  EXPECT_EQ(*error->file_index, 1u);
+  EXPECT_EQ(error->remote_name, server_->Url("/missing.bin"));
+  EXPECT_EQ(error->protocol, "http");
+  EXPECT_NE(error->description.find("does not exist"), std::string::npos);
+  EXPECT_EQ(job->GetErrorCount(), 1u);
+  // Complete in ERROR keeps what finished (BITS).
+  EXPECT_EQ(job->Complete().code(), kBgSPartialComplete);
+  EXPECT_EQ(ListDirectory(dest_.path()), std::vector<std::string>{"small.bin"});
+}
+
+TEST_F(DownloadTest, ServerUnavailableIsTransientAndRetriedUntilNoProgressTimeout) {
+  auto job = NewJob("503");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/busy")), Dest("busy")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->SetMinimumRetryDelay(5).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, HttpErrorCode(503));
+  // Resume retries at once; with NoProgressTimeout 0 every error is fatal.
+  ASSERT_TRUE(job->SetNoProgressTimeout(0).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitForState(*job, JobState::kError));
+  EXPECT_EQ(job->GetErrorCount(), 2u);
+  EXPECT_EQ(server_->AccessLogFor(Own("/busy")).size(), 2u);
+}
+
+TEST_F(DownloadTest, ConnectionRefusedIsATransientTransportError) {
+  auto job = NewJob("refused");
+  // Port 1 on loopback: nothing listens there.
+  ASSERT_TRUE(job->AddFile("http://127.0.0.1:1/x", Dest("x")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, kWinHttpCannotConnect);
+  EXPECT_EQ(error->context, ErrorContext::kGeneralTransport);
+}
+
+TEST_F(DownloadTest, ServersWithoutRangesNeedDynamicContent) {
+  auto strict = NewJob("no-ranges");
+  ASSERT_TRUE(strict->AddFile(server_->Url("/noranges/small.bin"), Dest("a.bin")).ok());
+  auto w1 = Watch(*strict);
+  ASSERT_TRUE(strict->Resume().ok());
+  ASSERT_EQ(w1->WaitForOutcome(*strict), JobState::kError);
+  EXPECT_EQ(strict->GetError()->code, kBgEInsufficientRangeSupport);
+  ASSERT_TRUE(strict->Cancel().ok());
+
+  auto dynamic = NewJob("dynamic");
+  ASSERT_TRUE(dynamic->SetDynamicContent(true).ok());
+  ASSERT_TRUE(dynamic->AddFile(server_->Url("/noranges/small.bin"), Dest("b.bin")).ok());
+  auto w2 = Watch(*dynamic);
+  ASSERT_TRUE(dynamic->Resume().ok());
+  ASSERT_EQ(w2->WaitForOutcome(*dynamic), JobState::kTransferred);
+  EXPECT_EQ(dynamic->SetDynamicContent(false).code(), kBgEReadOnlyPropertyAfterResume);
+  ASSERT_TRUE(dynamic->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("b.bin")), small_sha_);
+}
+
+TEST_F(DownloadTest, RangesAreDownloadedAndConcatenatedInOrder) {
+  auto job = NewJob("ranges");
+  const std::uint64_t size = 3 * kMiB + 17;
+  std::vector<FileRange> ranges = {{1000, 100}, {10, 20}, {size - 50, kLengthToEof}};
+  ASSERT_TRUE(job->AddFileWithRanges(server_->Url(Own("/medium.bin")), Dest("parts.bin"), ranges).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  EXPECT_EQ(job->GetProgress().bytes_total, 170u);
+  ASSERT_TRUE(job->Complete().ok());
+
+  std::ifstream source(server_->root() + "/medium.bin", std::ios::binary);
+  std::string expected;
+  for (const FileRange& r : ranges) {
+    const std::uint64_t len = r.length == kLengthToEof ? size - r.initial_offset : r.length;
+    std::string part(len, '\0');
+    source.seekg(static_cast<std::streamoff>(r.initial_offset));
+    source.read(part.data(), static_cast<std::streamsize>(len));
+    expected += part;
+  }
+  std::ifstream got(Dest("parts.bin"), std::ios::binary);
+  std::string actual((std::istreambuf_iterator<char>(got)), std::istreambuf_iterator<char>());
+  EXPECT_EQ(actual, expected);
+  auto log = server_->AccessLogFor(Own("/medium.bin"));
+  ASSERT_EQ(log.size(), 3u);
+  EXPECT_EQ(log[0].range, "bytes=1000-1099");
+  EXPECT_EQ(log[1].range, "bytes=10-29");
+}
+
+TEST_F(DownloadTest, ARangeBeyondTheEndIsBgEInvalidRange) {
+  auto job = NewJob("bad-range");
+  ASSERT_TRUE(job->AddFileWithRanges(server_->Url("/small.bin"), Dest("r.bin"),
+                                     {{200 * 1024, 10}})
+                  .ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kError);
+  EXPECT_EQ(job->GetError()->code, kBgEInvalidRange);
+}
+
+TEST_F(DownloadTest, RedirectsAreFollowedButOnlyToHttpAndHttps) {
+  auto ok = NewJob("redirect");
+  ASSERT_TRUE(ok->AddFile(server_->Url("/redirect-to-small"), Dest("s.bin")).ok());
+  auto w1 = Watch(*ok);
+  ASSERT_TRUE(ok->Resume().ok());
+  ASSERT_EQ(w1->WaitForOutcome(*ok), JobState::kTransferred);
+  ASSERT_TRUE(ok->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("s.bin")), small_sha_);
+
+  auto ftp = NewJob("redirect-ftp");
+  ASSERT_TRUE(ftp->AddFile(server_->Url("/redirect-to-ftp"), Dest("f.bin")).ok());
+  auto w2 = Watch(*ftp);
+  ASSERT_TRUE(ftp->Resume().ok());
+  ASSERT_EQ(w2->WaitForOutcome(*ftp), JobState::kError);
+  EXPECT_EQ(ftp->GetError()->code, kWinHttpUnrecognizedScheme);
+}
+
+TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
+  auto job = NewJob("validation");
+  struct Case {
+    std::string url, path;
+    HResult code;
+  };
+  const std::vector<Case> cases = {
+      {"ftp://127.0.0.1/x", Dest("a"), kEInvalidArg},
+      {"file:///etc/passwd", Dest("a"), kEInvalidArg},
+      {"http://", Dest("a"), kEInvalidArg},
+      {"not a url", Dest("a"), kEInvalidArg},
+      {"http://127.0.0.1/a\r\nHost: evil", Dest("a"), kEInvalidArg},
+      {std::string("http://127.0.0.1/a\0b", 20), Dest("a"), kEInvalidArg},
+      {"http://127.0.0.1/" + std::string(2300, 'a'), Dest("a"), kEInvalidArg},
+      {"http://user:secret@127.0.0.1/a", Dest("a"), kEInvalidArg},
+      {server_->Url("/small.bin"), "relative/path", kEInvalidArg},
+      {server_->Url("/small.bin"), dest_.path() + "/../escape", kEInvalidArg},
+      {server_->Url("/small.bin"), dest_.path() + "/", kEInvalidArg},
+      {server_->Url("/small.bin"), dest_.path(), kEInvalidArg},
+      {server_->Url("/small.bin"), dest_.path() + "/no/such/dir/file", kEPathNotFound},
+      {server_->Url("/small.bin"), options_.state_directory + "/queue.db", kEInvalidArg},
+      {server_->Url("/small.bin"), Dest("bad\nname"), kEInvalidArg},
+  };
+  for (const Case& c : cases) {
+    Status st = job->AddFile(c.url, c.path);
+    EXPECT_EQ(st.code(), c.code) << c.url << " -> " << c.path << ": " << st.ToString();
+    EXPECT_FALSE(st.message().empty());
+  }
+  EXPECT_EQ(job->EnumFiles().size(), 0u);
+  // The password never shows in the error.
+  EXPECT_EQ(job->AddFile("http://user:secret@127.0.0.1/a", Dest("a")).message().find("secret"),
+            std::string::npos);
+  // A set either goes in whole or not at all.
+  Status set = job->AddFileSet({{server_->Url("/small.bin"), Dest("ok.bin")},
+                                {"gopher://x/", Dest("bad.bin")}});
+  EXPECT_EQ(set.code(), kEInvalidArg);
+  EXPECT_EQ(job->EnumFiles().size(), 0u);
+  EXPECT_EQ(job->SetCustomHeaders("X-A: 1\r\nHost: evil").code(), kEInvalidArg);
+  EXPECT_EQ(job->SetCustomHeaders("X-A: 1\nX-B: 2").code(), kEInvalidArg);
+  EXPECT_TRUE(job->SetCustomHeaders("X-Trace: 7\r\n").ok());
+  EXPECT_EQ(job->SetNotifyFlags(0x100).code(), kENotImpl);
+  EXPECT_EQ(job->SetDescription(std::string(1025, 'd')).code(), kEInvalidArg);
+}
+
+TEST_F(DownloadTest, TheQueueSurvivesAReopenWithEveryProperty) {
+  auto job = NewJob("persistent", JobPriority::kLow);
+  const Guid id = job->GetId();
+  ASSERT_TRUE(job->SetDescription("kept across restarts").ok());
+  ASSERT_TRUE(job->SetMinimumRetryDelay(77).ok());
+  ASSERT_TRUE(job->SetNoProgressTimeout(88).ok());
+  ASSERT_TRUE(job->SetMaximumDownloadTime(99).ok());
+  ASSERT_TRUE(job->SetCustomHeaders("X-Trace: 7").ok());
+  ASSERT_TRUE(job->SetNotifyFlags(1).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  const JobTimes times = job->GetTimes();
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  auto list = manager_->EnumJobs();
+  ASSERT_TRUE(list.ok());
+  ASSERT_EQ(list->size(), 1u);
+  auto& j = (*list)[0];
+  EXPECT_EQ(j->GetId(), id);
+  EXPECT_EQ(j->GetDisplayName(), "persistent");
+  EXPECT_EQ(j->GetDescription(), "kept across restarts");
+  EXPECT_EQ(j->GetPriority(), JobPriority::kLow);
+  EXPECT_EQ(j->GetMinimumRetryDelay(), 77u);
+  EXPECT_EQ(j->GetNoProgressTimeout(), 88u);
+  EXPECT_EQ(j->GetMaximumDownloadTime(), 99u);
+  EXPECT_EQ(j->GetCustomHeaders(), "X-Trace: 7");
+  EXPECT_EQ(j->GetNotifyFlags(), 1u);
+  EXPECT_EQ(j->GetState(), JobState::kSuspended);
+  EXPECT_EQ(j->GetTimes().creation, times.creation);
+  ASSERT_EQ(j->EnumFiles().size(), 1u);
+  EXPECT_EQ(j->EnumFiles()[0]->GetLocalName(), Dest("small.bin"));
+}
+
+TEST_F(DownloadTest, ATransferredJobSurvivesAReopenAndCompletes) {
+  auto job = NewJob("transferred");
+  const Guid id = job->GetId();
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  auto again = manager_->GetJob(id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->GetState(), JobState::kTransferred);
+  EXPECT_NE((*again)->GetTimes().transfer_completion, std::chrono::system_clock::time_point{});
+  ASSERT_TRUE((*again)->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("small.bin")), small_sha_);
+}
+
+TEST_F(DownloadTest, ASecondManagerOnTheSameQueueIsRefused) {
+  auto second = Manager::Open(options_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), kEAccessDenied);
+}
+
+TEST_F(DownloadTest, ATemporaryFileDeletedWhileSuspendedIsFetchedAgain) {
+  auto job = NewJob("temp-deleted");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("medium.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    return j.GetProgress().bytes_transferred >= 128 * 1024;
+  }));
+  ASSERT_TRUE(job->Suspend().ok());
+  ASSERT_EQ(::unlink(job->EnumFiles()[0]->GetTemporaryName().c_str()), 0);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("medium.bin")), medium_sha_);
+  auto log = server_->AccessLogFor(Own("/slow/medium.bin"));
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].range, "bytes=0-");
+}
+
+TEST_F(DownloadTest, BackgroundJobsRunOneAtATimeByPriority) {
+  auto low = NewJob("low", JobPriority::kLow);
+  auto high = NewJob("high", JobPriority::kHigh);
+  ASSERT_TRUE(low->AddFile(server_->Url("/slow/medium.bin"), Dest("low.bin")).ok());
+  ASSERT_TRUE(high->AddFile(server_->Url("/slow/medium.bin"), Dest("high.bin")).ok());
+  auto wl = Watch(*low);
+  auto wh = Watch(*high);
+  ASSERT_TRUE(low->Resume().ok());
+  ASSERT_TRUE(wl->WaitUntil(*low, [](Job& j) { return j.GetProgress().bytes_transferred > 0; }));
+  // A HIGH job preempts the running LOW one.
+  ASSERT_TRUE(high->Resume().ok());
+  ASSERT_TRUE(wl->WaitForState(*low, JobState::kQueued));
+  ASSERT_EQ(wh->WaitForOutcome(*high), JobState::kTransferred);
+  ASSERT_EQ(wl->WaitForOutcome(*low), JobState::kTransferred);
+  ASSERT_TRUE(low->Complete().ok());
+  ASSERT_TRUE(high->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("low.bin")), medium_sha_);
+  EXPECT_EQ(Sha256OfFile(Dest("high.bin")), medium_sha_);
+}
+
+}  // namespace
+}  // namespace openbits

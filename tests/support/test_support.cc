@@ -1,0 +1,413 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "tests/support/test_support.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <memory>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace openbits::testing {
+namespace {
+
+std::string Hex(const unsigned char* p, std::size_t n) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  for (std::size_t i = 0; i < n; ++i) {
+    out += kHex[p[i] >> 4];
+    out += kHex[p[i] & 15];
+  }
+  return out;
+}
+
+void RemoveTree(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return;
+  if (S_ISDIR(st.st_mode)) {
+    for (const std::string& name : ListDirectory(path)) RemoveTree(path + "/" + name);
+    ::rmdir(path.c_str());
+  } else {
+    ::unlink(path.c_str());
+  }
+}
+
+int FreeLoopbackPort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+bool PortAccepts(int port) {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+  ::close(fd);
+  return ok;
+}
+
+std::string FindNginx() {
+  for (const char* candidate : {"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"}) {
+    if (::access(candidate, X_OK) == 0) return candidate;
+  }
+  return "nginx";
+}
+
+std::string ExpandRoot(std::string text, const std::string& root) {
+  for (auto pos = text.find("$ROOT"); pos != std::string::npos; pos = text.find("$ROOT", pos)) {
+    text.replace(pos, 5, root);
+    pos += root.size();
+  }
+  return text;
+}
+
+}  // namespace
+
+TempDir::TempDir() {
+  const char* base = std::getenv("TMPDIR");
+  std::string pattern = std::string(base != nullptr && base[0] != '\0' ? base : "/tmp") +
+                        "/openbits-test-XXXXXX";
+  std::vector<char> buf(pattern.begin(), pattern.end());
+  buf.push_back('\0');
+  if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
+}
+
+TempDir::~TempDir() {
+  if (!path_.empty()) RemoveTree(path_);
+}
+
+std::string WriteTestFile(const std::string& path, std::uint64_t size, std::uint64_t seed) {
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) return {};
+  std::vector<std::uint64_t> block(1 << 16);
+  std::uint64_t state = seed * 0x9E3779B97F4A7C15ULL + 1;
+  std::uint64_t left = size;
+  while (left > 0) {
+    for (auto& word : block) {  // splitmix64
+      std::uint64_t z = (state += 0x9E3779B97F4A7C15ULL);
+      z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+      z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+      word = z ^ (z >> 31);
+    }
+    const std::size_t n = static_cast<std::size_t>(
+        std::min<std::uint64_t>(left, block.size() * sizeof(std::uint64_t)));
+    std::fwrite(block.data(), 1, n, f);
+    EVP_DigestUpdate(ctx.get(), block.data(), n);
+    left -= n;
+  }
+  std::fclose(f);
+  unsigned char digest[32];
+  EVP_DigestFinal_ex(ctx.get(), digest, nullptr);
+  return Hex(digest, sizeof digest);
+}
+
+std::string Sha256OfFile(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (f == nullptr) return {};
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
+  std::vector<char> buf(1 << 20);
+  std::size_t n;
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  std::fclose(f);
+  unsigned char digest[32];
+  EVP_DigestFinal_ex(ctx.get(), digest, nullptr);
+  return Hex(digest, sizeof digest);
+}
+
+bool FileExists(const std::string& path) {
+  struct stat st {};
+  return ::lstat(path.c_str(), &st) == 0;
+}
+
+std::uint64_t FileSizeOf(const std::string& path) {
+  struct stat st {};
+  return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
+}
+
+std::vector<std::string> ListDirectory(const std::string& dir) {
+  std::vector<std::string> names;
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return names;
+  while (dirent* e = ::readdir(d)) {
+    std::string name = e->d_name;
+    if (name != "." && name != "..") names.push_back(name);
+  }
+  ::closedir(d);
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+// --- NginxServer -------------------------------------------------------------------
+
+NginxServer::NginxServer(Options options) {
+  root_ = dir_ / "data";
+  for (const char* sub : {"data", "logs", "tmp", "run"}) ::mkdir((dir_ / sub).c_str(), 0755);
+  // The workers must be able to read the root; mkdtemp made it 0700.
+  ::chmod(dir_.path().c_str(), 0755);
+  Start(options, /*keep_port=*/false);
+}
+
+NginxServer::~NginxServer() { Stop(); }
+
+void NginxServer::Stop() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+    pid_ = -1;
+  }
+}
+
+bool NginxServer::Restart(const Options& options) {
+  Stop();
+  return Start(options, /*keep_port=*/true);
+}
+
+bool NginxServer::Start(const Options& options, bool keep_port) {
+  for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
+    if (!keep_port || port_ == 0) port_ = FreeLoopbackPort();
+    if (!WriteConfig(options)) {
+      error_ = "cannot write nginx.conf";
+      return false;
+    }
+    const std::string nginx = FindNginx();
+    std::vector<std::string> args = {nginx, "-c", dir_ / "nginx.conf", "-p", dir_.path(),
+                                     "-e", dir_ / "logs/error.log", "-g", "daemon off;"};
+    std::vector<char*> argv;
+    for (auto& a : args) argv.push_back(a.data());
+    argv.push_back(nullptr);
+    pid_t pid = -1;
+    if (::posix_spawn(&pid, nginx.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
+      error_ = "cannot start nginx (is it installed?)";
+      return false;
+    }
+    // Wait until it accepts connections or exits (a port taken meanwhile).
+    bool up = false;
+    for (int i = 0; i < 1000; ++i) {
+      if (PortAccepts(port_)) {
+        up = true;
+        break;
+      }
+      int status = 0;
+      if (::waitpid(pid, &status, WNOHANG) == pid) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    if (up) {
+      pid_ = pid;
+    } else {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      std::ifstream log(dir_ / "logs/error.log");
+      std::stringstream text;
+      text << log.rdbuf();
+      error_ = "nginx did not start: " + text.str();
+    }
+  }
+  return pid_ > 0;
+}
+
+bool NginxServer::WriteConfig(const Options& options) {
+  std::ofstream conf(dir_ / "nginx.conf");
+  const std::string d = dir_.path();
+  if (::geteuid() == 0) conf << "user root;\n";
+  conf << "worker_processes 1;\n"
+       << "pid " << d << "/run/nginx.pid;\n"
+       << "error_log " << d << "/logs/error.log warn;\n"
+       << "events { worker_connections 512; }\n"
+       << "http {\n"
+       << "  default_type application/octet-stream;\n"
+       << "  log_format ranges '$status $body_bytes_sent \"$http_range\" \"$http_if_range\" "
+          "$request_uri';\n"
+       << "  access_log " << d << "/logs/access.log ranges;\n"
+       << "  client_body_temp_path " << d << "/tmp/body;\n"
+       << "  proxy_temp_path " << d << "/tmp/proxy;\n"
+       << "  fastcgi_temp_path " << d << "/tmp/fastcgi;\n"
+       << "  uwsgi_temp_path " << d << "/tmp/uwsgi;\n"
+       << "  scgi_temp_path " << d << "/tmp/scgi;\n"
+       << "  sendfile on;\n"
+       << "  keepalive_requests 10000;\n"
+       << "  server {\n"
+       << "    listen 127.0.0.1:" << port_ << ";\n"
+       << "    server_name localhost;\n"
+       << "    root " << root_ << ";\n"
+       << ExpandRoot(options.extra_server_config, root_) << "\n"
+       << "  }\n"
+       << "}\n";
+  return static_cast<bool>(conf);
+}
+
+std::string NginxServer::Url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::vector<AccessLogEntry> NginxServer::AccessLog() const {
+  std::vector<AccessLogEntry> entries;
+  std::ifstream log(dir_ / "logs/access.log");
+  std::string line;
+  while (std::getline(log, line)) {
+    AccessLogEntry e;
+    std::istringstream in(line);
+    in >> e.status >> e.body_bytes;
+    auto quoted = [&in]() {
+      std::string s;
+      in >> std::ws;
+      if (in.peek() == '"') {
+        in.get();
+        std::getline(in, s, '"');
+      }
+      return s;
+    };
+    e.range = quoted();
+    e.if_range = quoted();
+    in >> e.uri;
+    entries.push_back(e);
+  }
+  return entries;
+}
+
+std::vector<AccessLogEntry> NginxServer::AccessLogFor(const std::string& uri) const {
+  std::vector<AccessLogEntry> out;
+  for (auto& e : AccessLog()) {
+    if (e.uri == uri) out.push_back(e);
+  }
+  return out;
+}
+
+// --- JobWatcher --------------------------------------------------------------------
+
+void JobWatcher::JobTransferred(Job&) {
+  std::lock_guard lock(mutex_);
+  ++transferred_;
+  ++events_;
+  changed_.notify_all();
+}
+
+void JobWatcher::JobError(Job&, const JobErrorInfo&) {
+  std::lock_guard lock(mutex_);
+  ++errors_;
+  ++events_;
+  changed_.notify_all();
+}
+
+void JobWatcher::JobModification(Job&) {
+  std::lock_guard lock(mutex_);
+  ++events_;
+  changed_.notify_all();
+}
+
+bool JobWatcher::WaitUntil(Job& job, const std::function<bool(Job&)>& predicate,
+                           std::chrono::seconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    std::uint64_t seen;
+    {
+      std::lock_guard lock(mutex_);
+      seen = events_;
+    }
+    if (predicate(job)) return true;
+    std::unique_lock lock(mutex_);
+    // Woken by the next event; the one-second slice only bounds how long a
+    // missed notification could delay the re-check.
+    changed_.wait_for(lock, std::chrono::seconds(1), [&] { return events_ != seen; });
+    if (std::chrono::steady_clock::now() > deadline) return predicate(job);
+  }
+}
+
+bool JobWatcher::WaitForState(Job& job, JobState state, std::chrono::seconds limit) {
+  return WaitUntil(job, [state](Job& j) { return j.GetState() == state; }, limit);
+}
+
+JobState JobWatcher::WaitForOutcome(Job& job, std::chrono::seconds limit) {
+  JobState last = job.GetState();
+  WaitUntil(
+      job,
+      [&last](Job& j) {
+        last = j.GetState();
+        return last == JobState::kTransferred || last == JobState::kError ||
+               last == JobState::kTransientError;
+      },
+      limit);
+  return last;
+}
+
+int JobWatcher::transferred_count() const {
+  std::lock_guard lock(mutex_);
+  return transferred_;
+}
+
+int JobWatcher::error_count() const {
+  std::lock_guard lock(mutex_);
+  return errors_;
+}
+
+std::shared_ptr<JobWatcher> Watch(Job& job) {
+  auto watcher = std::make_shared<JobWatcher>();
+  (void)job.SetNotifyInterface(watcher);
+  (void)job.SetNotifyFlags(kNotifyJobTransferred | kNotifyJobError | kNotifyJobModification);
+  (void)job.SetMinimumNotificationInterval(std::chrono::milliseconds(0));
+  return watcher;
+}
+
+int RunProgram(const std::vector<std::string>& args, std::string* output) {
+  int pipefd[2];
+  if (::pipe(pipefd) != 0) return -1;
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
+  posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  ::close(pipefd[1]);
+  if (rc != 0) {
+    ::close(pipefd[0]);
+    return -1;
+  }
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) {
+    if (output != nullptr) output->append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(pipefd[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+}  // namespace openbits::testing

@@ -1,0 +1,136 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Test support: temporary directories, deterministic test files with their
+// SHA-256, a real nginx started on a free loopback port, and a JobCallback
+// that lets a test wait for job events without sleeping.
+
+#ifndef OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_
+#define OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "openbits/openbits.h"
+
+namespace openbits::testing {
+
+// A directory under $TMPDIR removed (recursively) on destruction.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string operator/(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Writes `size` pseudo-random bytes derived from `seed` to `path`; returns
+// their SHA-256 in hex. Same seed and size: same bytes.
+std::string WriteTestFile(const std::string& path, std::uint64_t size, std::uint64_t seed);
+
+// SHA-256 of a file in hex; empty string if it cannot be read.
+std::string Sha256OfFile(const std::string& path);
+
+bool FileExists(const std::string& path);
+std::uint64_t FileSizeOf(const std::string& path);
+// Names in `dir` (no . and ..), sorted.
+std::vector<std::string> ListDirectory(const std::string& dir);
+
+// One line of the fixture's access log.
+struct AccessLogEntry {
+  int status = 0;
+  std::uint64_t body_bytes = 0;
+  std::string range;     // "-" when absent
+  std::string if_range;  // "-" when absent
+  std::string uri;
+};
+
+// A real nginx on 127.0.0.1 with a free port, serving `root()`. Started by
+// the constructor, stopped by PID in the destructor.
+class NginxServer {
+ public:
+  struct Options {
+    // Extra directives inside the server block, e.g. locations; "$ROOT"
+    // stands for root().
+    std::string extra_server_config;
+  };
+  explicit NginxServer(Options options = {});
+  ~NginxServer();
+  NginxServer(const NginxServer&) = delete;
+  NginxServer& operator=(const NginxServer&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  int port() const { return port_; }
+  const std::string& root() const { return root_; }
+  std::string Url(const std::string& path) const;
+
+  // Stops nginx and starts it again on the same port with `options`. (A
+  // SIGHUP reload is not used: old workers keep serving kept-alive
+  // connections for a while, which makes tests depend on timing.)
+  bool Restart(const Options& options);
+
+  std::vector<AccessLogEntry> AccessLog() const;
+  // Entries whose URI is `uri`.
+  std::vector<AccessLogEntry> AccessLogFor(const std::string& uri) const;
+
+ private:
+  bool WriteConfig(const Options& options);
+  bool Start(const Options& options, bool keep_port);
+  void Stop();
+
+  TempDir dir_;
+  std::string root_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+// A JobCallback recording events; Wait* return false on timeout (a safety
+// bound, not a synchronisation: tests wait for events).
+class JobWatcher : public JobCallback {
+ public:
+  void JobTransferred(Job& job) override;
+  void JobError(Job& job, const JobErrorInfo& error) override;
+  void JobModification(Job& job) override;
+
+  // Waits until `predicate(job)` holds, checking after each notification.
+  bool WaitUntil(Job& job, const std::function<bool(Job&)>& predicate,
+                 std::chrono::seconds limit = std::chrono::seconds(120));
+  bool WaitForState(Job& job, JobState state,
+                    std::chrono::seconds limit = std::chrono::seconds(120));
+  // Waits for TRANSFERRED, ERROR or TRANSIENT_ERROR; returns the state.
+  JobState WaitForOutcome(Job& job, std::chrono::seconds limit = std::chrono::seconds(120));
+
+  int transferred_count() const;
+  int error_count() const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::condition_variable changed_;
+  std::uint64_t events_ = 0;
+  int transferred_ = 0;
+  int errors_ = 0;
+};
+
+// Attaches a new JobWatcher to `job` with flags for every event and no
+// notification rate limit.
+std::shared_ptr<JobWatcher> Watch(Job& job);
+
+// Runs `argv` with stdout captured; returns the exit status (or -1).
+int RunProgram(const std::vector<std::string>& argv, std::string* output);
+
+}  // namespace openbits::testing
+
+#endif  // OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_

@@ -1,0 +1,200 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "store/store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+
+#include <fstream>
+
+#include "openbits/hresult.h"
+#include "tests/support/test_support.h"
+
+namespace openbits::store {
+namespace {
+
+using openbits::testing::TempDir;
+
+int UserVersion(const std::string& path) {
+  sqlite3* db = nullptr;
+  sqlite3_open(path.c_str(), &db);
+  sqlite3_stmt* st = nullptr;
+  sqlite3_prepare_v2(db, "PRAGMA user_version", -1, &st, nullptr);
+  sqlite3_step(st);
+  int v = sqlite3_column_int(st, 0);
+  sqlite3_finalize(st);
+  sqlite3_close(db);
+  return v;
+}
+
+JobRecord SampleJob() {
+  JobRecord j;
+  j.id = Guid::Generate();
+  j.sequence = 42;
+  j.owner = "1000";
+  j.state = JobState::kTransientError;
+  j.priority = JobPriority::kHigh;
+  j.display_name = "nightly \"backup\" ünïcode";
+  j.description = "desc";
+  j.error_code = HttpErrorCode(503);
+  j.error_context = ErrorContext::kRemoteFile;
+  j.error_file = 1;
+  j.error_count = 3;
+  FileRecord a;
+  a.index = 0;
+  a.remote_name = "http://example.test/a";
+  a.local_name = "/tmp/a";
+  a.temp_name = "BIT0123.tmp";
+  a.bytes_total = 1000;
+  a.remote_size = 1000;
+  a.bytes_transferred = 1000;
+  a.completed = true;
+  a.etag = "\"abc\"";
+  FileRecord b;
+  b.index = 1;
+  b.remote_name = "https://example.test/b";
+  b.local_name = "/tmp/b";
+  b.ranges = {{0, 100}, {5000, kLengthToEof}};
+  j.files = {a, b};
+  return j;
+}
+
+TEST(StoreTest, FreshDatabaseGetsTheLatestSchema) {
+  TempDir dir;
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->SchemaVersion(), SchemaMigrations().back().version);
+  store->reset();
+  EXPECT_EQ(UserVersion(dir / "q.db"), SchemaMigrations().back().version);
+}
+
+TEST(StoreTest, JobsAndFilesRoundTrip) {
+  TempDir dir;
+  JobRecord job = SampleJob();
+  {
+    auto store = Store::Open(dir / "q.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->InsertJob(job).ok());
+  }
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  const JobRecord& j = (*jobs)[0];
+  EXPECT_EQ(j.id, job.id);
+  EXPECT_EQ(j.display_name, job.display_name);
+  EXPECT_EQ(j.state, JobState::kTransientError);
+  EXPECT_EQ(j.priority, JobPriority::kHigh);
+  EXPECT_EQ(j.error_code, HttpErrorCode(503));
+  EXPECT_EQ(j.error_count, 3u);
+  ASSERT_EQ(j.files.size(), 2u);
+  EXPECT_TRUE(j.files[0].completed);
+  EXPECT_EQ(j.files[0].etag, "\"abc\"");
+  EXPECT_EQ(j.files[1].bytes_total, kSizeUnknown);
+  EXPECT_EQ(j.files[1].remote_size, kSizeUnknown);
+  EXPECT_EQ(j.files[1].ranges, job.files[1].ranges);
+}
+
+TEST(StoreTest, UpdatesAndDeletesPersist) {
+  TempDir dir;
+  JobRecord job = SampleJob();
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok());
+  ASSERT_TRUE((*store)->InsertJob(job).ok());
+  job.state = JobState::kSuspended;
+  ASSERT_TRUE((*store)->UpdateJob(job).ok());
+  job.files[1].bytes_transferred = 77;
+  ASSERT_TRUE((*store)->UpdateFile(job.id, job.files[1]).ok());
+  JobRecord other = SampleJob();
+  other.sequence = 1;
+  ASSERT_TRUE((*store)->InsertJob(other).ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 2u);
+  EXPECT_EQ((*jobs)[0].id, other.id);  // creation order
+  EXPECT_EQ((*jobs)[1].state, JobState::kSuspended);
+  EXPECT_EQ((*jobs)[1].files[1].bytes_transferred, 77u);
+  ASSERT_TRUE((*store)->DeleteJob(job.id).ok());
+  jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].files.size(), 2u);  // the other job's files are intact
+}
+
+TEST(StoreTest, ATransactionThatFailsLeavesNothing) {
+  TempDir dir;
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok());
+  JobRecord job = SampleJob();
+  Status st = (*store)->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR((*store)->InsertJob(job));
+    return Status(kEFail, "abort");
+  });
+  EXPECT_EQ(st.code(), kEFail);
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  EXPECT_TRUE(jobs->empty());
+}
+
+TEST(StoreTest, MigrationsRunInOrderAndOnlyOnce) {
+  TempDir dir;
+  std::vector<Migration> v1 = {SchemaMigrations()[0]};
+  {
+    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", v1);
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->InsertJob(SampleJob()).ok());
+  }
+  std::vector<Migration> v2 = v1;
+  v2.push_back({2, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
+                   "INSERT INTO settings VALUES ('x', 'y');"});
+  {
+    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", v2);
+    ASSERT_TRUE(store.ok()) << store.status().ToString();
+    EXPECT_EQ((*store)->SchemaVersion(), 2);
+    auto jobs = (*store)->LoadJobs();
+    ASSERT_TRUE(jobs.ok());
+    EXPECT_EQ(jobs->size(), 1u);  // data survived the migration
+  }
+  // Reopening does not run migration 2 again (it would fail: table exists).
+  auto again = Store::OpenWithMigrationsForTest(dir / "q.db", v2);
+  EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST(StoreTest, AFailingMigrationRollsBackCompletely) {
+  TempDir dir;
+  std::vector<Migration> v1 = {SchemaMigrations()[0]};
+  ASSERT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", v1).ok());
+  std::vector<Migration> broken = v1;
+  broken.push_back({2, "CREATE TABLE half (a); THIS IS NOT SQL;"});
+  auto store = Store::OpenWithMigrationsForTest(dir / "q.db", broken);
+  EXPECT_FALSE(store.ok());
+  EXPECT_EQ(UserVersion(dir / "q.db"), 1);
+  std::vector<Migration> fixed = v1;
+  fixed.push_back({2, "CREATE TABLE half (a);"});
+  EXPECT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", fixed).ok());  // "half" was rolled back
+}
+
+TEST(StoreTest, ADatabaseFromANewerVersionIsRefused) {
+  TempDir dir;
+  std::vector<Migration> future = SchemaMigrations();
+  future.push_back({99, "SELECT 1;"});
+  ASSERT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", future).ok());
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), kBgEDatabaseCorrupt);
+}
+
+TEST(StoreTest, AFileThatIsNotADatabaseIsRefused) {
+  TempDir dir;
+  {
+    std::ofstream garbage(dir / "q.db");
+    for (int i = 0; i < 1000; ++i) garbage << "this is not an sqlite database ";
+  }
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_FALSE(store.ok());
+  EXPECT_EQ(store.status().code(), kBgEDatabaseCorrupt);
+}
+
+}  // namespace
+}  // namespace openbits::store
