@@ -23,6 +23,8 @@ constexpr long kReceiveBufferBytes = 512 * 1024;
 constexpr long kMaxRedirects = 10;
 constexpr int kMaxRestartsPerAttempt = 3;
 constexpr unsigned kTemporaryFileMode = 0600;
+// Writeback is started in chunks of this size as data arrives.
+constexpr std::uint64_t kWritebackChunk = 1 << 20;
 
 std::string NewTemporaryName() {
   unsigned char random[6];
@@ -192,7 +194,7 @@ Status FileTransfer::OpenTemporaryFile() {
       if (config_.dynamic_content) file_.bytes_transferred = 0;
       OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd, file_.bytes_transferred));
       fd_ = std::make_shared<ScopedFd>(std::move(*fd));
-      written_ = durable_ = file_.bytes_transferred;
+      written_ = durable_ = writeback_started_ = file_.bytes_transferred;
       Persist();
       return Status::Ok();
     }
@@ -389,6 +391,10 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
   }
   written_ += size;
   received_ += size;
+  if (written_ - writeback_started_ >= kWritebackChunk) {
+    platform::StartWriteback(*fd_, writeback_started_, written_ - writeback_started_);
+    writeback_started_ = written_;
+  }
   host_.OnTransferProgress(*this);
   MaybeCheckpoint();
   return size;
@@ -397,7 +403,7 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
 Status FileTransfer::ResetLocal(const std::string& etag, const std::string& last_modified) {
   ++generation_;  // an in-flight sync no longer describes the file
   OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd_, 0));
-  written_ = durable_ = 0;
+  written_ = durable_ = writeback_started_ = 0;
   file_.bytes_transferred = 0;
   file_.completed = false;
   file_.etag = etag;

@@ -147,6 +147,7 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   // Local file state.
   std::uint64_t written_ = 0;   // bytes in the temporary file
   std::uint64_t durable_ = 0;   // bytes covered by the last committed checkpoint
+  std::uint64_t writeback_started_ = 0;  // StartWriteback issued up to here
   std::uint64_t generation_ = 0;  // bumped when local bytes are discarded
   bool sync_in_flight_ = false;
   bool paused_ = false;

@@ -6,9 +6,12 @@
 //   openbits_download_example STATE_DIR DEST_DIR URL [URL...]
 //
 // The files land in DEST_DIR under the last path segment of each URL.
+// OPENBITS_CHECKPOINT_BYTES, if set, overrides ManagerOptions::checkpoint_bytes
+// (the benchmark uses it to show the cost of crash safety).
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <string>
 
@@ -64,6 +67,9 @@ int main(int argc, char** argv) {
   }
   openbits::ManagerOptions options;
   options.state_directory = argv[1];
+  if (const char* bytes = std::getenv("OPENBITS_CHECKPOINT_BYTES")) {
+    options.checkpoint_bytes = std::strtoull(bytes, nullptr, 10);
+  }
   auto manager = openbits::Manager::Open(options);
   if (!manager.ok()) {
     std::fprintf(stderr, "open: %s\n", manager.status().ToString().c_str());

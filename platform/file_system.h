@@ -77,6 +77,11 @@ Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size,
 // storage.
 Status SyncData(const ScopedFd& fd);
 
+// Asks the OS to start writing [offset, offset+length) to storage now,
+// without waiting. Spreads the disk work over the download so that the
+// next SyncData finds little left to do. A no-op where unsupported.
+void StartWriteback(const ScopedFd& fd, std::uint64_t offset, std::uint64_t length);
+
 // Makes renames and creations inside the directory durable.
 Status SyncDirectory(const ScopedFd& dir);
 

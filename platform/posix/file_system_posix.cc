@@ -171,6 +171,17 @@ Status SyncData(const ScopedFd& fd) {
   return PosixError("fsync", errno);
 }
 
+void StartWriteback(const ScopedFd& fd, std::uint64_t offset, std::uint64_t length) {
+#if defined(__linux__)
+  (void)::sync_file_range(fd.get(), static_cast<off64_t>(offset), static_cast<off64_t>(length),
+                          SYNC_FILE_RANGE_WRITE);
+#else
+  (void)fd;
+  (void)offset;
+  (void)length;
+#endif
+}
+
 Status SyncDirectory(const ScopedFd& dir) {
   if (::fsync(dir.get()) == 0) return Status::Ok();
   // Some file systems cannot fsync a directory; that is not a data error.
