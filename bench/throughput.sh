@@ -18,48 +18,20 @@ CLIENT=build/release/examples/openbits_download_example
 
 WORK="$(mktemp -d /var/tmp/openbits-bench-XXXXXX)"
 chmod 755 "$WORK"
-NGINX_PID=""
+source scripts/lib/serve.sh
 cleanup() {
-  if [[ -n "$NGINX_PID" ]]; then kill "$NGINX_PID" 2> /dev/null || true; wait "$NGINX_PID" 2> /dev/null || true; fi
+  stop_server
   rm -rf "$WORK"
 }
 trap cleanup EXIT
-mkdir -p "$WORK"/{www,logs,tmp,out}
+mkdir -p "$WORK"/{www,out}
 # Deterministic content (AES-CTR keystream), as in the test rig.
 head -c $((SIZE_MIB * 1024 * 1024)) /dev/zero |
   openssl enc -aes-128-ctr -nosalt -K 000102030405060708090a0b0c0d0e0f \
     -iv 00000000000000000000000000000000 -out "$WORK/www/file.bin"
 WANT="$(sha256sum < "$WORK/www/file.bin" | cut -d' ' -f1)"
 
-PORT=""
-for candidate in $(shuf -i 20000-60000 -n 100); do
-  if ! (exec 3<> "/dev/tcp/127.0.0.1/$candidate") 2> /dev/null; then PORT=$candidate; break; fi
-done
-USER_LINE=""
-if [[ $(id -u) -eq 0 ]]; then USER_LINE="user root;"; fi
-cat > "$WORK/nginx.conf" << CONF
-$USER_LINE
-worker_processes 1;
-pid $WORK/logs/nginx.pid;
-error_log $WORK/logs/error.log warn;
-events { worker_connections 64; }
-http {
-  access_log off;
-  sendfile on;
-  client_body_temp_path $WORK/tmp/body;
-  proxy_temp_path $WORK/tmp/proxy;
-  fastcgi_temp_path $WORK/tmp/fastcgi;
-  uwsgi_temp_path $WORK/tmp/uwsgi;
-  scgi_temp_path $WORK/tmp/scgi;
-  server { listen 127.0.0.1:$PORT; root $WORK/www; }
-}
-CONF
-/usr/sbin/nginx -c "$WORK/nginx.conf" -p "$WORK" -e "$WORK/logs/error.log" -g 'daemon off;' &
-NGINX_PID=$!
-for _ in $(seq 1 200); do
-  if curl -s -o /dev/null "http://127.0.0.1:$PORT/"; then break; fi
-  sleep 0.05
-done
+serve_directory "$WORK" "$WORK/www" "access_log off;"
 URL="http://127.0.0.1:$PORT/file.bin"
 cat "$WORK/www/file.bin" > /dev/null  # warm the server side's page cache
 

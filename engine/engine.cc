@@ -241,15 +241,8 @@ void Engine::FinishPendingAction(JobData& job) {
 
 // --- Jobs -------------------------------------------------------------------
 
-Result<std::shared_ptr<JobData>> Engine::CreateJob(const Caller& caller, std::string_view name,
-                                                   JobType type) {
-  if (closed_) return Status(kEFail, "the manager is closed");
-  if (type != JobType::kDownload) {
-    return Status(kENotImpl, "upload jobs are not supported yet");
-  }
-  if (name.size() > kMaxDisplayName) {
-    return Status(kEInvalidArg, "the display name is longer than 256 characters");
-  }
+std::shared_ptr<JobData> Engine::NewJobData(const Caller& caller, std::string_view name,
+                                            JobType type) {
   auto job = std::make_shared<JobData>(io_);
   store::JobRecord& r = job->rec;
   r.id = Guid::Generate();
@@ -260,9 +253,65 @@ Result<std::shared_ptr<JobData>> Engine::CreateJob(const Caller& caller, std::st
   r.creation_time_ms = r.modification_time_ms = NowMs();
   job->queue_position = next_queue_position_++;
   job->last_progress = steady_clock::now();
-  OPENBITS_RETURN_IF_ERROR(store_->InsertJob(r));
-  jobs_[r.id] = job;
   return job;
+}
+
+Result<std::shared_ptr<JobData>> Engine::CreateJob(const Caller& caller, std::string_view name,
+                                                   JobType type) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  if (type != JobType::kDownload) {
+    return Status(kENotImpl, "upload jobs are not supported yet");
+  }
+  if (name.size() > kMaxDisplayName) {
+    return Status(kEInvalidArg, "the display name is longer than 256 characters");
+  }
+  auto job = NewJobData(caller, name, type);
+  OPENBITS_RETURN_IF_ERROR(store_->InsertJob(job->rec));
+  jobs_[job->rec.id] = job;
+  return job;
+}
+
+Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
+    const Caller& caller, const std::vector<JobSpec>& specs) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  std::vector<std::shared_ptr<JobData>> created;
+  created.reserve(specs.size());
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    const JobSpec& spec = specs[i];
+    const std::string where = "job spec " + std::to_string(i) + ": ";
+    if (spec.display_name.size() > kMaxDisplayName) {
+      return Status(kEInvalidArg, where + "the display name is longer than 256 characters");
+    }
+    if (spec.description.size() > 1024) {
+      return Status(kEInvalidArg, where + "the description is longer than 1024 characters");
+    }
+    const int priority = static_cast<int>(spec.priority);
+    if (priority < 0 || priority > 3) return Status(kEInvalidArg, where + "unknown priority");
+    if (spec.resume && spec.files.empty()) return Status(kBgEEmpty, where + "no files to resume");
+    auto job = NewJobData(caller, spec.display_name, JobType::kDownload);
+    job->rec.description = spec.description;
+    job->rec.priority = spec.priority;
+    if (!spec.files.empty()) {
+      Status st = BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files);
+      if (!st.ok()) return Status(st.code(), where + st.message());
+    }
+    if (spec.resume) {
+      job->rec.state = JobState::kQueued;
+      job->rec.ever_resumed = true;
+    }
+    created.push_back(std::move(job));
+  }
+  Status stored = store_->RunInTransaction([&]() -> Status {
+    for (auto& job : created) OPENBITS_RETURN_IF_ERROR(store_->InsertJob(job->rec));
+    return Status::Ok();
+  });
+  if (!stored.ok()) return stored;
+  for (auto& job : created) {
+    jobs_[job->rec.id] = job;
+    UpdateRunnable(*job);
+  }
+  ScheduleSoon();
+  return created;
 }
 
 Result<std::shared_ptr<JobData>> Engine::FindJob(const Caller& caller, const Guid& id) {
@@ -290,36 +339,47 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& cal
   return out;
 }
 
-Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
-                        const std::vector<FileRange>* ranges) {
-  if (closed_) return Status(kEFail, "the manager is closed");
-  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
-  if (!t.status.ok()) return t.status;
+Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
+                                const std::vector<FileRange>* ranges,
+                                std::vector<store::FileRecord>* out) const {
   if (files.empty()) return Status(kEInvalidArg, "no file given");
   if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
-  if (ranges != nullptr && job.rec.dynamic_content) {
+  if (ranges != nullptr && job.dynamic_content) {
     return Status(kEInvalidArg, "ranges cannot be downloaded from dynamic content");
   }
   std::vector<store::FileRecord> added;
   for (const FileInfo& info : files) {
     Status url = ValidateRemoteUrl(info.remote_name);
-    if (!url.ok()) return Status(url.code(), url.message() + ": " + auth::RedactUrl(info.remote_name));
+    if (!url.ok()) {
+      return Status(url.code(), url.message() + ": " + auth::RedactUrl(info.remote_name));
+    }
     Status local = ValidateLocalPath(info.local_name, options_.state_directory);
     if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
     auto same_name = [&](const store::FileRecord& f) {
       return f.local_name == info.local_name && !f.renamed;
     };
-    if (std::any_of(job.rec.files.begin(), job.rec.files.end(), same_name) ||
+    if (std::any_of(job.files.begin(), job.files.end(), same_name) ||
         std::any_of(added.begin(), added.end(), same_name)) {
       return Status(kEInvalidArg, "the job already has a file named " + info.local_name);
     }
     store::FileRecord f;
-    f.index = static_cast<std::uint32_t>(job.rec.files.size() + added.size());
+    f.index = static_cast<std::uint32_t>(job.files.size() + added.size());
     f.remote_name = info.remote_name;
     f.local_name = info.local_name;
     if (ranges != nullptr) f.ranges = *ranges;
     added.push_back(std::move(f));
   }
+  for (auto& f : added) out->push_back(std::move(f));
+  return Status::Ok();
+}
+
+Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
+                        const std::vector<FileRange>* ranges) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  std::vector<store::FileRecord> added;
+  OPENBITS_RETURN_IF_ERROR(BuildFileRecords(job.rec, files, ranges, &added));
   job.rec.modification_time_ms = NowMs();
   Status st = store_->RunInTransaction([&]() -> Status {
     OPENBITS_RETURN_IF_ERROR(store_->InsertFiles(job.rec.id, added));
@@ -539,6 +599,33 @@ Result<JobErrorInfo> Engine::ErrorOf(const JobData& job) const {
   return e;
 }
 
+JobInfo Engine::InfoOf(const JobData& job) const {
+  const store::JobRecord& r = job.rec;
+  JobInfo info;
+  info.id = r.id;
+  info.type = r.type;
+  info.state = r.state;
+  info.priority = r.priority;
+  info.owner = r.owner;
+  info.display_name = r.display_name;
+  info.description = r.description;
+  info.progress = Progress(job);
+  auto at = [](std::int64_t ms) {
+    return ms == 0 ? std::chrono::system_clock::time_point{}
+                   : std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
+  };
+  info.times = JobTimes{at(r.creation_time_ms), at(r.modification_time_ms),
+                        at(r.completion_time_ms)};
+  info.error_count = r.error_count;
+  if (auto e = ErrorOf(job); e.ok()) info.error = std::move(*e);
+  info.minimum_retry_delay = r.minimum_retry_delay_s;
+  info.no_progress_timeout = r.no_progress_timeout_s;
+  info.maximum_download_time = r.maximum_download_time_s;
+  info.notify_flags = r.notify_flags;
+  info.dynamic_content = r.dynamic_content;
+  return info;
+}
+
 std::shared_ptr<Job> Engine::MakeJobHandle(const std::shared_ptr<JobData>& job) {
   return std::make_shared<JobImpl>(shared_from_this(), job,
                                    Caller{job->rec.owner, platform::IsAdministrator()});
@@ -651,8 +738,8 @@ void Engine::StartJob(const std::shared_ptr<JobData>& job) {
 void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
   std::weak_ptr<JobData> weak = job;
   if (job->rec.priority != JobPriority::kForeground) {
-    job->slice_timer.expires_after(options_.time_slice);
-    job->slice_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+    job->slice_timer.get().expires_after(options_.time_slice);
+    job->slice_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (ec || !j || j->removed) return;
       j->slice_expired = true;
@@ -662,8 +749,8 @@ void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
   if (job->rec.maximum_download_time_s != 0) {
     const auto limit = std::chrono::milliseconds(
         std::int64_t{job->rec.maximum_download_time_s} * 1000 - job->rec.active_time_ms);
-    job->deadline_timer.expires_after(std::max(limit, std::chrono::milliseconds(0)));
-    job->deadline_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+    job->deadline_timer.get().expires_after(std::max(limit, std::chrono::milliseconds(0)));
+    job->deadline_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (ec || !j || j->removed || !j->transfer) return;
       StopTransfer(*j, true);
@@ -755,9 +842,9 @@ void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
       std::chrono::seconds(job->rec.minimum_retry_delay_s), options_.minimum_retry_delay_floor);
   const auto give_up = job->last_progress + std::chrono::seconds(job->rec.no_progress_timeout_s);
   const bool retry_in_time = now + delay < give_up;
-  job->retry_timer.expires_at(retry_in_time ? now + delay : give_up);
+  job->retry_timer.get().expires_at(retry_in_time ? now + delay : give_up);
   std::weak_ptr<JobData> weak = job;
-  job->retry_timer.async_wait([this, weak, retry_in_time](const boost::system::error_code& ec) {
+  job->retry_timer.get().async_wait([this, weak, retry_in_time](const boost::system::error_code& ec) {
     auto j = weak.lock();
     if (ec || !j || j->removed || j->rec.state != JobState::kTransientError) return;
     if (retry_in_time) {
@@ -874,9 +961,9 @@ void Engine::NotifyModification(JobData& job, bool progress_only) {
   if (progress_only && now - job.last_notify < interval) {
     if (job.notify_pending) return;
     job.notify_pending = true;
-    job.notify_timer.expires_at(job.last_notify + interval);
+    job.notify_timer.get().expires_at(job.last_notify + interval);
     std::weak_ptr<JobData> weak = SharedOf(job);
-    job.notify_timer.async_wait([this, weak](const boost::system::error_code& ec) {
+    job.notify_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (!j) return;
       j->notify_pending = false;

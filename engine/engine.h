@@ -50,6 +50,24 @@ struct GuidHash {
   }
 };
 
+// A steady_timer created on first use: most queued jobs never need one,
+// and a queue holds up to hundreds of thousands of jobs.
+class LazyTimer {
+ public:
+  explicit LazyTimer(boost::asio::io_context& io) : io_(&io) {}
+  boost::asio::steady_timer& get() {
+    if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(*io_);
+    return *timer_;
+  }
+  void cancel() {
+    if (timer_) timer_->cancel();
+  }
+
+ private:
+  boost::asio::io_context* io_;
+  std::unique_ptr<boost::asio::steady_timer> timer_;
+};
+
 // The engine thread's view of one job.
 struct JobData {
   explicit JobData(boost::asio::io_context& io)
@@ -62,10 +80,10 @@ struct JobData {
   bool slice_expired = false;
   std::chrono::steady_clock::time_point last_progress;
   std::chrono::steady_clock::time_point active_since;
-  boost::asio::steady_timer retry_timer;
-  boost::asio::steady_timer slice_timer;
-  boost::asio::steady_timer deadline_timer;
-  boost::asio::steady_timer notify_timer;
+  LazyTimer retry_timer;
+  LazyTimer slice_timer;
+  LazyTimer deadline_timer;
+  LazyTimer notify_timer;
   std::chrono::steady_clock::time_point last_notify;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
@@ -103,6 +121,8 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // --- Operations; each REQUIRES: running inside Call(). -----------------
   Result<std::shared_ptr<JobData>> CreateJob(const Caller& caller, std::string_view name,
                                              JobType type);
+  Result<std::vector<std::shared_ptr<JobData>>> CreateJobs(const Caller& caller,
+                                                           const std::vector<JobSpec>& specs);
   Result<std::shared_ptr<JobData>> FindJob(const Caller& caller, const Guid& id);
   Result<std::vector<std::shared_ptr<JobData>>> ListJobs(const Caller& caller,
                                                          EnumScope scope);
@@ -119,6 +139,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   JobProgress Progress(const JobData& job) const;
   FileProgress FileProgressOf(const JobData& job, std::uint32_t index) const;
   Result<JobErrorInfo> ErrorOf(const JobData& job) const;
+  JobInfo InfoOf(const JobData& job) const;
 
   // Makes the Job handle for `job` (used for notifications).
   std::shared_ptr<Job> MakeJobHandle(const std::shared_ptr<JobData>& job);
@@ -127,6 +148,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   explicit Engine(const ManagerOptions& options);
 
   Status LoadQueue();
+  std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
+  // Validates `files` for `job` and turns them into records (not yet stored).
+  Status BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
+                          const std::vector<FileRange>* ranges,
+                          std::vector<store::FileRecord>* out) const;
   void FinishPendingAction(JobData& job);
   void ScheduleSoon();
   void Schedule();

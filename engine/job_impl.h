@@ -38,6 +38,7 @@ class JobImpl final : public Job {
   JobTimes GetTimes() const override;
   Result<JobErrorInfo> GetError() const override;
   std::uint32_t GetErrorCount() const override;
+  JobInfo GetInfo() const override;
 
   Status SetDisplayName(std::string_view name) override;
   std::string GetDisplayName() const override;
@@ -64,6 +65,15 @@ class JobImpl final : public Job {
   template <typename T>
   T Read(T store::JobRecord::*field) const {
     return engine_->Call([&] { return data_->rec.*field; });
+  }
+  // Applies `change` to the job on the engine thread (persisted, notified).
+  Status Update(const std::function<Status(store::JobRecord&)>& change);
+  template <typename T>
+  Status Assign(T store::JobRecord::*field, T value) {
+    return Update([&](store::JobRecord& r) {
+      r.*field = std::move(value);
+      return Status::Ok();
+    });
   }
 
   std::shared_ptr<Engine> engine_;

@@ -37,6 +37,17 @@ class ManagerImpl final : public Manager {
     });
   }
 
+  Result<std::vector<std::shared_ptr<Job>>> CreateJobs(const std::vector<JobSpec>& specs) override {
+    return engine_->Call([&]() -> Result<std::vector<std::shared_ptr<Job>>> {
+      auto created = engine_->CreateJobs(caller_, specs);
+      if (!created.ok()) return created.status();
+      std::vector<std::shared_ptr<Job>> out;
+      out.reserve(created->size());
+      for (auto& data : *created) out.push_back(std::make_shared<JobImpl>(engine_, data, caller_));
+      return out;
+    });
+  }
+
   Result<std::shared_ptr<Job>> GetJob(const Guid& id) override {
     return engine_->Call([&]() -> Result<std::shared_ptr<Job>> {
       auto data = engine_->FindJob(caller_, id);
@@ -52,6 +63,17 @@ class ManagerImpl final : public Manager {
       std::vector<std::shared_ptr<Job>> out;
       out.reserve(list->size());
       for (auto& data : *list) out.push_back(std::make_shared<JobImpl>(engine_, data, caller_));
+      return out;
+    });
+  }
+
+  Result<std::vector<JobInfo>> EnumJobInfo(EnumScope scope) override {
+    return engine_->Call([&]() -> Result<std::vector<JobInfo>> {
+      auto list = engine_->ListJobs(caller_, scope);
+      if (!list.ok()) return list.status();
+      std::vector<JobInfo> out;
+      out.reserve(list->size());
+      for (auto& data : *list) out.push_back(engine_->InfoOf(*data));
       return out;
     });
   }
@@ -88,6 +110,10 @@ std::vector<std::shared_ptr<File>> JobImpl::EnumFiles() const {
   return out;
 }
 
+Status JobImpl::Update(const std::function<Status(store::JobRecord&)>& change) {
+  return engine_->Call([&] { return engine_->Modify(*data_, change); });
+}
+
 Status JobImpl::Resume() { return engine_->Call([&] { return engine_->Resume(*data_); }); }
 Status JobImpl::Suspend() { return engine_->Call([&] { return engine_->Suspend(*data_); }); }
 Status JobImpl::Cancel() { return engine_->Call([&] { return engine_->Cancel(*data_); }); }
@@ -113,16 +139,15 @@ Result<JobErrorInfo> JobImpl::GetError() const {
   return engine_->Call([&] { return engine_->ErrorOf(*data_); });
 }
 
+JobInfo JobImpl::GetInfo() const {
+  return engine_->Call([&] { return engine_->InfoOf(*data_); });
+}
+
 std::uint32_t JobImpl::GetErrorCount() const { return Read(&store::JobRecord::error_count); }
 
 Status JobImpl::SetDisplayName(std::string_view name) {
   if (name.size() > 256) return Status(kEInvalidArg, "the display name is longer than 256 characters");
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.display_name = std::string(name);
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::display_name, std::string(name));
 }
 std::string JobImpl::GetDisplayName() const { return Read(&store::JobRecord::display_name); }
 
@@ -130,58 +155,33 @@ Status JobImpl::SetDescription(std::string_view description) {
   if (description.size() > kMaxDescription) {
     return Status(kEInvalidArg, "the description is longer than 1024 characters");
   }
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.description = std::string(description);
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::description, std::string(description));
 }
 std::string JobImpl::GetDescription() const { return Read(&store::JobRecord::description); }
 
 Status JobImpl::SetPriority(JobPriority priority) {
   const int p = static_cast<int>(priority);
   if (p < 0 || p > 3) return Status(kEInvalidArg, "unknown priority");
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.priority = priority;
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::priority, priority);
 }
 JobPriority JobImpl::GetPriority() const { return Read(&store::JobRecord::priority); }
 
 Status JobImpl::SetMinimumRetryDelay(std::uint32_t seconds) {
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.minimum_retry_delay_s = std::max(seconds, kMinimumRetryDelaySeconds);
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::minimum_retry_delay_s, std::max(seconds, kMinimumRetryDelaySeconds));
 }
 std::uint32_t JobImpl::GetMinimumRetryDelay() const {
   return Read(&store::JobRecord::minimum_retry_delay_s);
 }
 
 Status JobImpl::SetNoProgressTimeout(std::uint32_t seconds) {
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.no_progress_timeout_s = seconds;
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::no_progress_timeout_s, seconds);
 }
 std::uint32_t JobImpl::GetNoProgressTimeout() const {
   return Read(&store::JobRecord::no_progress_timeout_s);
 }
 
 Status JobImpl::SetMaximumDownloadTime(std::uint32_t seconds) {
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.maximum_download_time_s = seconds;
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::maximum_download_time_s, seconds);
 }
 std::uint32_t JobImpl::GetMaximumDownloadTime() const {
   return Read(&store::JobRecord::maximum_download_time_s);
@@ -190,25 +190,13 @@ std::uint32_t JobImpl::GetMaximumDownloadTime() const {
 Status JobImpl::SetCustomHeaders(std::string_view headers) {
   auto parsed = auth::ParseCustomHeaders(headers);
   if (!parsed.ok()) return parsed.status();
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.custom_headers = std::string(headers);
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::custom_headers, std::string(headers));
 }
 std::string JobImpl::GetCustomHeaders() const { return Read(&store::JobRecord::custom_headers); }
 
 Status JobImpl::SetNotifyFlags(std::uint32_t flags) {
-  if ((flags & ~kKnownNotifyFlags) != 0) {
-    return Status(kENotImpl, "unknown notify flags");
-  }
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.notify_flags = flags;
-      return Status::Ok();
-    });
-  });
+  if ((flags & ~kKnownNotifyFlags) != 0) return Status(kENotImpl, "unknown notify flags");
+  return Assign(&store::JobRecord::notify_flags, flags);
 }
 std::uint32_t JobImpl::GetNotifyFlags() const { return Read(&store::JobRecord::notify_flags); }
 
@@ -218,28 +206,22 @@ Status JobImpl::SetNotifyInterface(std::shared_ptr<JobCallback> callback) {
 
 Status JobImpl::SetMinimumNotificationInterval(std::chrono::milliseconds ms) {
   if (ms.count() < 0 || ms.count() > 0xFFFFFFFFLL) return Status(kEInvalidArg, "out of range");
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) {
-      r.min_notification_interval_ms = static_cast<std::uint32_t>(ms.count());
-      return Status::Ok();
-    });
-  });
+  return Assign(&store::JobRecord::min_notification_interval_ms,
+                static_cast<std::uint32_t>(ms.count()));
 }
 
 Status JobImpl::SetDynamicContent(bool enable) {
-  return engine_->Call([&] {
-    return engine_->Modify(*data_, [&](store::JobRecord& r) -> Status {
-      if (r.ever_resumed) {
-        return Status(kBgEReadOnlyPropertyAfterResume,
-                      "dynamic content can only be set before the first Resume");
-      }
-      if (enable && std::any_of(r.files.begin(), r.files.end(),
-                                [](const store::FileRecord& f) { return !f.ranges.empty(); })) {
-        return Status(kEInvalidArg, "a job with ranged files cannot use dynamic content");
-      }
-      r.dynamic_content = enable;
-      return Status::Ok();
-    });
+  return Update([&](store::JobRecord& r) -> Status {
+    if (r.ever_resumed) {
+      return Status(kBgEReadOnlyPropertyAfterResume,
+                    "dynamic content can only be set before the first Resume");
+    }
+    if (enable && std::any_of(r.files.begin(), r.files.end(),
+                              [](const store::FileRecord& f) { return !f.ranges.empty(); })) {
+      return Status(kEInvalidArg, "a job with ranged files cannot use dynamic content");
+    }
+    r.dynamic_content = enable;
+    return Status::Ok();
   });
 }
 bool JobImpl::GetDynamicContent() const { return Read(&store::JobRecord::dynamic_content); }

@@ -18,11 +18,12 @@ std::vector<Guid> PickJobsToRun(const std::vector<SchedulingCandidate>& candidat
       background.push_back(&c);
     }
   }
-  // A running job whose slice has not ended sorts before waiting jobs of its
-  // priority; one whose slice ended sorts as a waiting job would.
+  // Within a priority: a running job whose slice has not ended first, then
+  // the waiting jobs in round-robin order, then jobs whose slice ended (they
+  // keep running only if nobody of their priority waits).
   auto key = [](const SchedulingCandidate* c) {
-    const bool holds_turn = c->running && !c->slice_expired;
-    return std::make_tuple(static_cast<int>(c->priority), !holds_turn, c->queue_position);
+    const int turn = c->running && !c->slice_expired ? 0 : (c->slice_expired ? 2 : 1);
+    return std::make_tuple(static_cast<int>(c->priority), turn, c->queue_position);
   };
   std::sort(background.begin(), background.end(),
             [&](const SchedulingCandidate* a, const SchedulingCandidate* b) {

@@ -127,6 +127,8 @@ class OPENBITS_EXPORT Job {
   virtual Result<JobErrorInfo> GetError() const = 0;
   // How many errors the job has met (transient ones included).
   virtual std::uint32_t GetErrorCount() const = 0;
+  // Everything above in one consistent snapshot.
+  virtual JobInfo GetInfo() const = 0;
 
   // --- Properties ----------------------------------------------------------
   // Setters fail with BG_E_INVALID_STATE on a final job.

@@ -76,6 +76,13 @@ class OPENBITS_EXPORT Manager {
   virtual Result<std::shared_ptr<Job>> CreateJob(std::string_view display_name,
                                                  JobType type = JobType::kDownload) = 0;
 
+  // Creates several jobs with their files in one transaction: all of them,
+  // or none and the first error (with the index of the offending spec in the
+  // message). The fast path for queueing many jobs; CreateJob + AddFile
+  // commits twice per job.
+  virtual Result<std::vector<std::shared_ptr<Job>>> CreateJobs(
+      const std::vector<JobSpec>& specs) = 0;
+
   // The job with `id`; BG_E_NOT_FOUND if there is none (or it is final), and
   // E_ACCESSDENIED if it belongs to another user.
   virtual Result<std::shared_ptr<Job>> GetJob(const Guid& id) = 0;
@@ -84,6 +91,11 @@ class OPENBITS_EXPORT Manager {
   // rights: E_ACCESSDENIED otherwise), in creation order. Final jobs are not
   // listed.
   virtual Result<std::vector<std::shared_ptr<Job>>> EnumJobs(
+      EnumScope scope = EnumScope::kCurrentUser) = 0;
+
+  // Snapshots of the same jobs as EnumJobs, taken in one step: the cheap
+  // way to list a large queue.
+  virtual Result<std::vector<JobInfo>> EnumJobInfo(
       EnumScope scope = EnumScope::kCurrentUser) = 0;
 };
 

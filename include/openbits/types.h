@@ -148,6 +148,37 @@ struct JobErrorInfo {
   std::string context_description;
 };
 
+// A consistent snapshot of a job, taken in one step (for listings).
+struct JobInfo {
+  Guid id;
+  JobType type = JobType::kDownload;
+  JobState state = JobState::kSuspended;
+  JobPriority priority = JobPriority::kNormal;
+  std::string owner;
+  std::string display_name;
+  std::string description;
+  JobProgress progress;
+  JobTimes times;
+  std::uint32_t error_count = 0;
+  std::optional<JobErrorInfo> error;  // the last error, if any
+  std::uint32_t minimum_retry_delay = 0;
+  std::uint32_t no_progress_timeout = 0;
+  std::uint32_t maximum_download_time = 0;
+  std::uint32_t notify_flags = 0;
+  bool dynamic_content = false;
+};
+
+// What Manager::CreateJobs needs to make one job.
+struct JobSpec {
+  std::string display_name;
+  std::string description;
+  JobPriority priority = JobPriority::kNormal;
+  std::vector<FileInfo> files;
+  // Queue the job right away (as Resume() would) instead of leaving it
+  // SUSPENDED. Requires at least one file.
+  bool resume = false;
+};
+
 // Which jobs Manager::EnumJobs returns.
 enum class EnumScope { kCurrentUser, kAllUsers };
 

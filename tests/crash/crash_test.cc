@@ -9,9 +9,7 @@
 
 #include <gtest/gtest.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <cstdio>
@@ -20,8 +18,6 @@
 
 #include "store/store.h"
 #include "tests/support/test_support.h"
-
-extern char** environ;
 
 namespace openbits {
 namespace {
@@ -33,32 +29,6 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 constexpr std::uint64_t kFileSize = 256 * kMiB;
 constexpr std::uint64_t kCheckpointBytes = 4 * kMiB;
 constexpr int kKills = 20;
-
-struct Child {
-  pid_t pid = -1;
-  std::FILE* out = nullptr;
-};
-
-Child Spawn(const std::vector<std::string>& args) {
-  int fds[2];
-  Child child;
-  if (::pipe(fds) != 0) return child;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  if (::posix_spawn(&child.pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
-    child.pid = -1;
-  }
-  posix_spawn_file_actions_destroy(&actions);
-  ::close(fds[1]);
-  child.out = ::fdopen(fds[0], "r");
-  return child;
-}
 
 // The temporary file in `dir` (BIT*.tmp), or "".
 std::string TemporaryFile(const std::string& dir) {
@@ -104,7 +74,7 @@ TEST(CrashTest, SigkillAtRandomInstantsLosesNothingAndRefetchesAtMostOneCheckpoi
   std::uint64_t refetched_max = 0;
   int kills = 0;
   for (std::uint64_t at : kill_at) {
-    Child child = Spawn(args);
+    testing::ChildProcess child = testing::SpawnWithOutput(args);
     ASSERT_GT(child.pid, 0);
     bool killed = false;
     char line[256];
@@ -116,9 +86,7 @@ TEST(CrashTest, SigkillAtRandomInstantsLosesNothingAndRefetchesAtMostOneCheckpoi
         break;
       }
     }
-    int status = 0;
-    ::waitpid(child.pid, &status, 0);
-    std::fclose(child.out);
+    const int status = testing::Reap(child);
     if (!killed) break;  // finished before this instant: nothing left to kill
     ASSERT_TRUE(WIFSIGNALED(status));
     ++kills;
@@ -140,15 +108,8 @@ TEST(CrashTest, SigkillAtRandomInstantsLosesNothingAndRefetchesAtMostOneCheckpoi
   EXPECT_GE(kills, kKills - 1) << "the download outran the kill instants";
 
   // The last run completes the job.
-  Child child = Spawn(args);
-  ASSERT_GT(child.pid, 0);
   std::string output;
-  char line[256];
-  while (std::fgets(line, sizeof line, child.out) != nullptr) output += line;
-  int status = 0;
-  ::waitpid(child.pid, &status, 0);
-  std::fclose(child.out);
-  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << output;
+  ASSERT_EQ(testing::RunProgram(args, &output), 0) << output;
   EXPECT_EQ(testing::Sha256OfFile(target), sha);
   EXPECT_EQ(testing::ListDirectory(dest.path()), std::vector<std::string>{"big.bin"});
 

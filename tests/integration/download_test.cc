@@ -30,6 +30,8 @@ NginxServer::Options Locations(const std::string& switch_directive) {
   return {"    location /slow/ { alias $ROOT/; limit_rate 16m; }\n"
          "    location /noranges/ { alias $ROOT/; max_ranges 0; }\n"
          "    location /switch/ { alias $ROOT/; " + switch_directive + " }\n"
+         "    location /crawl/ { alias $ROOT/; limit_rate 64k; }\n"
+         "    location /token/ { if ($http_x_token != \"abc\") { return 403; } alias $ROOT/; }\n"
          "    location = /busy { return 503; }\n"
          "    location = /redirect-to-ftp { return 302 ftp://127.0.0.1/file; }\n"
          "    location = /redirect-to-small { return 302 /small.bin; }\n"};
@@ -59,7 +61,8 @@ class DownloadTest : public ::testing::Test {
     OpenManager();
   }
 
-  void OpenManager() {
+  void OpenManager(std::chrono::milliseconds time_slice = std::chrono::minutes(5)) {
+    options_.time_slice = time_slice;
     auto m = Manager::Open(options_);
     ASSERT_TRUE(m.ok()) << m.status().ToString();
     manager_ = std::move(*m);
@@ -74,6 +77,17 @@ class DownloadTest : public ::testing::Test {
   }
 
   std::string Dest(const std::string& name) const { return dest_ / name; }
+
+  // Starts `job` and suspends it once at least `bytes` are local; returns
+  // how many bytes the job kept.
+  std::uint64_t RunThenSuspend(Job& job, testing::JobWatcher& watcher, std::uint64_t bytes) {
+    EXPECT_TRUE(job.Resume().ok());
+    EXPECT_TRUE(watcher.WaitUntil(
+        job, [bytes](Job& j) { return j.GetProgress().bytes_transferred >= bytes; }));
+    EXPECT_TRUE(job.Suspend().ok());
+    EXPECT_EQ(job.GetState(), JobState::kSuspended);
+    return job.EnumFiles()[0]->GetProgress().bytes_transferred;
+  }
 
   // `path` made unique to this test, so access-log assertions only see
   // this test's requests.
@@ -154,13 +168,7 @@ TEST_F(DownloadTest, SuspendAndResumeContinueWithARangedRequest) {
   auto job = NewJob("suspend-resume");
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("medium.bin")).ok());
   auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
-    return j.GetProgress().bytes_transferred >= 512 * 1024;
-  }));
-  ASSERT_TRUE(job->Suspend().ok());
-  EXPECT_EQ(job->GetState(), JobState::kSuspended);
-  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  const std::uint64_t kept = RunThenSuspend(*job, *watcher, 512 * 1024);
   ASSERT_GT(kept, 0u);
   ASSERT_LT(kept, 3 * kMiB + 17);
 
@@ -185,12 +193,7 @@ TEST_F(DownloadTest, AnEtagChangeBetweenSessionsRestartsTheFile) {
   const Guid id = job->GetId();
   ASSERT_TRUE(job->AddFile(server_->Url("/slow/changing.bin"), Dest("changing.bin")).ok());
   auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
-    return j.GetProgress().bytes_transferred >= 256 * 1024;
-  }));
-  ASSERT_TRUE(job->Suspend().ok());
-  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  const std::uint64_t kept = RunThenSuspend(*job, *watcher, 256 * 1024);
   job.reset();
   manager_.reset();  // end of the first session
 
@@ -222,12 +225,7 @@ TEST_F(DownloadTest, A200AnswerToARangeRestartsTheFile) {
   auto job = NewJob("200-to-range");
   ASSERT_TRUE(job->AddFile(server_->Url("/switch/switching.bin"), Dest("switching.bin")).ok());
   auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
-    return j.GetProgress().bytes_transferred >= 256 * 1024;
-  }));
-  ASSERT_TRUE(job->Suspend().ok());
-  const std::uint64_t kept = job->EnumFiles()[0]->GetProgress().bytes_transferred;
+  const std::uint64_t kept = RunThenSuspend(*job, *watcher, 256 * 1024);
   ASSERT_GT(kept, 0u);
 
   // The server stops honouring ranges on that location (restarted with a
@@ -554,11 +552,7 @@ TEST_F(DownloadTest, ATemporaryFileDeletedWhileSuspendedIsFetchedAgain) {
   auto job = NewJob("temp-deleted");
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("medium.bin")).ok());
   auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
-    return j.GetProgress().bytes_transferred >= 128 * 1024;
-  }));
-  ASSERT_TRUE(job->Suspend().ok());
+  RunThenSuspend(*job, *watcher, 128 * 1024);
   ASSERT_EQ(::unlink(job->EnumFiles()[0]->GetTemporaryName().c_str()), 0);
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
@@ -587,6 +581,153 @@ TEST_F(DownloadTest, BackgroundJobsRunOneAtATimeByPriority) {
   ASSERT_TRUE(high->Complete().ok());
   EXPECT_EQ(Sha256OfFile(Dest("low.bin")), medium_sha_);
   EXPECT_EQ(Sha256OfFile(Dest("high.bin")), medium_sha_);
+}
+
+
+TEST_F(DownloadTest, TransientErrorsAreRetriedAutomaticallyAfterTheRetryDelay) {
+  auto job = NewJob("retry");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/busy")), Dest("busy")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->SetMinimumRetryDelay(5).ok());  // BITS's minimum
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
+  // No call from the application: the retry timer requeues the job.
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) { return j.GetErrorCount() >= 2; },
+                                 std::chrono::seconds(60)));
+  EXPECT_GE(server_->AccessLogFor(Own("/busy")).size(), 2u);
+  ASSERT_TRUE(job->Cancel().ok());
+}
+
+TEST_F(DownloadTest, NoProgressForNoProgressTimeoutTurnsATransientErrorFatal) {
+  auto job = NewJob("no-progress");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/busy")), Dest("busy")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->SetMinimumRetryDelay(600).ok());
+  ASSERT_TRUE(job->SetNoProgressTimeout(1).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  // The retry (600 s) would come after the no-progress deadline (1 s).
+  ASSERT_TRUE(watcher->WaitForState(*job, JobState::kError, std::chrono::seconds(60)));
+  EXPECT_EQ(job->GetError()->code, HttpErrorCode(503));
+  EXPECT_EQ(server_->AccessLogFor(Own("/busy")).size(), 1u);
+  EXPECT_EQ(watcher->error_count(), 1);
+}
+
+TEST_F(DownloadTest, MaximumDownloadTimeEndsAJobThatTakesTooLong) {
+  auto job = NewJob("max-time");
+  ASSERT_TRUE(job->AddFile(server_->Url("/crawl/medium.bin"), Dest("m.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->SetMaximumDownloadTime(1).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitForState(*job, JobState::kError, std::chrono::seconds(60)));
+  EXPECT_EQ(job->GetError()->code, kBgEMaxDownloadTimeout);
+  EXPECT_LT(job->GetProgress().bytes_transferred, 3 * kMiB);
+  ASSERT_TRUE(job->Cancel().ok());
+  EXPECT_TRUE(ListDirectory(dest_.path()).empty());
+}
+
+TEST_F(DownloadTest, JobsOfOnePriorityShareTheSlotInTimeSlices) {
+  manager_.reset();
+  OpenManager(std::chrono::milliseconds(200));
+  auto first = NewJob("first", JobPriority::kNormal);
+  auto second = NewJob("second", JobPriority::kNormal);
+  ASSERT_TRUE(first->AddFile(server_->Url("/crawl/medium.bin"), Dest("1.bin")).ok());
+  ASSERT_TRUE(second->AddFile(server_->Url("/crawl/small.bin"), Dest("2.bin")).ok());
+  auto w1 = Watch(*first);
+  auto w2 = Watch(*second);
+  ASSERT_TRUE(first->Resume().ok());
+  ASSERT_TRUE(w1->WaitUntil(*first, [](Job& j) { return j.GetProgress().bytes_transferred > 0; }));
+  ASSERT_TRUE(second->Resume().ok());
+  // One slot: the second job only gets its turn when the first's slice ends.
+  ASSERT_EQ(w2->WaitForOutcome(*second), JobState::kTransferred);
+  EXPECT_NE(first->GetState(), JobState::kTransferred);  // 3 MiB at 64 KiB/s takes far longer
+  ASSERT_TRUE(first->Cancel().ok());
+  ASSERT_TRUE(second->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("2.bin")), small_sha_);
+}
+
+TEST_F(DownloadTest, CustomHeadersAreSent) {
+  auto without = NewJob("no-token");
+  ASSERT_TRUE(without->AddFile(server_->Url("/token/small.bin"), Dest("a.bin")).ok());
+  auto w1 = Watch(*without);
+  ASSERT_TRUE(without->Resume().ok());
+  ASSERT_EQ(w1->WaitForOutcome(*without), JobState::kError);
+  EXPECT_EQ(without->GetError()->code, HttpErrorCode(403));
+
+  auto with = NewJob("token");
+  ASSERT_TRUE(with->SetCustomHeaders("X-Token: abc\r\nX-Other: 1").ok());
+  ASSERT_TRUE(with->AddFile(server_->Url("/token/small.bin"), Dest("b.bin")).ok());
+  auto w2 = Watch(*with);
+  ASSERT_TRUE(with->Resume().ok());
+  ASSERT_EQ(w2->WaitForOutcome(*with), JobState::kTransferred);
+  ASSERT_TRUE(with->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("b.bin")), small_sha_);
+}
+
+TEST_F(DownloadTest, TheStateDirectoryMustBeUsable) {
+  ManagerOptions relative;
+  relative.state_directory = "relative/dir";
+  EXPECT_EQ(Manager::Open(relative).status().code(), kEInvalidArg);
+  ManagerOptions file_in_the_way;
+  std::ofstream(dest_ / "afile") << "x";
+  file_in_the_way.state_directory = dest_ / "afile/queue";
+  EXPECT_FALSE(Manager::Open(file_in_the_way).ok());
+}
+
+TEST_F(DownloadTest, CreateJobsQueuesManyJobsAtomically) {
+  std::vector<JobSpec> specs;
+  for (int i = 0; i < 50; ++i) {
+    JobSpec spec;
+    spec.display_name = "batch " + std::to_string(i);
+    spec.priority = JobPriority::kForeground;
+    spec.files.push_back({server_->Url("/small.bin"), Dest("b" + std::to_string(i))});
+    spec.resume = i < 3;
+    specs.push_back(spec);
+  }
+  auto jobs = manager_->CreateJobs(specs);
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  ASSERT_EQ(jobs->size(), 50u);
+  auto watcher = Watch(*(*jobs)[2]);
+  ASSERT_EQ(watcher->WaitForOutcome(*(*jobs)[2]), JobState::kTransferred);
+  EXPECT_EQ((*jobs)[10]->GetState(), JobState::kSuspended);
+  EXPECT_EQ((*jobs)[10]->GetDisplayName(), "batch 10");
+  EXPECT_EQ((*jobs)[10]->EnumFiles().size(), 1u);
+
+  // One bad spec: nothing is created.
+  specs.resize(2);
+  specs[1].files[0].remote_name = "ftp://127.0.0.1/x";
+  auto refused = manager_->CreateJobs(specs);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), kEInvalidArg);
+  EXPECT_NE(refused.status().message().find("job spec 1"), std::string::npos);
+  EXPECT_EQ(manager_->EnumJobs()->size(), 50u);
+}
+
+TEST_F(DownloadTest, EnumJobInfoSnapshotsTheWholeQueue) {
+  auto a = NewJob("alpha", JobPriority::kLow);
+  auto b = NewJob("beta");
+  ASSERT_TRUE(a->SetDescription("first").ok());
+  ASSERT_TRUE(b->AddFile(server_->Url("/missing.bin"), Dest("m")).ok());
+  auto watcher = Watch(*b);
+  ASSERT_TRUE(b->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*b), JobState::kError);
+  auto infos = manager_->EnumJobInfo();
+  ASSERT_TRUE(infos.ok());
+  ASSERT_EQ(infos->size(), 2u);
+  const JobInfo& first = (*infos)[0];
+  EXPECT_EQ(first.id, a->GetId());
+  EXPECT_EQ(first.display_name, "alpha");
+  EXPECT_EQ(first.description, "first");
+  EXPECT_EQ(first.priority, JobPriority::kLow);
+  EXPECT_EQ(first.state, JobState::kSuspended);
+  EXPECT_FALSE(first.error.has_value());
+  EXPECT_EQ(first.minimum_retry_delay, 600u);
+  const JobInfo& second = (*infos)[1];
+  EXPECT_EQ(second.state, JobState::kError);
+  ASSERT_TRUE(second.error.has_value());
+  EXPECT_EQ(second.error->code, HttpErrorCode(404));
+  EXPECT_EQ(second.progress.files_total, 1u);
+  EXPECT_EQ(second.owner, a->GetOwner());
+  EXPECT_EQ(b->GetInfo().state, JobState::kError);
 }
 
 }  // namespace

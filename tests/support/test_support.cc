@@ -380,33 +380,48 @@ std::shared_ptr<JobWatcher> Watch(Job& job) {
   return watcher;
 }
 
-int RunProgram(const std::vector<std::string>& args, std::string* output) {
-  int pipefd[2];
-  if (::pipe(pipefd) != 0) return -1;
+ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {
+  ChildProcess child;
+  int fds[2];
+  if (::pipe(fds) != 0) return child;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, pipefd[1], 1);
-  posix_spawn_file_actions_addclose(&actions, pipefd[0]);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
+  posix_spawn_file_actions_addclose(&actions, fds[0]);
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
-  pid_t pid = -1;
-  int rc = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  if (::posix_spawn(&child.pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
+    child.pid = -1;
+  }
   posix_spawn_file_actions_destroy(&actions);
-  ::close(pipefd[1]);
-  if (rc != 0) {
-    ::close(pipefd[0]);
-    return -1;
+  ::close(fds[1]);
+  if (child.pid < 0) {
+    ::close(fds[0]);
+    return child;
   }
-  char buf[4096];
-  ssize_t n;
-  while ((n = ::read(pipefd[0], buf, sizeof buf)) > 0) {
-    if (output != nullptr) output->append(buf, static_cast<std::size_t>(n));
-  }
-  ::close(pipefd[0]);
+  child.out = ::fdopen(fds[0], "r");
+  return child;
+}
+
+int Reap(ChildProcess& child) {
   int status = 0;
-  ::waitpid(pid, &status, 0);
+  if (child.pid > 0) ::waitpid(child.pid, &status, 0);
+  if (child.out != nullptr) std::fclose(child.out);
+  child = ChildProcess();
+  return status;
+}
+
+int RunProgram(const std::vector<std::string>& args, std::string* output) {
+  ChildProcess child = SpawnWithOutput(args);
+  if (child.pid < 0) return -1;
+  char buf[4096];
+  std::size_t n;
+  while ((n = std::fread(buf, 1, sizeof buf, child.out)) > 0) {
+    if (output != nullptr) output->append(buf, n);
+  }
+  const int status = Reap(child);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

@@ -10,6 +10,7 @@
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdio>
 #include <condition_variable>
 #include <cstdint>
 #include <functional>
@@ -127,6 +128,16 @@ class JobWatcher : public JobCallback {
 // Attaches a new JobWatcher to `job` with flags for every event and no
 // notification rate limit.
 std::shared_ptr<JobWatcher> Watch(Job& job);
+
+// A child process whose stdout is readable through `out`.
+struct ChildProcess {
+  pid_t pid = -1;
+  std::FILE* out = nullptr;
+};
+// Starts `argv` (argv[0] is a path); pid is -1 on failure.
+ChildProcess SpawnWithOutput(const std::vector<std::string>& argv);
+// Waits for the child and closes its pipe; returns the raw wait status.
+int Reap(ChildProcess& child);
 
 // Runs `argv` with stdout captured; returns the exit status (or -1).
 int RunProgram(const std::vector<std::string>& argv, std::string* output);

@@ -53,6 +53,16 @@ TEST(SchedulerTest, ARunningJobKeepsItsSlotUntilItsSliceEnds) {
   EXPECT_EQ(PickJobsToRun(c, 1), std::vector<Guid>{Id(2)});
 }
 
+TEST(SchedulerTest, AnExpiredSliceGoesBehindJobsThatQueuedLater) {
+  std::vector<SchedulingCandidate> c = {
+      {Id(1), JobPriority::kNormal, 1, true, true},
+      {Id(2), JobPriority::kNormal, 2, false, false},
+      {Id(3), JobPriority::kNormal, 3, false, false},
+  };
+  EXPECT_EQ(PickJobsToRun(c, 1), std::vector<Guid>{Id(2)});
+  EXPECT_EQ(PickJobsToRun(c, 2), (std::vector<Guid>{Id(2), Id(3)}));
+}
+
 TEST(SchedulerTest, AnExpiredSliceWithoutCompetitionKeepsRunning) {
   std::vector<SchedulingCandidate> c = {{Id(1), JobPriority::kNormal, 7, true, true},
                                         {Id(2), JobPriority::kLow, 1, false, false}};
