@@ -121,6 +121,11 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   if (opts.checkpoint_bytes < 64 * 1024) opts.checkpoint_bytes = 64 * 1024;
   OPENBITS_RETURN_IF_ERROR(platform::MakeDirectories(opts.state_directory, 0700));
   std::shared_ptr<Engine> engine(new Engine(opts));
+  if (!opts.additional_ca_file.empty()) {
+    auto trust = TlsTrust::FromPemFile(opts.additional_ca_file);
+    if (!trust.ok()) return trust.status();
+    engine->trust_ = std::move(*trust);
+  }
   auto lock = platform::LockFile(opts.state_directory + "/openbits.lock");
   if (!lock.ok()) return lock.status();
   engine->lock_file_ = std::move(*lock);
@@ -776,6 +781,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   config.checkpoint_bytes = options_.checkpoint_bytes;
   config.checkpoint_interval = options_.checkpoint_interval;
   config.dynamic_content = job->rec.dynamic_content;
+  config.trust = trust_;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
   auto transfer = std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next,

@@ -188,6 +188,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
 
   ManagerOptions options_;
+  std::shared_ptr<const TlsTrust> trust_;
   platform::ScopedFd lock_file_;
   std::unique_ptr<store::Store> store_;
 

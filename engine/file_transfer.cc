@@ -275,6 +275,8 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+  curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
+  if (config_.trust) TlsTrust::Apply(e, config_.trust.get());
   curl_easy_setopt(e, CURLOPT_USERAGENT, "openbits/0.1 (BITS-compatible)");
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer_);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &FileTransfer::OnHeaderThunk);

@@ -30,6 +30,7 @@
 
 #include "engine/curl_multi.h"
 #include "engine/http_response.h"
+#include "engine/tls_trust.h"
 #include "openbits/status.h"
 #include "openbits/types.h"
 #include "platform/c_handles.h"
@@ -66,6 +67,7 @@ struct TransferConfig {
   std::chrono::milliseconds checkpoint_interval{1000};
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
+  std::shared_ptr<const TlsTrust> trust;  // extra CAs; may be null
 };
 
 // Brings a file's temporary file in line with its checkpoint: truncates

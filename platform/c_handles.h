@@ -22,6 +22,7 @@
 
 #include <curl/curl.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
 #include <sqlite3.h>
 
 #include <memory>
@@ -49,6 +50,8 @@ OPENBITS_DEFINE_C_DELETER(sqlite3, sqlite3_close_v2);
 OPENBITS_DEFINE_C_DELETER(sqlite3_stmt, sqlite3_finalize);
 OPENBITS_DEFINE_C_DELETER(EVP_MD_CTX, EVP_MD_CTX_free);
 OPENBITS_DEFINE_C_DELETER(EVP_CIPHER_CTX, EVP_CIPHER_CTX_free);
+OPENBITS_DEFINE_C_DELETER(X509, X509_free);
+OPENBITS_DEFINE_C_DELETER(BIO, BIO_free);
 
 #undef OPENBITS_DEFINE_C_DELETER
 

@@ -48,6 +48,11 @@ struct ManagerOptions {
   // Default: 4 MiB.
   std::uint64_t checkpoint_bytes = 4u << 20;
 
+  // PEM file of certificate authorities trusted for HTTPS in addition to
+  // the system's bundle (for private CAs). Empty: the system bundle only.
+  // Open() fails with E_INVALIDARG if the file holds no certificate.
+  std::string additional_ca_file;
+
   // When false, the queue is opened and can be edited, but no transfer
   // starts (for tools that only inspect). Default: true.
   bool run_transfers = true;

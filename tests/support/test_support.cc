@@ -172,12 +172,48 @@ std::vector<std::string> ListDirectory(const std::string& dir) {
 
 // --- NginxServer -------------------------------------------------------------------
 
+NginxServer::NginxServer() : NginxServer(Options{}) {}
+
 NginxServer::NginxServer(Options options) {
   root_ = dir_ / "data";
   for (const char* sub : {"data", "logs", "tmp", "run"}) ::mkdir((dir_ / sub).c_str(), 0755);
   // The workers must be able to read the root; mkdtemp made it 0700.
   ::chmod(dir_.path().c_str(), 0755);
+  tls_ = options.tls;
+  if (tls_ && !MakeCertificates()) {
+    error_ = "cannot make test certificates with openssl";
+    return;
+  }
   Start(options, /*keep_port=*/false);
+}
+
+bool NginxServer::MakeCertificates() {
+  const std::string pki = dir_ / "pki";
+  ::mkdir(pki.c_str(), 0755);
+  {
+    std::ofstream ext(pki + "/server.ext");
+    ext << "subjectAltName=DNS:localhost,IP:127.0.0.1\n"
+           "basicConstraints=CA:FALSE\n"
+           "keyUsage=digitalSignature\n"
+           "extendedKeyUsage=serverAuth\n";
+  }
+  const std::string openssl = "/usr/bin/openssl";
+  const std::vector<std::vector<std::string>> steps = {
+      {openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+       "-nodes", "-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj",
+       "/CN=openbits test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+       "keyUsage=critical,keyCertSign,cRLSign"},
+      {openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
+       "-keyout", pki + "/server.key", "-out", pki + "/server.csr", "-subj", "/CN=localhost"},
+      {openssl, "x509", "-req", "-in", pki + "/server.csr", "-CA", pki + "/ca.crt", "-CAkey",
+       pki + "/ca.key", "-CAcreateserial", "-out", pki + "/server.crt", "-days", "2",
+       "-extfile", pki + "/server.ext"},
+  };
+  for (const auto& step : steps) {
+    std::string ignored;
+    if (RunProgram(step, &ignored) != 0) return false;
+  }
+  return true;
 }
 
 NginxServer::~NginxServer() { Stop(); }
@@ -249,7 +285,7 @@ bool NginxServer::WriteConfig(const Options& options) {
        << "http {\n"
        << "  default_type application/octet-stream;\n"
        << "  log_format ranges '$status $body_bytes_sent \"$http_range\" \"$http_if_range\" "
-          "$request_uri';\n"
+          "$request_uri $server_protocol $connection';\n"
        << "  access_log " << d << "/logs/access.log ranges;\n"
        << "  client_body_temp_path " << d << "/tmp/body;\n"
        << "  proxy_temp_path " << d << "/tmp/proxy;\n"
@@ -259,9 +295,15 @@ bool NginxServer::WriteConfig(const Options& options) {
        << "  sendfile on;\n"
        << "  keepalive_requests 10000;\n"
        << "  server {\n"
-       << "    listen 127.0.0.1:" << port_ << ";\n"
+       << "    listen 127.0.0.1:" << port_ << (tls_ ? " ssl http2" : "") << ";\n"
        << "    server_name localhost;\n"
-       << "    root " << root_ << ";\n"
+       << "    root " << root_ << ";\n";
+  if (tls_) {
+    conf << "    ssl_certificate " << d << "/pki/server.crt;\n"
+         << "    ssl_certificate_key " << d << "/pki/server.key;\n"
+         << "    ssl_protocols TLSv1.2 TLSv1.3;\n";
+  }
+  conf
        << ExpandRoot(options.extra_server_config, root_) << "\n"
        << "  }\n"
        << "}\n";
@@ -269,7 +311,7 @@ bool NginxServer::WriteConfig(const Options& options) {
 }
 
 std::string NginxServer::Url(const std::string& path) const {
-  return "http://127.0.0.1:" + std::to_string(port_) + path;
+  return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(port_) + path;
 }
 
 std::vector<AccessLogEntry> NginxServer::AccessLog() const {
@@ -291,7 +333,7 @@ std::vector<AccessLogEntry> NginxServer::AccessLog() const {
     };
     e.range = quoted();
     e.if_range = quoted();
-    in >> e.uri;
+    in >> e.uri >> e.protocol >> e.connection;
     entries.push_back(e);
   }
   return entries;

@@ -55,6 +55,8 @@ struct AccessLogEntry {
   std::string range;     // "-" when absent
   std::string if_range;  // "-" when absent
   std::string uri;
+  std::string protocol;  // "HTTP/1.1", "HTTP/2.0"
+  std::uint64_t connection = 0;  // nginx's connection serial number
 };
 
 // A real nginx on 127.0.0.1 with a free port, serving `root()`. Started by
@@ -65,8 +67,12 @@ class NginxServer {
     // Extra directives inside the server block, e.g. locations; "$ROOT"
     // stands for root().
     std::string extra_server_config;
+    // Serve HTTPS with HTTP/2 (and HTTP/1.1), with a certificate for
+    // 127.0.0.1 and localhost from a throwaway CA (ca_file()).
+    bool tls = false;
   };
-  explicit NginxServer(Options options = {});
+  NginxServer();
+  explicit NginxServer(Options options);
   ~NginxServer();
   NginxServer(const NginxServer&) = delete;
   NginxServer& operator=(const NginxServer&) = delete;
@@ -75,7 +81,10 @@ class NginxServer {
   const std::string& error() const { return error_; }
   int port() const { return port_; }
   const std::string& root() const { return root_; }
+  // "http://127.0.0.1:PORT/path", or https:// with Options::tls.
   std::string Url(const std::string& path) const;
+  // The PEM file of the CA that signed the server certificate (tls only).
+  std::string ca_file() const { return dir_ / "pki/ca.crt"; }
 
   // Stops nginx and starts it again on the same port with `options`. (A
   // SIGHUP reload is not used: old workers keep serving kept-alive
@@ -89,6 +98,8 @@ class NginxServer {
  private:
   bool WriteConfig(const Options& options);
   bool Start(const Options& options, bool keep_port);
+  bool MakeCertificates();
+  bool tls_ = false;
   void Stop();
 
   TempDir dir_;
