@@ -19,17 +19,15 @@ bool IsTokenChar(unsigned char c) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
 }
 
 constexpr std::array<std::string_view, 11> kManagedHeaders = {
-    "Host",       "Range",   "If-Range", "Content-Length", "Transfer-Encoding",
-    "Connection", "Expect",  "Upgrade",  "TE",             "Trailer",
-    "Keep-Alive"};
+    "Host",   "Range",   "If-Range", "Content-Length", "Transfer-Encoding", "Connection",
+    "Expect", "Upgrade", "TE",       "Trailer",        "Keep-Alive"};
 
 }  // namespace
 
@@ -80,8 +78,8 @@ std::string RedactUrl(std::string_view url) {
   if (scheme_end == std::string_view::npos) return std::string(url);
   const std::size_t authority_start = scheme_end + 3;
   const std::size_t authority_end = url.find_first_of("/?#", authority_start);
-  std::string_view authority = url.substr(
-      authority_start, authority_end == std::string_view::npos ? std::string_view::npos
+  std::string_view authority = url.substr(authority_start, authority_end == std::string_view::npos
+                                                               ? std::string_view::npos
                                                                : authority_end - authority_start);
   const auto at = authority.rfind('@');
   if (at == std::string_view::npos) return std::string(url);

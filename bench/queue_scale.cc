@@ -5,11 +5,11 @@
 //
 //   openbits_queue_scale STATE_DIR DEST_DIR [N=100000]
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -55,8 +55,9 @@ int main(int argc, char** argv) {
     for (long i = 0; i < sample; ++i) {
       auto job = (*manager)->CreateJob("job " + std::to_string(i));
       if (!job.ok()) return 1;
-      if (!(*job)->AddFile("http://127.0.0.1:9/f" + std::to_string(i),
-                           dest + "/f" + std::to_string(i))
+      if (!(*job)
+               ->AddFile("http://127.0.0.1:9/f" + std::to_string(i),
+                         dest + "/f" + std::to_string(i))
                .ok()) {
         return 1;
       }
@@ -71,8 +72,8 @@ int main(int argc, char** argv) {
       for (long i = done; i < std::min(n, done + 10000); ++i) {
         openbits::JobSpec spec;
         spec.display_name = "job " + std::to_string(i);
-        spec.files.push_back({"http://127.0.0.1:9/f" + std::to_string(i),
-                              dest + "/f" + std::to_string(i)});
+        spec.files.push_back(
+            {"http://127.0.0.1:9/f" + std::to_string(i), dest + "/f" + std::to_string(i)});
         specs.push_back(std::move(spec));
       }
       if (!(*manager)->CreateJobs(specs).ok()) return 1;

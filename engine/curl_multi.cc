@@ -5,9 +5,10 @@
 #include <poll.h>
 #include <unistd.h>
 
-#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <utility>
+
+#include <boost/asio/post.hpp>
 
 namespace openbits::engine {
 
@@ -41,8 +42,7 @@ struct CurlMulti::SocketWatch {
   }
 };
 
-CurlMulti::CurlMulti(asio::io_context& io)
-    : io_(io), timer_(io), multi_(curl_multi_init()) {
+CurlMulti::CurlMulti(asio::io_context& io) : io_(io), timer_(io), multi_(curl_multi_init()) {
   curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &CurlMulti::OnSocket);
   curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlMulti::OnTimer);
@@ -80,8 +80,7 @@ void CurlMulti::Remove(CURL* easy) {
   curl_multi_remove_handle(multi_.get(), easy);
 }
 
-int CurlMulti::OnSocket(CURL* /*easy*/, curl_socket_t s, int what, void* userp,
-                        void* /*socketp*/) {
+int CurlMulti::OnSocket(CURL* /*easy*/, curl_socket_t s, int what, void* userp, void* /*socketp*/) {
   auto* self = static_cast<CurlMulti*>(userp);
   if (what == CURL_POLL_REMOVE) {
     self->Forget(s);
@@ -130,12 +129,11 @@ void CurlMulti::Watch(const std::shared_ptr<SocketWatch>& watch, int direction) 
     asio::post(io_, [this, watch, direction] { OnReady(watch, direction, {}); });
     return;
   }
-  watch->descriptor.async_wait(
-      direction == kIn ? asio::posix::descriptor_base::wait_read
-                       : asio::posix::descriptor_base::wait_write,
-      [this, watch, direction](const boost::system::error_code& ec) {
-        OnReady(watch, direction, ec);
-      });
+  watch->descriptor.async_wait(direction == kIn ? asio::posix::descriptor_base::wait_read
+                                                : asio::posix::descriptor_base::wait_write,
+                               [this, watch, direction](const boost::system::error_code& ec) {
+                                 OnReady(watch, direction, ec);
+                               });
 }
 
 void CurlMulti::OnReady(const std::shared_ptr<SocketWatch>& watch, int direction,

@@ -21,14 +21,14 @@
 #ifndef OPENBITS_ENGINE_CURL_MULTI_H_
 #define OPENBITS_ENGINE_CURL_MULTI_H_
 
-#include <curl/curl.h>
+#include <functional>
+#include <memory>
+#include <unordered_map>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <functional>
-#include <memory>
-#include <unordered_map>
+#include <curl/curl.h>
 
 #include "platform/c_handles.h"
 

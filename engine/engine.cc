@@ -2,10 +2,10 @@
 
 #include "engine/engine.h"
 
-#include <curl/curl.h>
-
 #include <algorithm>
+
 #include <boost/asio/post.hpp>
+#include <curl/curl.h>
 
 #include "auth/request_policy.h"
 #include "engine/job_impl.h"
@@ -43,8 +43,7 @@ Status ValidateRemoteUrl(std::string_view url) {
   }
   CPtr<CURLU> u(curl_url());
   const std::string text(url);
-  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) !=
-      CURLUE_OK) {
+  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
     return Status(kEInvalidArg, "the remote URL is malformed");
   }
   char* raw = nullptr;
@@ -89,8 +88,8 @@ Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
   std::size_t start = 1;
   while (start <= path.size()) {
     auto end = path.find('/', start);
-    std::string_view part = path.substr(start, end == std::string_view::npos ? path.npos
-                                                                               : end - start);
+    std::string_view part =
+        path.substr(start, end == std::string_view::npos ? path.npos : end - start);
     if (part == "." || part == "..") {
       return Status(kEInvalidArg, "the local name must not contain . or .. components");
     }
@@ -201,8 +200,20 @@ Status Engine::LoadQueue() {
     job->queue_position = next_queue_position_++;
     job->last_progress = steady_clock::now();
     jobs_[job->rec.id] = job;
+    bool lost_data = false;
     for (store::FileRecord& f : job->rec.files) {
-      if (ReconcileTemporaryFile(f)) OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job->rec.id, f));
+      const bool was_complete = f.completed;
+      if (ReconcileTemporaryFile(f)) {
+        OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job->rec.id, f));
+        lost_data |= was_complete && !f.completed;
+      }
+    }
+    if (lost_data && job->rec.state == JobState::kTransferred &&
+        job->rec.pending == store::PendingAction::kNone) {
+      // A finished file lost bytes while we were not running (disk trouble,
+      // a user): fetch them again rather than hand out a short file.
+      job->rec.state = JobState::kQueued;
+      OPENBITS_RETURN_IF_ERROR(store_->UpdateJob(job->rec));
     }
   }
   std::vector<std::shared_ptr<JobData>> pending;
@@ -235,8 +246,7 @@ Status Engine::LoadQueue() {
 }
 
 void Engine::FinishPendingAction(JobData& job) {
-  if (job.rec.pending == store::PendingAction::kCancel ||
-      job.rec.state == JobState::kCancelled) {
+  if (job.rec.pending == store::PendingAction::kCancel || job.rec.state == JobState::kCancelled) {
     (void)Cancel(job);
   } else {
     if (job.rec.state == JobState::kAcknowledged) job.rec.state = JobState::kTransferred;
@@ -338,9 +348,8 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& cal
   for (auto& [id, job] : jobs_) {
     if (scope == EnumScope::kAllUsers || job->rec.owner == caller.user) out.push_back(job);
   }
-  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) {
-    return a->rec.sequence < b->rec.sequence;
-  });
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a->rec.sequence < b->rec.sequence; });
   return out;
 }
 
@@ -400,8 +409,7 @@ Status Engine::Resume(JobData& job) {
   if (closed_) return Status(kEFail, "the manager is closed");
   const bool unfinished = std::any_of(job.rec.files.begin(), job.rec.files.end(),
                                       [](const store::FileRecord& f) { return !f.completed; });
-  Transition t = ApplyEvent(
-      {job.rec.state, JobEvent::kResume, !job.rec.files.empty(), unfinished});
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kResume, !job.rec.files.empty(), unfinished});
   if (!t.status.ok()) return t.status;
   if (t.to == job.rec.state) return Status::Ok();
   job.retry_timer.cancel();
@@ -491,8 +499,8 @@ Status Engine::Complete(JobData& job) {
           if (st.ok() && !f.last_modified.empty()) {
             const time_t when = curl_getdate(f.last_modified.c_str(), nullptr);
             if (when > 0) {
-              (void)platform::SetModificationTime(
-                  *fd, std::chrono::system_clock::from_time_t(when));
+              (void)platform::SetModificationTime(*fd,
+                                                  std::chrono::system_clock::from_time_t(when));
             }
           }
           if (st.ok()) st = platform::RenameAt(*dir, f.temp_name, parts->name);
@@ -619,8 +627,8 @@ JobInfo Engine::InfoOf(const JobData& job) const {
     return ms == 0 ? std::chrono::system_clock::time_point{}
                    : std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
   };
-  info.times = JobTimes{at(r.creation_time_ms), at(r.modification_time_ms),
-                        at(r.completion_time_ms)};
+  info.times =
+      JobTimes{at(r.creation_time_ms), at(r.modification_time_ms), at(r.completion_time_ms)};
   info.error_count = r.error_count;
   if (auto e = ErrorOf(job); e.ok()) info.error = std::move(*e);
   info.minimum_retry_delay = r.minimum_retry_delay_s;
@@ -688,9 +696,8 @@ void Engine::Schedule() {
   std::vector<SchedulingCandidate> candidates;
   candidates.reserve(runnable_.size());
   for (JobData* job : runnable_) {
-    candidates.push_back(SchedulingCandidate{job->rec.id, job->rec.priority,
-                                             job->queue_position, job->transfer != nullptr,
-                                             job->slice_expired});
+    candidates.push_back(SchedulingCandidate{job->rec.id, job->rec.priority, job->queue_position,
+                                             job->transfer != nullptr, job->slice_expired});
   }
   std::vector<Guid> chosen = PickJobsToRun(candidates, options_.background_concurrency);
   std::unordered_set<Guid, GuidHash> run(chosen.begin(), chosen.end());
@@ -703,9 +710,8 @@ void Engine::Schedule() {
     if (!running && wanted) to_start.push_back(jobs_.at(job->rec.id));
   }
   for (JobData* job : to_preempt) Preempt(*job);
-  std::sort(to_start.begin(), to_start.end(), [](const auto& a, const auto& b) {
-    return a->queue_position < b->queue_position;
-  });
+  std::sort(to_start.begin(), to_start.end(),
+            [](const auto& a, const auto& b) { return a->queue_position < b->queue_position; });
   for (auto& job : to_start) StartJob(job);
 }
 
@@ -762,8 +768,8 @@ void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
       TransferOutcome o;
       o.error = kBgEMaxDownloadTimeout;
       o.context = ErrorContext::kGeneralQueueManager;
-      o.why = "the job was active for more than " +
-              std::to_string(j->rec.maximum_download_time_s) + " seconds";
+      o.why = "the job was active for more than " + std::to_string(j->rec.maximum_download_time_s) +
+              " seconds";
       RecordError(*j, o, -1);
       EnterError(*j);
     });
@@ -784,8 +790,8 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   config.trust = trust_;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
-  auto transfer = std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next,
-                                                 std::move(config));
+  auto transfer =
+      std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next, std::move(config));
   job->transfer = transfer;
   transfer_owner_[transfer.get()] = job.get();
   transfer->Start();
@@ -801,9 +807,8 @@ void Engine::StopTransfer(JobData& job, bool keep_progress) {
   }
   transfer_owner_.erase(transfer.get());
   const auto now = steady_clock::now();
-  job.rec.active_time_ms += std::chrono::duration_cast<std::chrono::milliseconds>(
-                                now - job.active_since)
-                                .count();
+  job.rec.active_time_ms +=
+      std::chrono::duration_cast<std::chrono::milliseconds>(now - job.active_since).count();
   job.active_since = now;
 }
 
@@ -850,18 +855,19 @@ void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
   const bool retry_in_time = now + delay < give_up;
   job->retry_timer.get().expires_at(retry_in_time ? now + delay : give_up);
   std::weak_ptr<JobData> weak = job;
-  job->retry_timer.get().async_wait([this, weak, retry_in_time](const boost::system::error_code& ec) {
-    auto j = weak.lock();
-    if (ec || !j || j->removed || j->rec.state != JobState::kTransientError) return;
-    if (retry_in_time) {
-      SetState(*j, JobState::kQueued);
-      (void)Persist(*j);
-      NotifyModification(*j, false);
-      ScheduleSoon();
-    } else {
-      EnterError(*j);  // no progress for NoProgressTimeout
-    }
-  });
+  job->retry_timer.get().async_wait(
+      [this, weak, retry_in_time](const boost::system::error_code& ec) {
+        auto j = weak.lock();
+        if (ec || !j || j->removed || j->rec.state != JobState::kTransientError) return;
+        if (retry_in_time) {
+          SetState(*j, JobState::kQueued);
+          (void)Persist(*j);
+          NotifyModification(*j, false);
+          ScheduleSoon();
+        } else {
+          EnterError(*j);  // no progress for NoProgressTimeout
+        }
+      });
 }
 
 void Engine::EnterError(JobData& job) {

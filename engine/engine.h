@@ -9,11 +9,6 @@
 #ifndef OPENBITS_ENGINE_ENGINE_H_
 #define OPENBITS_ENGINE_ENGINE_H_
 
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <future>
 #include <memory>
@@ -26,11 +21,18 @@
 #include <unordered_set>
 #include <vector>
 
-#include "engine/curl_multi.h"
-#include "engine/file_transfer.h"
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/thread_pool.hpp>
+
 #include "openbits/hresult.h"
 #include "openbits/job.h"
 #include "openbits/manager.h"
+
+#include "engine/curl_multi.h"
+#include "engine/file_transfer.h"
 #include "platform/file_system.h"
 #include "store/store.h"
 
@@ -124,8 +126,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   Result<std::vector<std::shared_ptr<JobData>>> CreateJobs(const Caller& caller,
                                                            const std::vector<JobSpec>& specs);
   Result<std::shared_ptr<JobData>> FindJob(const Caller& caller, const Guid& id);
-  Result<std::vector<std::shared_ptr<JobData>>> ListJobs(const Caller& caller,
-                                                         EnumScope scope);
+  Result<std::vector<std::shared_ptr<JobData>>> ListJobs(const Caller& caller, EnumScope scope);
   Status AddFiles(JobData& job, const std::vector<FileInfo>& files,
                   const std::vector<FileRange>* ranges);
   Status Resume(JobData& job);

@@ -2,11 +2,13 @@
 
 #include "engine/file_transfer.h"
 
-#include <boost/asio/post.hpp>
 #include <cstdio>
 #include <cstring>
 
+#include <boost/asio/post.hpp>
+
 #include "openbits/hresult.h"
+
 #include "platform/system.h"
 
 namespace openbits::engine {
@@ -151,9 +153,8 @@ bool ReconcileTemporaryFile(store::FileRecord& file) {
   return false;
 }
 
-FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi,
-                           asio::thread_pool& sync_pool, TransferHost& host,
-                           store::FileRecord file, TransferConfig config)
+FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi, asio::thread_pool& sync_pool,
+                           TransferHost& host, store::FileRecord file, TransferConfig config)
     : io_(io),
       multi_(multi),
       sync_pool_(sync_pool),
@@ -292,7 +293,7 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers_.get());
   if (plan_.send_range) {
     const std::string range = plan_.RangeHeader().substr(6);  // without "bytes="
-    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());  // curl copies the string
+    curl_easy_setopt(e, CURLOPT_RANGE, range.c_str());        // curl copies the string
   }
 
   const std::uint64_t id = ++request_id_;
@@ -303,8 +304,7 @@ void FileTransfer::IssueRequest() {
   });
 }
 
-std::size_t FileTransfer::OnHeaderThunk(char* data, std::size_t size, std::size_t n,
-                                        void* self) {
+std::size_t FileTransfer::OnHeaderThunk(char* data, std::size_t size, std::size_t n, void* self) {
   try {
     static_cast<FileTransfer*>(self)->headers_.OnHeaderLine(std::string_view(data, size * n));
     return size * n;
@@ -313,8 +313,7 @@ std::size_t FileTransfer::OnHeaderThunk(char* data, std::size_t size, std::size_
   }
 }
 
-std::size_t FileTransfer::OnBodyThunk(char* data, std::size_t size, std::size_t n,
-                                      void* self) {
+std::size_t FileTransfer::OnBodyThunk(char* data, std::size_t size, std::size_t n, void* self) {
   auto* t = static_cast<FileTransfer*>(self);
   try {
     return t->OnBody(data, size * n);
@@ -362,8 +361,8 @@ bool FileTransfer::Decide() {
       break;
   }
   file_.remote_size = decision_.remote_total;
-  file_.bytes_total = config_.dynamic_content ? kSizeUnknown
-                                              : LocalTotal(file_.ranges, file_.remote_size);
+  file_.bytes_total =
+      config_.dynamic_content ? kSizeUnknown : LocalTotal(file_.ranges, file_.remote_size);
   if (!responding_reported_) {
     responding_reported_ = true;
     host_.OnTransferResponding(*this);
@@ -376,8 +375,8 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
   if (!decided_ && !Decide()) return 0;
   if (discard_body_) return size;
   if (decision_.expected_body != kSizeUnknown && received_ + size > decision_.expected_body) {
-    failure_ = TransferOutcome{false, kBgEInvalidServerResponse, ErrorContext::kRemoteFile,
-                               true, "the server sent more bytes than its headers announced"};
+    failure_ = TransferOutcome{false, kBgEInvalidServerResponse, ErrorContext::kRemoteFile, true,
+                               "the server sent more bytes than its headers announced"};
     return 0;
   }
   // Never run more than one checkpoint ahead of the disk.
@@ -418,8 +417,8 @@ Status FileTransfer::ResetLocal(const std::string& etag, const std::string& last
 void FileTransfer::MaybeCheckpoint() {
   if (sync_in_flight_ || written_ == durable_) return;
   const bool enough_bytes = written_ - durable_ >= config_.checkpoint_bytes / 2;
-  const bool long_enough = std::chrono::steady_clock::now() - last_checkpoint_ >=
-                           config_.checkpoint_interval;
+  const bool long_enough =
+      std::chrono::steady_clock::now() - last_checkpoint_ >= config_.checkpoint_interval;
   if (enough_bytes || long_enough) StartSync();
 }
 
@@ -509,8 +508,8 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
     Fail(ClassifyCurlError(result, error_buffer_));
     return;
   }
-  if (decision_.verdict != Verdict::kAlreadyComplete &&
-      decision_.expected_body != kSizeUnknown && received_ != decision_.expected_body) {
+  if (decision_.verdict != Verdict::kAlreadyComplete && decision_.expected_body != kSizeUnknown &&
+      received_ != decision_.expected_body) {
     Fail(TransferOutcome{false, kWinHttpConnectionError, ErrorContext::kGeneralTransport, true,
                          "the response ended after " + std::to_string(received_) + " of " +
                              std::to_string(decision_.expected_body) + " bytes"});

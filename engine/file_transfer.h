@@ -18,21 +18,22 @@
 #ifndef OPENBITS_ENGINE_FILE_TRANSFER_H_
 #define OPENBITS_ENGINE_FILE_TRANSFER_H_
 
-#include <curl/curl.h>
-
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/thread_pool.hpp>
+#include <curl/curl.h>
+
+#include "openbits/status.h"
+#include "openbits/types.h"
+
 #include "engine/curl_multi.h"
 #include "engine/http_response.h"
 #include "engine/tls_trust.h"
-#include "openbits/status.h"
-#include "openbits/types.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
 #include "store/records.h"
@@ -77,9 +78,8 @@ bool ReconcileTemporaryFile(store::FileRecord& file);
 
 class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
  public:
-  FileTransfer(boost::asio::io_context& io, CurlMulti& multi,
-               boost::asio::thread_pool& sync_pool, TransferHost& host,
-               store::FileRecord file, TransferConfig config);
+  FileTransfer(boost::asio::io_context& io, CurlMulti& multi, boost::asio::thread_pool& sync_pool,
+               TransferHost& host, store::FileRecord file, TransferConfig config);
   FileTransfer(const FileTransfer&) = delete;
   FileTransfer& operator=(const FileTransfer&) = delete;
   ~FileTransfer();
@@ -147,10 +147,10 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   bool responding_reported_ = false;
 
   // Local file state.
-  std::uint64_t written_ = 0;   // bytes in the temporary file
-  std::uint64_t durable_ = 0;   // bytes covered by the last committed checkpoint
+  std::uint64_t written_ = 0;            // bytes in the temporary file
+  std::uint64_t durable_ = 0;            // bytes covered by the last committed checkpoint
   std::uint64_t writeback_started_ = 0;  // StartWriteback issued up to here
-  std::uint64_t generation_ = 0;  // bumped when local bytes are discarded
+  std::uint64_t generation_ = 0;         // bumped when local bytes are discarded
   bool sync_in_flight_ = false;
   bool paused_ = false;
   std::chrono::steady_clock::time_point last_checkpoint_;

@@ -6,6 +6,7 @@
 
 #include "openbits/hresult.h"
 #include "openbits/types.h"
+
 #include "platform/system.h"
 
 namespace openbits {

@@ -13,16 +13,15 @@ namespace {
 
 std::string_view Trim(std::string_view s) {
   while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-  while (!s.empty() && (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' ||
-                        s.back() == '\n')) {
+  while (!s.empty() &&
+         (s.back() == ' ' || s.back() == '\t' || s.back() == '\r' || s.back() == '\n')) {
     s.remove_suffix(1);
   }
   return s;
 }
 
 bool IEquals(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
@@ -80,8 +79,7 @@ std::optional<ContentRange> ParseContentRange(std::string_view value) {
   }
   const auto dash = range.find('-');
   if (dash == std::string_view::npos) return std::nullopt;
-  if (!ParseU64(range.substr(0, dash), &cr.first) ||
-      !ParseU64(range.substr(dash + 1), &cr.last)) {
+  if (!ParseU64(range.substr(0, dash), &cr.first) || !ParseU64(range.substr(dash + 1), &cr.last)) {
     return std::nullopt;
   }
   if (cr.last < cr.first) return std::nullopt;
@@ -171,9 +169,7 @@ bool ValidatorsChanged(const RequestPlan& plan, const ResponseHeaders& r) {
   return false;
 }
 
-bool HasLocalBytes(const RequestPlan& plan) {
-  return plan.remote_offset > 0 || !plan.whole_file;
-}
+bool HasLocalBytes(const RequestPlan& plan) { return plan.remote_offset > 0 || !plan.whole_file; }
 
 }  // namespace
 
@@ -185,9 +181,9 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
     if (plan.send_range && cr && cr->unsatisfied) {
       const std::uint64_t size = *cr->complete_length;
       if (!plan.whole_file) {
-        return Fail(kBgEInvalidRange, false,
-                    "a requested range starts beyond the end of the remote file (" +
-                        U(size) + " bytes)");
+        return Fail(
+            kBgEInvalidRange, false,
+            "a requested range starts beyond the end of the remote file (" + U(size) + " bytes)");
       }
       if (HasLocalBytes(plan) && ValidatorsChanged(plan, r)) {
         Decision d;
@@ -300,8 +296,7 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
       return Invalid("Content-Range ends at byte " + U(cr->last) + " beyond the requested " +
                      U(wanted_last));
     }
-    if (cr->last < wanted_last && cr->complete_length &&
-        cr->last + 1 == *cr->complete_length) {
+    if (cr->last < wanted_last && cr->complete_length && cr->last + 1 == *cr->complete_length) {
       return Fail(kBgEInvalidRange, false,
                   "the range " + plan.RangeHeader() + " extends beyond the end of the " +
                       "remote file (" + U(*cr->complete_length) + " bytes)");
@@ -309,8 +304,8 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
   }
   const std::uint64_t body = cr->last - cr->first + 1;
   if (r.content_length() && *r.content_length() != body) {
-    return Invalid("Content-Length " + U(*r.content_length()) +
-                   " does not match Content-Range " + U(cr->first) + "-" + U(cr->last));
+    return Invalid("Content-Length " + U(*r.content_length()) + " does not match Content-Range " +
+                   U(cr->first) + "-" + U(cr->last));
   }
   Decision d;
   d.verdict = Verdict::kAppend;
@@ -339,17 +334,15 @@ Status ValidateRanges(const std::vector<FileRange>& ranges) {
     const FileRange& prev = sorted[i - 1];
     if (prev.length == kLengthToEof ||
         prev.initial_offset + prev.length > sorted[i].initial_offset) {
-      return Status(kBgEOverlappingRanges,
-                    "ranges at offsets " + U(prev.initial_offset) + " and " +
-                        U(sorted[i].initial_offset) + " overlap");
+      return Status(kBgEOverlappingRanges, "ranges at offsets " + U(prev.initial_offset) + " and " +
+                                               U(sorted[i].initial_offset) + " overlap");
     }
   }
   return Status::Ok();
 }
 
 std::optional<RangeCursor> NextRange(const std::vector<FileRange>& ranges,
-                                     std::uint64_t local_bytes,
-                                     std::uint64_t remote_total) {
+                                     std::uint64_t local_bytes, std::uint64_t remote_total) {
   if (ranges.empty()) {
     if (remote_total != kSizeUnknown && local_bytes >= remote_total) return std::nullopt;
     return RangeCursor{local_bytes, kLengthToEof, true};

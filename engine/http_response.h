@@ -67,12 +67,12 @@ bool IsStrongEtag(std::string_view etag);
 
 // One GET of (part of) a file.
 struct RequestPlan {
-  bool send_range = true;          // false only for dynamic content
+  bool send_range = true;           // false only for dynamic content
   std::uint64_t remote_offset = 0;  // first byte asked
   std::uint64_t length = kLengthToEof;
-  bool whole_file = true;   // the file is the whole remote file, not ranges
+  bool whole_file = true;                    // the file is the whole remote file, not ranges
   std::uint64_t known_total = kSizeUnknown;  // remote size from earlier responses
-  std::string stored_etag;  // validators the local bytes came with
+  std::string stored_etag;                   // validators the local bytes came with
   std::string stored_last_modified;
   bool dynamic_content = false;
 
@@ -129,13 +129,11 @@ struct RangeCursor {
   bool whole_file;
 };
 std::optional<RangeCursor> NextRange(const std::vector<FileRange>& ranges,
-                                     std::uint64_t local_bytes,
-                                     std::uint64_t remote_total);
+                                     std::uint64_t local_bytes, std::uint64_t remote_total);
 
 // Size of the local file once complete: the remote size for a whole file,
 // the sum of the range lengths otherwise (kSizeUnknown if not yet known).
-std::uint64_t LocalTotal(const std::vector<FileRange>& ranges,
-                         std::uint64_t remote_total);
+std::uint64_t LocalTotal(const std::vector<FileRange>& ranges, std::uint64_t remote_total);
 
 }  // namespace openbits::engine
 

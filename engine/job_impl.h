@@ -8,8 +8,9 @@
 
 #include <memory>
 
-#include "engine/engine.h"
 #include "openbits/job.h"
+
+#include "engine/engine.h"
 
 namespace openbits::engine {
 

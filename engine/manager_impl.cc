@@ -2,10 +2,11 @@
 
 #include <algorithm>
 
+#include "openbits/manager.h"
+
 #include "auth/request_policy.h"
 #include "engine/engine.h"
 #include "engine/job_impl.h"
-#include "openbits/manager.h"
 #include "platform/system.h"
 
 namespace openbits {
@@ -114,10 +115,18 @@ Status JobImpl::Update(const std::function<Status(store::JobRecord&)>& change) {
   return engine_->Call([&] { return engine_->Modify(*data_, change); });
 }
 
-Status JobImpl::Resume() { return engine_->Call([&] { return engine_->Resume(*data_); }); }
-Status JobImpl::Suspend() { return engine_->Call([&] { return engine_->Suspend(*data_); }); }
-Status JobImpl::Cancel() { return engine_->Call([&] { return engine_->Cancel(*data_); }); }
-Status JobImpl::Complete() { return engine_->Call([&] { return engine_->Complete(*data_); }); }
+Status JobImpl::Resume() {
+  return engine_->Call([&] { return engine_->Resume(*data_); });
+}
+Status JobImpl::Suspend() {
+  return engine_->Call([&] { return engine_->Suspend(*data_); });
+}
+Status JobImpl::Cancel() {
+  return engine_->Call([&] { return engine_->Cancel(*data_); });
+}
+Status JobImpl::Complete() {
+  return engine_->Call([&] { return engine_->Complete(*data_); });
+}
 
 JobState JobImpl::GetState() const { return Read(&store::JobRecord::state); }
 
@@ -146,7 +155,8 @@ JobInfo JobImpl::GetInfo() const {
 std::uint32_t JobImpl::GetErrorCount() const { return Read(&store::JobRecord::error_count); }
 
 Status JobImpl::SetDisplayName(std::string_view name) {
-  if (name.size() > 256) return Status(kEInvalidArg, "the display name is longer than 256 characters");
+  if (name.size() > 256)
+    return Status(kEInvalidArg, "the display name is longer than 256 characters");
   return Assign(&store::JobRecord::display_name, std::string(name));
 }
 std::string JobImpl::GetDisplayName() const { return Read(&store::JobRecord::display_name); }
@@ -167,7 +177,8 @@ Status JobImpl::SetPriority(JobPriority priority) {
 JobPriority JobImpl::GetPriority() const { return Read(&store::JobRecord::priority); }
 
 Status JobImpl::SetMinimumRetryDelay(std::uint32_t seconds) {
-  return Assign(&store::JobRecord::minimum_retry_delay_s, std::max(seconds, kMinimumRetryDelaySeconds));
+  return Assign(&store::JobRecord::minimum_retry_delay_s,
+                std::max(seconds, kMinimumRetryDelaySeconds));
 }
 std::uint32_t JobImpl::GetMinimumRetryDelay() const {
   return Read(&store::JobRecord::minimum_retry_delay_s);

@@ -25,10 +25,9 @@ std::vector<Guid> PickJobsToRun(const std::vector<SchedulingCandidate>& candidat
     const int turn = c->running && !c->slice_expired ? 0 : (c->slice_expired ? 2 : 1);
     return std::make_tuple(static_cast<int>(c->priority), turn, c->queue_position);
   };
-  std::sort(background.begin(), background.end(),
-            [&](const SchedulingCandidate* a, const SchedulingCandidate* b) {
-              return key(a) < key(b);
-            });
+  std::sort(
+      background.begin(), background.end(),
+      [&](const SchedulingCandidate* a, const SchedulingCandidate* b) { return key(a) < key(b); });
   for (std::size_t i = 0; i < background.size() && i < background_slots; ++i) {
     run.push_back(background[i]->id);
   }

@@ -22,8 +22,8 @@ struct SchedulingCandidate {
   // Position in the round robin: lower goes first. Bumped when a job's time
   // slice expires.
   std::uint64_t queue_position;
-  bool running;           // holds a slot now
-  bool slice_expired;     // running, and its time slice has ended
+  bool running;        // holds a slot now
+  bool slice_expired;  // running, and its time slice has ended
 };
 
 // The ids of the candidates that should run, in no particular order.

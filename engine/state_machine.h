@@ -32,8 +32,8 @@ enum class JobEvent {
 struct TransitionInput {
   JobState from;
   JobEvent event;
-  bool has_files = false;              // for kResume
-  bool has_unfinished_files = false;   // for kResume in TRANSFERRED
+  bool has_files = false;             // for kResume
+  bool has_unfinished_files = false;  // for kResume in TRANSFERRED
 };
 
 struct Transition {
@@ -48,8 +48,7 @@ Transition ApplyEvent(const TransitionInput& input);
 
 // QUEUED, CONNECTING, TRANSFERRING: the job wants or holds a transfer slot.
 constexpr bool IsActionState(JobState s) {
-  return s == JobState::kQueued || s == JobState::kConnecting ||
-         s == JobState::kTransferring;
+  return s == JobState::kQueued || s == JobState::kConnecting || s == JobState::kTransferring;
 }
 
 }  // namespace openbits::engine

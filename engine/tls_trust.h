@@ -6,13 +6,14 @@
 #ifndef OPENBITS_ENGINE_TLS_TRUST_H_
 #define OPENBITS_ENGINE_TLS_TRUST_H_
 
-#include <curl/curl.h>
-
 #include <memory>
 #include <string>
 #include <vector>
 
+#include <curl/curl.h>
+
 #include "openbits/status.h"
+
 #include "platform/c_handles.h"
 
 namespace openbits::engine {

@@ -33,9 +33,8 @@ class Progress final : public openbits::JobCallback {
                                   ? std::string("UNKNOWN")
                                   : std::to_string(p.bytes_total);
     std::printf("\r%-13s files %u / %u  bytes %llu / %s   ",
-                std::string(openbits::JobStateName(job.GetState())).c_str(),
-                p.files_transferred, p.files_total,
-                static_cast<unsigned long long>(p.bytes_transferred), total.c_str());
+                std::string(openbits::JobStateName(job.GetState())).c_str(), p.files_transferred,
+                p.files_total, static_cast<unsigned long long>(p.bytes_transferred), total.c_str());
     std::fflush(stdout);
   }
 

@@ -20,25 +20,25 @@
 #ifndef OPENBITS_PLATFORM_C_HANDLES_H_
 #define OPENBITS_PLATFORM_C_HANDLES_H_
 
+#include <memory>
+#include <utility>
+
 #include <curl/curl.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
 #include <sqlite3.h>
-
-#include <memory>
-#include <utility>
 
 namespace openbits {
 
 template <typename T>
 struct CDeleter;
 
-#define OPENBITS_DEFINE_C_DELETER(type, fn) \
-  template <>                               \
-  struct CDeleter<type> {                   \
+#define OPENBITS_DEFINE_C_DELETER(type, fn)   \
+  template <>                                 \
+  struct CDeleter<type> {                     \
     void operator()(type* p) const noexcept { \
-      if (p != nullptr) fn(p);              \
-    }                                       \
+      if (p != nullptr) fn(p);                \
+    }                                         \
   }
 
 OPENBITS_DEFINE_C_DELETER(CURL, curl_easy_cleanup);

@@ -62,16 +62,14 @@ Result<ScopedFd> OpenDirectory(const std::string& path);
 
 // Creates a new file `name` in `dir`; fails with ERROR_FILE_EXISTS if anything
 // (a link included) already has that name.
-Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name,
-                                 unsigned mode);
+Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name, unsigned mode);
 
 // Opens an existing regular file `name` in `dir` for reading and writing;
 // refuses a symbolic link at the last component.
 Result<ScopedFd> OpenExisting(const ScopedFd& dir, const std::string& name);
 
 // Writes all of [data, data+size) at `offset`.
-Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size,
-               std::uint64_t offset);
+Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size, std::uint64_t offset);
 
 // Flushes the file's data (and the metadata needed to read it) to stable
 // storage.
@@ -90,8 +88,7 @@ Status Truncate(const ScopedFd& fd, std::uint64_t size);
 Result<std::uint64_t> FileSize(const ScopedFd& fd);
 
 // Renames `from` to `to` inside `dir`, replacing `to` if it exists.
-Status RenameAt(const ScopedFd& dir, const std::string& from,
-                const std::string& to);
+Status RenameAt(const ScopedFd& dir, const std::string& from, const std::string& to);
 
 // Removes `name` from `dir`. Missing files are not an error.
 Status RemoveAt(const ScopedFd& dir, const std::string& name);
@@ -102,8 +99,7 @@ bool ExistsAt(const ScopedFd& dir, const std::string& name);
 // Sets the permission bits of an open file.
 Status SetMode(const ScopedFd& fd, unsigned mode);
 
-Status SetModificationTime(const ScopedFd& fd,
-                           std::chrono::system_clock::time_point when);
+Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_point when);
 
 // Checks that `path` (absolute) can become a downloaded file: its directory
 // exists and the caller may write there, and `path` is not a directory.

@@ -9,6 +9,7 @@
 #include <string_view>
 
 #include "openbits/hresult.h"
+
 #include "platform/c_handles.h"
 
 namespace openbits::store {
@@ -198,7 +199,8 @@ class SqliteStore final : public Store {
         "INSERT INTO files VALUES (?1,?2,?3,?4,?5,?6,?7,?13,?8,?9,?10,?11,?12)",
         // kUpdateFile
         "UPDATE files SET remote_name=?3, local_name=?4, temp_name=?5, ranges=?6,"
-        " bytes_total=?7, remote_size=?13, bytes_transferred=?8, completed=?9, renamed=?10, etag=?11,"
+        " bytes_total=?7, remote_size=?13, bytes_transferred=?8, completed=?9, renamed=?10, "
+        "etag=?11,"
         " last_modified=?12 WHERE job_id=?1 AND idx=?2",
         // kSelectJobs
         "SELECT id, sequence, owner, type, state, priority, display_name, description,"
@@ -214,8 +216,8 @@ class SqliteStore final : public Store {
     };
     for (std::size_t i = 0; i < std::size(sql); ++i) {
       sqlite3_stmt* raw = nullptr;
-      if (sqlite3_prepare_v3(db_.get(), sql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw,
-                             nullptr) != SQLITE_OK) {
+      if (sqlite3_prepare_v3(db_.get(), sql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+          SQLITE_OK) {
         return SqliteError(db_.get(), "prepare");
       }
       statements_[i].reset(raw);
@@ -455,8 +457,7 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
   if (version > latest) {
     return Status(kBgEDatabaseCorrupt,
                   "the queue database has schema version " + std::to_string(version) +
-                      ", newer than this openbits understands (" +
-                      std::to_string(latest) + ")");
+                      ", newer than this openbits understands (" + std::to_string(latest) + ")");
   }
   for (const Migration& m : migrations) {
     if (m.version <= version) continue;
@@ -469,8 +470,8 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
     if (st.ok()) st = SqliteStore::Exec(db, "COMMIT");
     if (!st.ok()) {
       (void)SqliteStore::Exec(db, "ROLLBACK");
-      return Status(st.code(), "schema migration to version " +
-                                   std::to_string(m.version) + " failed: " + st.message());
+      return Status(st.code(), "schema migration to version " + std::to_string(m.version) +
+                                   " failed: " + st.message());
     }
     version = m.version;
   }
@@ -491,10 +492,10 @@ Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {
 Result<std::unique_ptr<Store>> Store::OpenWithMigrationsForTest(
     const std::string& path, const std::vector<Migration>& migrations) {
   sqlite3* raw = nullptr;
-  int rc = sqlite3_open_v2(path.c_str(), &raw,
-                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                               SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
-                           nullptr);
+  int rc = sqlite3_open_v2(
+      path.c_str(), &raw,
+      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX | SQLITE_OPEN_NOFOLLOW,
+      nullptr);
   CPtr<sqlite3> db(raw);
   if (rc != SQLITE_OK) return SqliteError(raw, "open " + path);
   sqlite3_extended_result_codes(raw, 1);
@@ -503,9 +504,8 @@ Result<std::unique_ptr<Store>> Store::OpenWithMigrationsForTest(
   // durable before the API call that caused it returns. secure_delete
   // overwrites deleted rows instead of leaving them in free pages.
   for (const char* pragma :
-       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL",
-        "PRAGMA foreign_keys = ON", "PRAGMA secure_delete = ON",
-        "PRAGMA temp_store = MEMORY"}) {
+       {"PRAGMA journal_mode = WAL", "PRAGMA synchronous = FULL", "PRAGMA foreign_keys = ON",
+        "PRAGMA secure_delete = ON", "PRAGMA temp_store = MEMORY"}) {
     Status st = SqliteStore::Exec(raw, pragma);
     if (!st.ok()) return st;
   }

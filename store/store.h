@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "openbits/status.h"
+
 #include "store/records.h"
 
 namespace openbits::store {
@@ -52,8 +53,7 @@ class Store {
   // Deletes the job and its files.
   virtual Status DeleteJob(const Guid& id) = 0;
   // Inserts files of an existing job.
-  virtual Status InsertFiles(const Guid& id,
-                             const std::vector<FileRecord>& files) = 0;
+  virtual Status InsertFiles(const Guid& id, const std::vector<FileRecord>& files) = 0;
   // Rewrites one file's columns.
   virtual Status UpdateFile(const Guid& id, const FileRecord& file) = 0;
 

@@ -13,9 +13,7 @@
 
 namespace openbits {
 
-constexpr HResult MakeHResult(std::uint32_t value) {
-  return static_cast<HResult>(value);
-}
+constexpr HResult MakeHResult(std::uint32_t value) { return static_cast<HResult>(value); }
 
 // Generic COM / Win32 codes.
 inline constexpr HResult kSOk = 0;

@@ -89,8 +89,7 @@ class OPENBITS_EXPORT Job {
   // (bad argument), BG_E_INVALID_STATE (final job), or
   // BG_E_TOO_MANY_FILES_IN_JOB. Adding files to a TRANSFERRED job puts it
   // back in the queue on the next Resume().
-  virtual Status AddFile(std::string_view remote_url,
-                         std::string_view local_path) = 0;
+  virtual Status AddFile(std::string_view remote_url, std::string_view local_path) = 0;
   // Adds several files atomically: either all are added or none.
   virtual Status AddFileSet(const std::vector<FileInfo>& files) = 0;
   // Adds a file of which only `ranges` are downloaded, concatenated in the
@@ -98,8 +97,7 @@ class OPENBITS_EXPORT Job {
   // BG_E_INVALID_RANGE (empty list, zero length), BG_E_TOO_MANY_RANGES_IN_FILE.
   // A range beyond the end of the remote file fails the job at transfer time
   // with BG_E_INVALID_RANGE.
-  virtual Status AddFileWithRanges(std::string_view remote_url,
-                                   std::string_view local_path,
+  virtual Status AddFileWithRanges(std::string_view remote_url, std::string_view local_path,
                                    const std::vector<FileRange>& ranges) = 0;
   virtual std::vector<std::shared_ptr<File>> EnumFiles() const = 0;
 

@@ -100,8 +100,7 @@ class OPENBITS_EXPORT Manager {
 
   // Snapshots of the same jobs as EnumJobs, taken in one step: the cheap
   // way to list a large queue.
-  virtual Result<std::vector<JobInfo>> EnumJobInfo(
-      EnumScope scope = EnumScope::kCurrentUser) = 0;
+  virtual Result<std::vector<JobInfo>> EnumJobInfo(EnumScope scope = EnumScope::kCurrentUser) = 0;
 };
 
 }  // namespace openbits

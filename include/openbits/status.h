@@ -31,8 +31,7 @@ class [[nodiscard]] Status {
 
   // A status with the given HRESULT and message. The message is for humans;
   // programs should test code().
-  Status(HResult code, std::string message)
-      : code_(code), message_(std::move(message)) {}
+  Status(HResult code, std::string message) : code_(code), message_(std::move(message)) {}
 
   static Status Ok() { return Status(); }
 
@@ -45,9 +44,7 @@ class [[nodiscard]] Status {
   // "0x80200003 BG_E_EMPTY: <message>"; "OK" for S_OK without a message.
   std::string ToString() const;
 
-  friend bool operator==(const Status& a, const Status& b) {
-    return a.code_ == b.code_;
-  }
+  friend bool operator==(const Status& a, const Status& b) { return a.code_ == b.code_; }
 
  private:
   HResult code_ = 0;
@@ -93,9 +90,9 @@ class [[nodiscard]] Result {
 }  // namespace openbits
 
 // Returns from the enclosing function when `expr` (a Status) failed.
-#define OPENBITS_RETURN_IF_ERROR(expr)                  \
-  do {                                                  \
-    ::openbits::Status openbits_status_ = (expr);       \
+#define OPENBITS_RETURN_IF_ERROR(expr)                   \
+  do {                                                   \
+    ::openbits::Status openbits_status_ = (expr);        \
     if (!openbits_status_.ok()) return openbits_status_; \
   } while (0)
 

@@ -2,15 +2,16 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sys/file.h>
-#include <sys/stat.h>
-#include <sys/types.h>
 #include <unistd.h>
 
 #include <cstring>
 #include <string>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 
 #include "openbits/hresult.h"
+
 #include "platform/file_system.h"
 
 namespace openbits::platform {
@@ -78,9 +79,7 @@ void ScopedFd::reset() {
   }
 }
 
-bool IsAbsolutePath(std::string_view path) {
-  return !path.empty() && path.front() == '/';
-}
+bool IsAbsolutePath(std::string_view path) { return !path.empty() && path.front() == '/'; }
 
 Result<PathParts> SplitAbsolutePath(std::string_view path) {
   if (!IsAbsolutePath(path)) {
@@ -122,10 +121,9 @@ Result<ScopedFd> OpenDirectory(const std::string& path) {
   return ScopedFd(fd);
 }
 
-Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name,
-                                 unsigned mode) {
-  int fd = ::openat(dir.get(), name.c_str(),
-                    O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name, unsigned mode) {
+  int fd =
+      ::openat(dir.get(), name.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
   if (fd < 0) return PosixError("create " + name, errno);
   return ScopedFd(fd);
 }
@@ -141,8 +139,7 @@ Result<ScopedFd> OpenExisting(const ScopedFd& dir, const std::string& name) {
   return ScopedFd(fd);
 }
 
-Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size,
-               std::uint64_t offset) {
+Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size, std::uint64_t offset) {
   const auto* p = static_cast<const char*>(data);
   while (size > 0) {
     ssize_t n = ::pwrite(fd.get(), p, size, static_cast<off_t>(offset));
@@ -200,8 +197,7 @@ Result<std::uint64_t> FileSize(const ScopedFd& fd) {
   return static_cast<std::uint64_t>(st.st_size);
 }
 
-Status RenameAt(const ScopedFd& dir, const std::string& from,
-                const std::string& to) {
+Status RenameAt(const ScopedFd& dir, const std::string& from, const std::string& to) {
   if (::renameat(dir.get(), from.c_str(), dir.get(), to.c_str()) == 0) {
     return Status::Ok();
   }
@@ -225,11 +221,9 @@ Status SetMode(const ScopedFd& fd, unsigned mode) {
   return PosixError("chmod", errno);
 }
 
-Status SetModificationTime(const ScopedFd& fd,
-                           std::chrono::system_clock::time_point when) {
-  const auto ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                      when.time_since_epoch())
-                      .count();
+Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_point when) {
+  const auto ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(when.time_since_epoch()).count();
   struct timespec times[2];
   times[0].tv_sec = 0;
   times[0].tv_nsec = UTIME_OMIT;  // leave the access time alone
@@ -266,7 +260,8 @@ Result<ScopedFd> LockFile(const std::string& path) {
     if (errno == EWOULDBLOCK) {
       return Status(kEAccessDenied,
                     "the queue in this state directory is already open in "
-                    "another process (" + path + " is locked)");
+                    "another process (" +
+                        path + " is locked)");
     }
     return PosixError("lock " + path, errno);
   }

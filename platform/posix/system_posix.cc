@@ -1,13 +1,13 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 
-#include <sys/stat.h>
 #include <unistd.h>
-
-#include <openssl/rand.h>
 
 #include <cstdio>
 #include <cstdlib>
 #include <string>
+#include <sys/stat.h>
+
+#include <openssl/rand.h>
 
 #include "platform/system.h"
 

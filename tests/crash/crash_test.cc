@@ -7,14 +7,15 @@
 // resumes exactly at the checkpoint (asserted from nginx's access log). At
 // the end the file's SHA-256 matches.
 
-#include <gtest/gtest.h>
 #include <signal.h>
-#include <sys/wait.h>
 
 #include <algorithm>
 #include <cstdio>
 #include <random>
 #include <string>
+#include <sys/wait.h>
+
+#include <gtest/gtest.h>
 
 #include "store/store.h"
 #include "tests/support/test_support.h"
@@ -57,7 +58,7 @@ TEST(CrashTest, SigkillAtRandomInstantsLosesNothingAndRefetchesAtMostOneCheckpoi
   TempDir state;
   TempDir dest;
   const std::string target = dest / "big.bin";
-  const std::vector<std::string> args = {OPENBITS_CRASH_CHILD, state / "queue",  target,
+  const std::vector<std::string> args = {OPENBITS_CRASH_CHILD, state / "queue", target,
                                          server.Url("/big.bin"), std::to_string(kCheckpointBytes)};
 
   std::random_device device;
@@ -121,11 +122,12 @@ TEST(CrashTest, SigkillAtRandomInstantsLosesNothingAndRefetchesAtMostOneCheckpoi
     EXPECT_EQ(log[i + 1].range, "bytes=" + std::to_string(checkpoints[i]) + "-") << i;
     EXPECT_EQ(log[i + 1].status, 206);
   }
-  std::printf("crash test: %d kills, re-fetched %llu bytes in total, at most %llu per kill"
-              " (checkpoint %llu)\n",
-              kills, static_cast<unsigned long long>(refetched_total),
-              static_cast<unsigned long long>(refetched_max),
-              static_cast<unsigned long long>(kCheckpointBytes));
+  std::printf(
+      "crash test: %d kills, re-fetched %llu bytes in total, at most %llu per kill"
+      " (checkpoint %llu)\n",
+      kills, static_cast<unsigned long long>(refetched_total),
+      static_cast<unsigned long long>(refetched_max),
+      static_cast<unsigned long long>(kCheckpointBytes));
 }
 
 }  // namespace

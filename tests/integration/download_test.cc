@@ -3,13 +3,15 @@
 // Downloads against a real nginx on loopback: resume, validators, Complete
 // and Cancel semantics, errors. Every wait is for an engine event.
 
-#include <gtest/gtest.h>
 #include <fcntl.h>
-#include <sys/stat.h>
 
 #include <fstream>
+#include <sys/stat.h>
+
+#include <gtest/gtest.h>
 
 #include "openbits/openbits.h"
+
 #include "tests/support/test_support.h"
 
 namespace openbits {
@@ -27,14 +29,17 @@ using testing::WriteTestFile;
 constexpr std::uint64_t kMiB = 1024 * 1024;
 
 NginxServer::Options Locations(const std::string& switch_directive) {
-  return {"    location /slow/ { alias $ROOT/; limit_rate 16m; }\n"
-         "    location /noranges/ { alias $ROOT/; max_ranges 0; }\n"
-         "    location /switch/ { alias $ROOT/; " + switch_directive + " }\n"
-         "    location /crawl/ { alias $ROOT/; limit_rate 64k; }\n"
-         "    location /token/ { if ($http_x_token != \"abc\") { return 403; } alias $ROOT/; }\n"
-         "    location = /busy { return 503; }\n"
-         "    location = /redirect-to-ftp { return 302 ftp://127.0.0.1/file; }\n"
-         "    location = /redirect-to-small { return 302 /small.bin; }\n"};
+  return {
+      "    location /slow/ { alias $ROOT/; limit_rate 16m; }\n"
+      "    location /noranges/ { alias $ROOT/; max_ranges 0; }\n"
+      "    location /switch/ { alias $ROOT/; " +
+      switch_directive +
+      " }\n"
+      "    location /crawl/ { alias $ROOT/; limit_rate 64k; }\n"
+      "    location /token/ { if ($http_x_token != \"abc\") { return 403; } alias $ROOT/; }\n"
+      "    location = /busy { return 503; }\n"
+      "    location = /redirect-to-ftp { return 302 ftp://127.0.0.1/file; }\n"
+      "    location = /redirect-to-small { return 302 /small.bin; }\n"};
 }
 
 class DownloadTest : public ::testing::Test {
@@ -277,8 +282,7 @@ TEST_F(DownloadTest, CompleteOfAHalfDoneJobKeepsOnlyFinishedFiles) {
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
     auto files = j.EnumFiles();
-    return files[0]->GetProgress().completed &&
-           files[1]->GetProgress().bytes_transferred > 0;
+    return files[0]->GetProgress().completed && files[1]->GetProgress().bytes_transferred > 0;
   }));
   Status st = job->Complete();
   EXPECT_EQ(st.code(), kBgSPartialComplete);
@@ -394,7 +398,8 @@ TEST_F(DownloadTest, RangesAreDownloadedAndConcatenatedInOrder) {
   auto job = NewJob("ranges");
   const std::uint64_t size = 3 * kMiB + 17;
   std::vector<FileRange> ranges = {{1000, 100}, {10, 20}, {size - 50, kLengthToEof}};
-  ASSERT_TRUE(job->AddFileWithRanges(server_->Url(Own("/medium.bin")), Dest("parts.bin"), ranges).ok());
+  ASSERT_TRUE(
+      job->AddFileWithRanges(server_->Url(Own("/medium.bin")), Dest("parts.bin"), ranges).ok());
   auto watcher = Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
@@ -421,9 +426,8 @@ TEST_F(DownloadTest, RangesAreDownloadedAndConcatenatedInOrder) {
 
 TEST_F(DownloadTest, ARangeBeyondTheEndIsBgEInvalidRange) {
   auto job = NewJob("bad-range");
-  ASSERT_TRUE(job->AddFileWithRanges(server_->Url("/small.bin"), Dest("r.bin"),
-                                     {{200 * 1024, 10}})
-                  .ok());
+  ASSERT_TRUE(
+      job->AddFileWithRanges(server_->Url("/small.bin"), Dest("r.bin"), {{200 * 1024, 10}}).ok());
   auto watcher = Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kError);
@@ -480,8 +484,8 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   EXPECT_EQ(job->AddFile("http://user:secret@127.0.0.1/a", Dest("a")).message().find("secret"),
             std::string::npos);
   // A set either goes in whole or not at all.
-  Status set = job->AddFileSet({{server_->Url("/small.bin"), Dest("ok.bin")},
-                                {"gopher://x/", Dest("bad.bin")}});
+  Status set = job->AddFileSet(
+      {{server_->Url("/small.bin"), Dest("ok.bin")}, {"gopher://x/", Dest("bad.bin")}});
   EXPECT_EQ(set.code(), kEInvalidArg);
   EXPECT_EQ(job->EnumFiles().size(), 0u);
   EXPECT_EQ(job->SetCustomHeaders("X-A: 1\r\nHost: evil").code(), kEInvalidArg);
@@ -583,7 +587,6 @@ TEST_F(DownloadTest, BackgroundJobsRunOneAtATimeByPriority) {
   EXPECT_EQ(Sha256OfFile(Dest("high.bin")), medium_sha_);
 }
 
-
 TEST_F(DownloadTest, TransientErrorsAreRetriedAutomaticallyAfterTheRetryDelay) {
   auto job = NewJob("retry");
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/busy")), Dest("busy")).ok());
@@ -592,8 +595,8 @@ TEST_F(DownloadTest, TransientErrorsAreRetriedAutomaticallyAfterTheRetryDelay) {
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
   // No call from the application: the retry timer requeues the job.
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) { return j.GetErrorCount() >= 2; },
-                                 std::chrono::seconds(60)));
+  ASSERT_TRUE(watcher->WaitUntil(
+      *job, [](Job& j) { return j.GetErrorCount() >= 2; }, std::chrono::seconds(60)));
   EXPECT_GE(server_->AccessLogFor(Own("/busy")).size(), 2u);
   ASSERT_TRUE(job->Cancel().ok());
 }
@@ -728,6 +731,73 @@ TEST_F(DownloadTest, EnumJobInfoSnapshotsTheWholeQueue) {
   EXPECT_EQ(second.progress.files_total, 1u);
   EXPECT_EQ(second.owner, a->GetOwner());
   EXPECT_EQ(b->GetInfo().state, JobState::kError);
+}
+
+TEST_F(DownloadTest, AFailedRenameLeavesTheJobTransferredAndCompleteCanBeRetried) {
+  auto job = NewJob("rename-fails");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("a.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/medium.bin"), Dest("b.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  // Something now occupies the second final name: a non-empty directory.
+  ASSERT_EQ(::mkdir(Dest("b.bin").c_str(), 0755), 0);
+  std::ofstream(Dest("b.bin/keep")) << "user data";
+  Status st = job->Complete();
+  EXPECT_FALSE(st.ok());
+  EXPECT_EQ(job->GetState(), JobState::kTransferred);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  EXPECT_EQ(*error->file_index, 1u);
+  auto files = job->EnumFiles();
+  EXPECT_TRUE(FileExists(Dest("a.bin")));  // renamed files stay available
+  EXPECT_TRUE(FileExists(files[1]->GetTemporaryName()));
+  // The application fixes the cause and completes again.
+  ASSERT_EQ(::unlink(Dest("b.bin/keep").c_str()), 0);
+  ASSERT_EQ(::rmdir(Dest("b.bin").c_str()), 0);
+  ASSERT_EQ(job->Complete().code(), 0);
+  EXPECT_EQ(Sha256OfFile(Dest("a.bin")), small_sha_);
+  EXPECT_EQ(Sha256OfFile(Dest("b.bin")), medium_sha_);
+  EXPECT_EQ(ListDirectory(dest_.path()), (std::vector<std::string>{"a.bin", "b.bin"}));
+}
+
+TEST_F(DownloadTest, FilesOfAJobTransferInTheOrderTheyWereAdded) {
+  auto job = NewJob("order");
+  const std::vector<std::string> names = {"medium.bin", "empty.bin", "small.bin"};
+  for (const std::string& n : names) {
+    ASSERT_TRUE(job->AddFile(server_->Url(Own("/" + n)), Dest(n)).ok());
+  }
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  std::vector<std::string> order;
+  for (const auto& e : server_->AccessLog()) {
+    for (const std::string& n : names) {
+      if (e.uri == Own("/" + n)) order.push_back(n);
+    }
+  }
+  EXPECT_EQ(order, names);
+  ASSERT_TRUE(job->Complete().ok());
+}
+
+TEST_F(DownloadTest, CompleteReplacesALinkAtTheFinalNameInsteadOfWritingThroughIt) {
+  std::ofstream(dest_ / "victim") << "must not change";
+  ASSERT_EQ(::symlink((dest_ / "victim").c_str(), Dest("link.bin").c_str()), 0);
+  auto job = NewJob("link");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("link.bin")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  struct stat st {};
+  ASSERT_EQ(::lstat(Dest("link.bin").c_str(), &st), 0);
+  EXPECT_TRUE(S_ISREG(st.st_mode));
+  EXPECT_EQ(Sha256OfFile(Dest("link.bin")), small_sha_);
+  std::ifstream victim(dest_ / "victim");
+  std::string text;
+  std::getline(victim, text);
+  EXPECT_EQ(text, "must not change");
 }
 
 }  // namespace

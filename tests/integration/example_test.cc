@@ -19,10 +19,10 @@ TEST(ExampleTest, DownloadsThreeFilesWithProgress) {
   testing::TempDir state;
   testing::TempDir dest;
   std::string output;
-  const int rc = testing::RunProgram({OPENBITS_EXAMPLE, state / "q", dest.path(),
-                                      server.Url("/a.bin"), server.Url("/b.bin"),
-                                      server.Url("/c.bin")},
-                                     &output);
+  const int rc =
+      testing::RunProgram({OPENBITS_EXAMPLE, state / "q", dest.path(), server.Url("/a.bin"),
+                           server.Url("/b.bin"), server.Url("/c.bin")},
+                          &output);
   ASSERT_EQ(rc, 0) << output;
   EXPECT_NE(output.find("TRANSFERRING"), std::string::npos) << output;
   EXPECT_NE(output.find("completed 3 file(s), 20983866 bytes: OK"), std::string::npos) << output;

@@ -3,11 +3,12 @@
 // HTTPS with HTTP/2 against a real nginx: trust, resume over h2, several
 // transfers multiplexed on one connection.
 
-#include <gtest/gtest.h>
-
 #include <set>
 
+#include <gtest/gtest.h>
+
 #include "openbits/openbits.h"
+
 #include "tests/support/test_support.h"
 
 namespace openbits {
@@ -59,9 +60,8 @@ TEST_F(HttpsTest, ResumesOverHttp2) {
   ASSERT_TRUE(job->AddFile(server_->Url(uri), dest_ / "file.bin").ok());
   auto watcher = Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
-    return j.GetProgress().bytes_transferred >= 256 * 1024;
-  }));
+  ASSERT_TRUE(watcher->WaitUntil(
+      *job, [](Job& j) { return j.GetProgress().bytes_transferred >= 256 * 1024; }));
   ASSERT_TRUE(job->Suspend().ok());
   const std::uint64_t kept = job->GetProgress().bytes_transferred;
   ASSERT_TRUE(job->Resume().ok());

@@ -2,26 +2,27 @@
 
 #include "tests/support/test_support.h"
 
-#include <arpa/inet.h>
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
-#include <openssl/evp.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <arpa/inet.h>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <netinet/in.h>
 #include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <thread>
+
+#include <openssl/evp.h>
 
 extern char** environ;
 
@@ -95,8 +96,8 @@ std::string ExpandRoot(std::string text, const std::string& root) {
 
 TempDir::TempDir() {
   const char* base = std::getenv("TMPDIR");
-  std::string pattern = std::string(base != nullptr && base[0] != '\0' ? base : "/tmp") +
-                        "/openbits-test-XXXXXX";
+  std::string pattern =
+      std::string(base != nullptr && base[0] != '\0' ? base : "/tmp") + "/openbits-test-XXXXXX";
   std::vector<char> buf(pattern.begin(), pattern.end());
   buf.push_back('\0');
   if (::mkdtemp(buf.data()) != nullptr) path_ = buf.data();
@@ -140,7 +141,8 @@ std::string Sha256OfFile(const std::string& path) {
   EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr);
   std::vector<char> buf(1 << 20);
   std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx.get(), buf.data(), n);
+  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0)
+    EVP_DigestUpdate(ctx.get(), buf.data(), n);
   std::fclose(f);
   unsigned char digest[32];
   EVP_DigestFinal_ex(ctx.get(), digest, nullptr);
@@ -199,15 +201,31 @@ bool NginxServer::MakeCertificates() {
   }
   const std::string openssl = "/usr/bin/openssl";
   const std::vector<std::vector<std::string>> steps = {
-      {openssl, "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-       "-nodes", "-keyout", pki + "/ca.key", "-out", pki + "/ca.crt", "-days", "2", "-subj",
-       "/CN=openbits test CA", "-addext", "basicConstraints=critical,CA:TRUE", "-addext",
+      {openssl,
+       "req",
+       "-x509",
+       "-newkey",
+       "ec",
+       "-pkeyopt",
+       "ec_paramgen_curve:prime256v1",
+       "-nodes",
+       "-keyout",
+       pki + "/ca.key",
+       "-out",
+       pki + "/ca.crt",
+       "-days",
+       "2",
+       "-subj",
+       "/CN=openbits test CA",
+       "-addext",
+       "basicConstraints=critical,CA:TRUE",
+       "-addext",
        "keyUsage=critical,keyCertSign,cRLSign"},
       {openssl, "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes",
        "-keyout", pki + "/server.key", "-out", pki + "/server.csr", "-subj", "/CN=localhost"},
       {openssl, "x509", "-req", "-in", pki + "/server.csr", "-CA", pki + "/ca.crt", "-CAkey",
-       pki + "/ca.key", "-CAcreateserial", "-out", pki + "/server.crt", "-days", "2",
-       "-extfile", pki + "/server.ext"},
+       pki + "/ca.key", "-CAcreateserial", "-out", pki + "/server.crt", "-days", "2", "-extfile",
+       pki + "/server.ext"},
   };
   for (const auto& step : steps) {
     std::string ignored;
@@ -239,8 +257,9 @@ bool NginxServer::Start(const Options& options, bool keep_port) {
       return false;
     }
     const std::string nginx = FindNginx();
-    std::vector<std::string> args = {nginx, "-c", dir_ / "nginx.conf", "-p", dir_.path(),
-                                     "-e", dir_ / "logs/error.log", "-g", "daemon off;"};
+    std::vector<std::string> args = {nginx,        "-c", dir_ / "nginx.conf",     "-p",
+                                     dir_.path(),  "-e", dir_ / "logs/error.log", "-g",
+                                     "daemon off;"};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -303,8 +322,7 @@ bool NginxServer::WriteConfig(const Options& options) {
          << "    ssl_certificate_key " << d << "/pki/server.key;\n"
          << "    ssl_protocols TLSv1.2 TLSv1.3;\n";
   }
-  conf
-       << ExpandRoot(options.extra_server_config, root_) << "\n"
+  conf << ExpandRoot(options.extra_server_config, root_) << "\n"
        << "  }\n"
        << "}\n";
   return static_cast<bool>(conf);
@@ -388,7 +406,8 @@ bool JobWatcher::WaitUntil(Job& job, const std::function<bool(Job&)>& predicate,
 }
 
 bool JobWatcher::WaitForState(Job& job, JobState state, std::chrono::seconds limit) {
-  return WaitUntil(job, [state](Job& j) { return j.GetState() == state; }, limit);
+  return WaitUntil(
+      job, [state](Job& j) { return j.GetState() == state; }, limit);
 }
 
 JobState JobWatcher::WaitForOutcome(Job& job, std::chrono::seconds limit) {

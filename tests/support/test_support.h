@@ -7,15 +7,14 @@
 #ifndef OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_
 #define OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_
 
-#include <sys/types.h>
-
 #include <chrono>
-#include <cstdio>
 #include <condition_variable>
 #include <cstdint>
+#include <cstdio>
 #include <functional>
 #include <mutex>
 #include <string>
+#include <sys/types.h>
 #include <vector>
 
 #include "openbits/openbits.h"
@@ -55,7 +54,7 @@ struct AccessLogEntry {
   std::string range;     // "-" when absent
   std::string if_range;  // "-" when absent
   std::string uri;
-  std::string protocol;  // "HTTP/1.1", "HTTP/2.0"
+  std::string protocol;          // "HTTP/1.1", "HTTP/2.0"
   std::uint64_t connection = 0;  // nginx's connection serial number
 };
 

@@ -4,8 +4,9 @@
 
 #include <gtest/gtest.h>
 
-#include "engine/file_transfer.h"
 #include "openbits/hresult.h"
+
+#include "engine/file_transfer.h"
 
 namespace openbits::engine {
 namespace {

@@ -4,9 +4,9 @@
 
 #include "engine/http_response.h"
 
-#include <gtest/gtest.h>
-
 #include <initializer_list>
+
+#include <gtest/gtest.h>
 
 #include "openbits/hresult.h"
 
@@ -62,8 +62,9 @@ TEST(ResponseHeadersTest, ARedirectOrInterimResponseStartsAfresh) {
 }
 
 TEST(ResponseHeadersTest, ReadsHttp2StatusLinesAndCaseInsensitiveNames) {
-  ResponseHeaders r = Response({"HTTP/2 206", "content-range: bytes 1-2/3", "etag: \"e\"",
-                                "accept-ranges: bytes", "last-modified: Tue, 01 Jan 2030 00:00:00 GMT"});
+  ResponseHeaders r =
+      Response({"HTTP/2 206", "content-range: bytes 1-2/3", "etag: \"e\"", "accept-ranges: bytes",
+                "last-modified: Tue, 01 Jan 2030 00:00:00 GMT"});
   EXPECT_EQ(r.status(), 206);
   EXPECT_TRUE(r.content_range());
   EXPECT_EQ(r.etag(), "\"e\"");
@@ -86,19 +87,19 @@ TEST(RequestPlanTest, IfRangeOnlyWhenResumingWithAStrongValidator) {
 }
 
 TEST(DecideTest, A206AsAskedIsAppended) {
-  Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 206 Partial Content", "ETag: \"v1\"",
-                                        "Content-Range: bytes 100-999/1000",
-                                        "Content-Length: 900"}));
+  Decision d =
+      DecideResponse(Resume(100, 1000, "\"v1\""),
+                     Response({"HTTP/1.1 206 Partial Content", "ETag: \"v1\"",
+                               "Content-Range: bytes 100-999/1000", "Content-Length: 900"}));
   EXPECT_EQ(d.verdict, Verdict::kAppend);
   EXPECT_EQ(d.remote_total, 1000u);
   EXPECT_EQ(d.expected_body, 900u);
 }
 
 TEST(DecideTest, AContentRangeAtTheWrongOffsetIsAnErrorNotData) {
-  Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 206", "ETag: \"v1\"",
-                                        "Content-Range: bytes 0-999/1000"}));
+  Decision d =
+      DecideResponse(Resume(100, 1000, "\"v1\""),
+                     Response({"HTTP/1.1 206", "ETag: \"v1\"", "Content-Range: bytes 0-999/1000"}));
   EXPECT_EQ(d.verdict, Verdict::kFail);
   EXPECT_EQ(d.error, kBgEInvalidServerResponse);
   EXPECT_TRUE(d.transient);
@@ -114,17 +115,17 @@ TEST(DecideTest, A206WithoutOrWithAMalformedContentRangeIsAnError) {
 }
 
 TEST(DecideTest, ContentLengthDisagreeingWithContentRangeIsAnError) {
-  Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 206", "ETag: \"v1\"",
-                                        "Content-Range: bytes 100-999/1000",
-                                        "Content-Length: 10"}));
+  Decision d =
+      DecideResponse(Resume(100, 1000, "\"v1\""),
+                     Response({"HTTP/1.1 206", "ETag: \"v1\"", "Content-Range: bytes 100-999/1000",
+                               "Content-Length: 10"}));
   EXPECT_EQ(d.error, kBgEInvalidServerResponse);
 }
 
 TEST(DecideTest, AChangedEtagOnA206RestartsTheFile) {
-  Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 206", "ETag: \"v2\"",
-                                        "Content-Range: bytes 100-999/1000"}));
+  Decision d = DecideResponse(
+      Resume(100, 1000, "\"v1\""),
+      Response({"HTTP/1.1 206", "ETag: \"v2\"", "Content-Range: bytes 100-999/1000"}));
   EXPECT_EQ(d.verdict, Verdict::kRestartRequest);
 }
 
@@ -135,8 +136,9 @@ TEST(DecideTest, AChangedSizeRestartsTheFile) {
 }
 
 TEST(DecideTest, A200ToAResumeRestartsWithItsBody) {
-  Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 200 OK", "ETag: \"v2\"", "Content-Length: 1200"}));
+  Decision d =
+      DecideResponse(Resume(100, 1000, "\"v1\""),
+                     Response({"HTTP/1.1 200 OK", "ETag: \"v2\"", "Content-Length: 1200"}));
   EXPECT_EQ(d.verdict, Verdict::kRestartWithBody);
   EXPECT_EQ(d.remote_total, 1200u);
   EXPECT_EQ(d.expected_body, 1200u);
@@ -149,8 +151,8 @@ TEST(DecideTest, A200ToTheFirstRequestNeedsRangeSupportOrDynamicContent) {
   EXPECT_EQ(d.error, kBgEInsufficientRangeSupport);
   EXPECT_FALSE(d.transient);
 
-  ResponseHeaders announced = Response({"HTTP/1.1 200 OK", "Content-Length: 10",
-                                        "Accept-Ranges: bytes"});
+  ResponseHeaders announced =
+      Response({"HTTP/1.1 200 OK", "Content-Length: 10", "Accept-Ranges: bytes"});
   EXPECT_EQ(DecideResponse(Fresh(), announced).verdict, Verdict::kRestartWithBody);
 
   RequestPlan dynamic;
@@ -169,8 +171,9 @@ TEST(DecideTest, NoSizeIsBgEMissingFileSize) {
 }
 
 TEST(DecideTest, A416AtTheEndMeansTheFileIsComplete) {
-  Decision d = DecideResponse(Resume(1000, 1000, "\"v1\""),
-                              Response({"HTTP/1.1 416", "ETag: \"v1\"", "Content-Range: bytes */1000"}));
+  Decision d =
+      DecideResponse(Resume(1000, 1000, "\"v1\""),
+                     Response({"HTTP/1.1 416", "ETag: \"v1\"", "Content-Range: bytes */1000"}));
   EXPECT_EQ(d.verdict, Verdict::kAlreadyComplete);
   Decision shrank = DecideResponse(Resume(1000, 1000, ""),
                                    Response({"HTTP/1.1 416", "Content-Range: bytes */500"}));
@@ -192,8 +195,8 @@ TEST(DecideTest, HttpErrorsCarryTheirStatusAndRetryClass) {
 }
 
 TEST(DecideTest, AnEncodedBodyIsNotTakenAsFileBytes) {
-  Decision d = DecideResponse(Fresh(), Response({"HTTP/1.1 206", "Content-Encoding: gzip",
-                                                 "Content-Range: bytes 0-9/10"}));
+  Decision d = DecideResponse(
+      Fresh(), Response({"HTTP/1.1 206", "Content-Encoding: gzip", "Content-Range: bytes 0-9/10"}));
   EXPECT_EQ(d.error, kBgEInvalidServerResponse);
 }
 

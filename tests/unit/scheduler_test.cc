@@ -2,9 +2,9 @@
 
 #include "engine/scheduler.h"
 
-#include <gtest/gtest.h>
-
 #include <algorithm>
+
+#include <gtest/gtest.h>
 
 namespace openbits::engine {
 namespace {

@@ -14,9 +14,9 @@ namespace {
 using S = JobState;
 using E = JobEvent;
 
-constexpr S kAllStates[] = {S::kQueued,        S::kConnecting,  S::kTransferring,
-                            S::kSuspended,     S::kError,       S::kTransientError,
-                            S::kTransferred,   S::kAcknowledged, S::kCancelled};
+constexpr S kAllStates[] = {S::kQueued,      S::kConnecting,   S::kTransferring,
+                            S::kSuspended,   S::kError,        S::kTransientError,
+                            S::kTransferred, S::kAcknowledged, S::kCancelled};
 
 Transition Apply(S from, E event, bool has_files = true, bool unfinished = true) {
   return ApplyEvent({from, event, has_files, unfinished});

@@ -1,9 +1,10 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 
+#include "openbits/status.h"
+
 #include <gtest/gtest.h>
 
 #include "openbits/hresult.h"
-#include "openbits/status.h"
 #include "openbits/types.h"
 
 namespace openbits {
@@ -35,7 +36,8 @@ TEST(StatusTest, HttpErrorCodesAre0x8019PlusStatus) {
   EXPECT_EQ(HttpStatusOf(HttpErrorCode(416)), 416);
   EXPECT_EQ(HttpStatusOf(kBgEEmpty), 0);
   EXPECT_EQ(ErrorName(HttpErrorCode(404)), "BG_E_HTTP_ERROR_404");
-  EXPECT_EQ(ErrorDescription(HttpErrorCode(404)), "The requested URL does not exist on the server.");
+  EXPECT_EQ(ErrorDescription(HttpErrorCode(404)),
+            "The requested URL does not exist on the server.");
 }
 
 TEST(StatusTest, BitsCodesHaveTheirWindowsValues) {
@@ -100,8 +102,9 @@ TEST(GuidTest, GeneratedIdsAreVersion4AndDistinct) {
 }
 
 TEST(GuidTest, RejectsMalformedText) {
-  for (const char* bad : {"", "{}", "6af46e48-41d3-453f-b7af-a694bbc823f", "{6af46e48x41d3-453f-b7af-a694bbc823f7}",
-                          "6af46e48-41d3-453f-b7af-a694bbc823fz", "job1"}) {
+  for (const char* bad :
+       {"", "{}", "6af46e48-41d3-453f-b7af-a694bbc823f", "{6af46e48x41d3-453f-b7af-a694bbc823f7}",
+        "6af46e48-41d3-453f-b7af-a694bbc823fz", "job1"}) {
     EXPECT_FALSE(Guid::Parse(bad).ok()) << bad;
   }
 }

@@ -2,12 +2,13 @@
 
 #include "store/store.h"
 
+#include <fstream>
+
 #include <gtest/gtest.h>
 #include <sqlite3.h>
 
-#include <fstream>
-
 #include "openbits/hresult.h"
+
 #include "tests/support/test_support.h"
 
 namespace openbits::store {
@@ -146,8 +147,9 @@ TEST(StoreTest, MigrationsRunInOrderAndOnlyOnce) {
     ASSERT_TRUE((*store)->InsertJob(SampleJob()).ok());
   }
   std::vector<Migration> v2 = v1;
-  v2.push_back({2, "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
-                   "INSERT INTO settings VALUES ('x', 'y');"});
+  v2.push_back({2,
+                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
+                "INSERT INTO settings VALUES ('x', 'y');"});
   {
     auto store = Store::OpenWithMigrationsForTest(dir / "q.db", v2);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
@@ -172,7 +174,8 @@ TEST(StoreTest, AFailingMigrationRollsBackCompletely) {
   EXPECT_EQ(UserVersion(dir / "q.db"), 1);
   std::vector<Migration> fixed = v1;
   fixed.push_back({2, "CREATE TABLE half (a);"});
-  EXPECT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", fixed).ok());  // "half" was rolled back
+  EXPECT_TRUE(
+      Store::OpenWithMigrationsForTest(dir / "q.db", fixed).ok());  // "half" was rolled back
 }
 
 TEST(StoreTest, ADatabaseFromANewerVersionIsRefused) {
