@@ -14,7 +14,7 @@ scripts/deps.sh
 command -v /usr/bin/time > /dev/null || apt-get install -y -qq time > /dev/null
 mkdir -p build
 BUILD_DIR=build/release scripts/build.sh Release > /dev/null
-CLIENT=build/release/examples/openbits_download_example
+CLIENT=build/release/bin/openbits_download_example
 
 WORK="$(mktemp -d /var/tmp/openbits-bench-XXXXXX)"
 chmod 755 "$WORK"

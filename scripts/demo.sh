@@ -27,7 +27,7 @@ echo "hello from openbits" > "$WORK/www/hello.txt"
 serve_directory "$WORK" "$WORK/www" "limit_rate 200m;"
 echo "demo: nginx serving $WORK/www on http://127.0.0.1:$PORT"
 
-build/release/examples/openbits_download_example "$WORK/state" "$WORK/downloads" \
+build/release/bin/openbits_download_example "$WORK/state" "$WORK/downloads" \
   "http://127.0.0.1:$PORT/large.bin" "http://127.0.0.1:$PORT/medium.bin" \
   "http://127.0.0.1:$PORT/hello.txt"
 

@@ -7,6 +7,7 @@ PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libcurl4-openssl-dev libboost1.81-dev libsqlite3-dev libssl-dev libkrb5-dev
   libgtest-dev libgmock-dev
+  nlohmann-json3-dev
   nginx curl ca-certificates openssl clang-format
 )
 

@@ -444,7 +444,9 @@ std::shared_ptr<JobWatcher> Watch(Job& job) {
 ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {
   ChildProcess child;
   int fds[2];
-  if (::pipe(fds) != 0) return child;
+  // Close-on-exec: only the dup2 at fd 1 reaches the child, so a daemon the
+  // child starts does not keep our pipe open.
+  if (::pipe2(fds, O_CLOEXEC) != 0) return child;
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_adddup2(&actions, fds[1], 1);

@@ -1,0 +1,44 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// bitsadmin's connection to openbitsd: newline-delimited JSON-RPC over the
+// daemon's Unix socket, starting the daemon when none answers.
+
+#ifndef OPENBITS_CLI_CLIENT_H_
+#define OPENBITS_CLI_CLIENT_H_
+
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "openbits/status.h"
+
+namespace openbits::cli {
+
+class DaemonClient {
+ public:
+  // Connects to the daemon serving `state_dir` at `socket_path`; if none
+  // answers and `autostart`, starts openbitsd (found beside this program,
+  // else on PATH) and connects once it listens.
+  static Result<DaemonClient> Connect(const std::string& state_dir, const std::string& socket_path,
+                                      bool autostart);
+
+  DaemonClient(DaemonClient&& other) noexcept : fd_(other.fd_), next_id_(other.next_id_) {
+    other.fd_ = -1;
+  }
+  DaemonClient(const DaemonClient&) = delete;
+  DaemonClient& operator=(const DaemonClient&) = delete;
+  ~DaemonClient();
+
+  // Calls `method`; the result object, or the daemon's error as a Status
+  // carrying the BITS HRESULT.
+  Result<nlohmann::json> Call(const std::string& method, const nlohmann::json& params);
+
+ private:
+  explicit DaemonClient(int fd) : fd_(fd) {}
+  int fd_ = -1;
+  long next_id_ = 1;
+  std::string pending_;
+};
+
+}  // namespace openbits::cli
+
+#endif  // OPENBITS_CLI_CLIENT_H_

@@ -1,0 +1,172 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// openbitsd: the background daemon that owns a persistent transfer queue.
+//
+//   openbitsd [--foreground] [--state-dir DIR] [--socket PATH]
+//
+// Per-user mode (the only mode so far): state in $OPENBITS_STATE_DIR, else
+// ${XDG_STATE_HOME:-$HOME/.local/state}/openbits; socket $OPENBITS_SOCKET,
+// else <state dir>/openbitsd.sock. Without --foreground the daemon detaches
+// once its socket listens, so a client that started it can connect as soon
+// as the starting process has exited.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <string>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "daemon/rpc.h"
+#include "daemon/server.h"
+#include "engine/engine.h"
+#include "platform/file_system.h"
+#include "platform/paths.h"
+
+namespace {
+
+void Usage() {
+  std::fprintf(stderr, "usage: openbitsd [--foreground] [--state-dir DIR] [--socket PATH]\n");
+}
+
+// Binds and listens on `path` with mode 0600 (only the owner may connect).
+int Listen(const std::string& path, std::string* error) {
+  sockaddr_un addr{};
+  if (path.size() >= sizeof addr.sun_path) {
+    *error = "socket path too long: " + path;
+    return -1;
+  }
+  int fd = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) {
+    *error = std::strerror(errno);
+    return -1;
+  }
+  addr.sun_family = AF_UNIX;
+  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
+  ::unlink(path.c_str());  // we hold the daemon lock: any socket there is stale
+  const mode_t old_mask = ::umask(0177);
+  const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+  ::umask(old_mask);
+  if (rc != 0 || ::listen(fd, 64) != 0) {
+    *error = "cannot listen on " + path + ": " + std::strerror(errno);
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+void Detach(const std::string& log_path, int keep_fd, int lock_fd) {
+  if (::fork() > 0) _exit(0);  // the parent returns to the caller
+  ::setsid();
+  // Whatever the starting process left open (its pipes) must not stay
+  // open for the daemon's whole life.
+  for (int fd = 3; fd < 1024; ++fd) {
+    if (fd != keep_fd && fd != lock_fd) ::close(fd);
+  }
+  int null = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  if (null >= 0) {
+    ::dup2(null, 0);
+    ::close(null);
+  }
+  int log = ::open(log_path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (log >= 0) {
+    ::dup2(log, 1);
+    ::dup2(log, 2);
+    ::close(log);
+  }
+  if (::chdir("/") != 0) {
+    // Not fatal: every path the daemon uses is absolute.
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  bool foreground = false;
+  std::string state_dir = openbits::platform::DefaultStateDirectory();
+  std::string socket_path;
+  for (int i = 1; i < argc; ++i) {
+    const std::string arg = argv[i];
+    if (arg == "--foreground") {
+      foreground = true;
+    } else if (arg == "--state-dir" && i + 1 < argc) {
+      state_dir = argv[++i];
+    } else if (arg == "--socket" && i + 1 < argc) {
+      socket_path = argv[++i];
+    } else {
+      Usage();
+      return 2;
+    }
+  }
+  if (state_dir.empty() || state_dir.front() != '/') {
+    std::fprintf(stderr, "openbitsd: the state directory must be an absolute path\n");
+    return 2;
+  }
+  if (socket_path.empty()) socket_path = openbits::platform::DefaultSocketPath(state_dir);
+
+  if (auto st = openbits::platform::MakeDirectories(state_dir, 0700); !st.ok()) {
+    std::fprintf(stderr, "openbitsd: %s\n", st.ToString().c_str());
+    return 1;
+  }
+  auto lock = openbits::platform::LockFile(state_dir + "/openbitsd.lock");
+  if (!lock.ok()) {
+    std::fprintf(stderr, "openbitsd: another openbitsd already serves %s; not starting\n",
+                 state_dir.c_str());
+    return 1;
+  }
+  std::string error;
+  const int listening = Listen(socket_path, &error);
+  if (listening < 0) {
+    std::fprintf(stderr, "openbitsd: %s\n", error.c_str());
+    return 1;
+  }
+  ::signal(SIGPIPE, SIG_IGN);
+  if (!foreground) Detach(state_dir + "/openbitsd.log", listening, lock->get());
+  {
+    const std::string pid = std::to_string(::getpid()) + "\n";
+    int fd = ::open((state_dir + "/openbitsd.pid").c_str(),
+                    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd >= 0) {
+      if (::write(fd, pid.data(), pid.size()) < 0) {
+        // The pid file is informational.
+      }
+      ::close(fd);
+    }
+  }
+
+  // Threads start only now, after the fork.
+  openbits::ManagerOptions options;
+  options.state_directory = state_dir;
+  auto engine = openbits::engine::Engine::Open(options);
+  if (!engine.ok()) {
+    std::fprintf(stderr, "openbitsd: cannot open the queue: %s\n",
+                 engine.status().ToString().c_str());
+    ::unlink(socket_path.c_str());
+    return 1;
+  }
+  std::fprintf(stderr, "openbitsd: serving %s on %s\n", state_dir.c_str(), socket_path.c_str());
+
+  boost::asio::io_context io;
+  openbits::daemon::RpcDispatcher dispatcher(*engine);
+  openbits::daemon::Server server(io, listening, dispatcher, [&] { io.stop(); });
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int signal) {
+    std::fprintf(stderr, "openbitsd: signal %d, stopping\n", signal);
+    io.stop();
+  });
+  server.Start();
+  io.run();
+  server.Stop();
+  ::unlink(socket_path.c_str());
+  (*engine)->Shutdown();  // checkpoints every transfer
+  std::fprintf(stderr, "openbitsd: stopped\n");
+  return 0;
+}

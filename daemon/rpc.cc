@@ -1,0 +1,369 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "daemon/rpc.h"
+
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <variant>
+
+#include "openbits/hresult.h"
+
+#include "auth/request_policy.h"
+
+namespace openbits::daemon {
+namespace {
+
+using json = nlohmann::json;
+
+// JSON-RPC 2.0 error codes.
+constexpr int kParseError = -32700;
+constexpr int kInvalidRequest = -32600;
+constexpr int kMethodNotFound = -32601;
+constexpr int kInvalidParams = -32602;
+// A BITS error; data.hresult carries the code.
+constexpr int kBitsError = -32000;
+
+struct RpcError {
+  int code;
+  std::string message;
+  json data;
+};
+
+// Invalid UTF-8 (a file name in another encoding) is replaced, not thrown.
+std::string Dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
+json ErrorResponse(const json& id, const RpcError& e) {
+  json error = {{"code", e.code}, {"message", e.message}};
+  if (!e.data.is_null()) error["data"] = e.data;
+  return {{"jsonrpc", "2.0"}, {"id", id}, {"error", error}};
+}
+
+RpcError FromStatus(const Status& st) {
+  json data = {{"hresult", static_cast<std::uint32_t>(st.code())}, {"name", ErrorName(st.code())}};
+  return RpcError{kBitsError, st.message().empty() ? ErrorDescription(st.code()) : st.message(),
+                  data};
+}
+
+std::int64_t Ms(std::chrono::system_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+}
+
+json Size(std::uint64_t v) { return v == kSizeUnknown ? json(nullptr) : json(v); }
+
+json InfoJson(const JobInfo& i) {
+  json j = {
+      {"id", i.id.ToString()},
+      {"name", i.display_name},
+      {"description", i.description},
+      {"type", JobTypeName(i.type)},
+      {"state", JobStateName(i.state)},
+      {"priority", JobPriorityName(i.priority)},
+      {"owner", i.owner},
+      {"filesTotal", i.progress.files_total},
+      {"filesTransferred", i.progress.files_transferred},
+      {"bytesTotal", Size(i.progress.bytes_total)},
+      {"bytesTransferred", i.progress.bytes_transferred},
+      {"creationTime", Ms(i.times.creation)},
+      {"modificationTime", Ms(i.times.modification)},
+      {"completionTime", Ms(i.times.transfer_completion)},
+      {"errorCount", i.error_count},
+      {"minRetryDelay", i.minimum_retry_delay},
+      {"noProgressTimeout", i.no_progress_timeout},
+      {"maxDownloadTime", i.maximum_download_time},
+      {"notifyFlags", i.notify_flags},
+      {"dynamicContent", i.dynamic_content},
+  };
+  if (i.error) {
+    const JobErrorInfo& e = *i.error;
+    j["error"] = {{"hresult", static_cast<std::uint32_t>(e.code)},
+                  {"context", static_cast<int>(e.context)},
+                  {"description", e.description},
+                  {"contextDescription", e.context_description},
+                  {"file", e.file_index ? json(*e.file_index) : json(nullptr)},
+                  {"remote", e.remote_name},
+                  {"local", e.local_name},
+                  {"protocol", e.protocol}};
+  }
+  return j;
+}
+
+// Parameters with typed accessors that report what is wrong.
+class Params {
+ public:
+  explicit Params(const json& p) : p_(p) {}
+  bool has(const char* key) const { return p_.is_object() && p_.contains(key); }
+  std::optional<std::string> String(const char* key) const {
+    if (!has(key) || !p_[key].is_string()) return std::nullopt;
+    return p_[key].get<std::string>();
+  }
+  std::optional<std::uint64_t> Unsigned(const char* key) const {
+    if (!has(key) || !p_[key].is_number_unsigned()) return std::nullopt;
+    return p_[key].get<std::uint64_t>();
+  }
+  std::optional<bool> Bool(const char* key) const {
+    if (!has(key) || !p_[key].is_boolean()) return std::nullopt;
+    return p_[key].get<bool>();
+  }
+  const json& operator[](const char* key) const { return p_[key]; }
+
+ private:
+  const json& p_;
+};
+
+class Call {
+ public:
+  Call(engine::Engine& engine, const engine::Caller& caller, const Params& params)
+      : engine_(engine), caller_(caller), params_(params) {}
+
+  // Runs `op` on the job named by params.id, on the engine thread.
+  template <typename Op>
+  std::variant<json, RpcError> OnJob(Op op) {
+    auto id_text = params_.String("id");
+    if (!id_text) return RpcError{kInvalidParams, "params.id (a job GUID) is required", nullptr};
+    auto id = Guid::Parse(*id_text);
+    if (!id.ok()) return RpcError{kInvalidParams, "params.id is not a GUID", nullptr};
+    return engine_.Call([&]() -> std::variant<json, RpcError> {
+      auto job = engine_.FindJob(caller_, *id);
+      if (!job.ok()) return FromStatus(job.status());
+      return op(**job);
+    });
+  }
+
+  engine::Engine& engine_;
+  const engine::Caller& caller_;
+  const Params& params_;
+};
+
+std::variant<json, RpcError> StatusResult(const Status& st) {
+  if (!st.ok()) return FromStatus(st);
+  return json{{"hresult", static_cast<std::uint32_t>(st.code())}, {"message", st.message()}};
+}
+
+std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData& job,
+                                         const std::string& property, const json& value) {
+  auto set = [&](auto apply) { return StatusResult(engine.Modify(job, apply)); };
+  auto as_u32 = [&](std::uint32_t* out) {
+    if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 0xFFFFFFFFu) return false;
+    *out = static_cast<std::uint32_t>(value.get<std::uint64_t>());
+    return true;
+  };
+  std::uint32_t n = 0;
+  if (property == "displayName" || property == "description") {
+    if (!value.is_string()) return RpcError{kInvalidParams, property + " takes a string", nullptr};
+    const std::string text = value.get<std::string>();
+    const std::size_t limit = property == "displayName" ? 256 : 1024;
+    if (text.size() > limit) return FromStatus(Status(kEInvalidArg, property + " is too long"));
+    return set([&](store::JobRecord& r) {
+      (property == "displayName" ? r.display_name : r.description) = text;
+      return Status::Ok();
+    });
+  }
+  if (property == "priority") {
+    if (!as_u32(&n) || n > 3) return RpcError{kInvalidParams, "priority is 0..3", nullptr};
+    return set([&](store::JobRecord& r) {
+      r.priority = static_cast<JobPriority>(n);
+      return Status::Ok();
+    });
+  }
+  if (property == "minRetryDelay" || property == "noProgressTimeout" ||
+      property == "maxDownloadTime" || property == "notifyFlags") {
+    if (!as_u32(&n)) return RpcError{kInvalidParams, property + " takes a 32-bit count", nullptr};
+    if (property == "notifyFlags" && (n & ~0x1Fu) != 0) {
+      return FromStatus(Status(kENotImpl, "unknown notify flags"));
+    }
+    return set([&](store::JobRecord& r) {
+      if (property == "minRetryDelay") r.minimum_retry_delay_s = std::max(n, 5u);
+      if (property == "noProgressTimeout") r.no_progress_timeout_s = n;
+      if (property == "maxDownloadTime") r.maximum_download_time_s = n;
+      if (property == "notifyFlags") r.notify_flags = n;
+      return Status::Ok();
+    });
+  }
+  if (property == "customHeaders") {
+    if (!value.is_string())
+      return RpcError{kInvalidParams, "customHeaders takes a string", nullptr};
+    const std::string text = value.get<std::string>();
+    auto parsed = auth::ParseCustomHeaders(text);
+    if (!parsed.ok()) return FromStatus(parsed.status());
+    return set([&](store::JobRecord& r) {
+      r.custom_headers = text;
+      return Status::Ok();
+    });
+  }
+  if (property == "dynamicContent") {
+    if (!value.is_boolean())
+      return RpcError{kInvalidParams, "dynamicContent takes a boolean", nullptr};
+    const bool enable = value.get<bool>();
+    return set([&](store::JobRecord& r) -> Status {
+      if (r.ever_resumed) {
+        return Status(kBgEReadOnlyPropertyAfterResume, "only before the first Resume");
+      }
+      r.dynamic_content = enable;
+      return Status::Ok();
+    });
+  }
+  return RpcError{kInvalidParams, "unknown property " + property, nullptr};
+}
+
+}  // namespace
+
+RpcDispatcher::RpcDispatcher(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
+
+std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller& caller,
+                                  bool* shutdown) {
+  json message = json::parse(request, nullptr, /*allow_exceptions=*/false);
+  if (message.is_discarded()) {
+    return Dump(ErrorResponse(nullptr, {kParseError, "the request is not JSON", nullptr}));
+  }
+  const bool valid = message.is_object() && message.value("jsonrpc", "") == "2.0" &&
+                     message.contains("method") && message["method"].is_string() &&
+                     (!message.contains("params") || message["params"].is_object());
+  json id = message.is_object() && message.contains("id") ? message["id"] : json(nullptr);
+  if (!id.is_null() && !id.is_string() && !id.is_number_integer()) id = nullptr;
+  if (!valid) {
+    return Dump(ErrorResponse(id, {kInvalidRequest, "not a JSON-RPC 2.0 request", nullptr}));
+  }
+  const std::string method = message["method"].get<std::string>();
+  const json params_json = message.value("params", json::object());
+  Params params(params_json);
+  Call call(*engine_, caller, params);
+  std::variant<json, RpcError> result;
+
+  try {
+    if (method == "openbits.hello") {
+      result = json{{"protocol", kProtocolVersion},
+                    {"server", "openbitsd 0.1.0"},
+                    {"user", caller.user},
+                    {"admin", caller.is_admin}};
+    } else if (method == "daemon.shutdown") {
+      const bool allowed = caller.is_admin || caller.user == std::to_string(::geteuid());
+      if (!allowed) {
+        result = FromStatus(Status(kEAccessDenied, "only the daemon's user may stop it"));
+      } else {
+        *shutdown = true;
+        result = json::object();
+      }
+    } else if (method == "job.create") {
+      auto name = params.String("name");
+      if (!name) {
+        result = RpcError{kInvalidParams, "params.name (a string) is required", nullptr};
+      } else {
+        const std::string type = params.String("type").value_or("download");
+        JobType t = type == "download" ? JobType::kDownload
+                    : type == "upload" ? JobType::kUpload
+                                       : JobType::kUploadReply;
+        result = engine_->Call([&]() -> std::variant<json, RpcError> {
+          auto job = engine_->CreateJob(caller, *name, t);
+          if (!job.ok()) return FromStatus(job.status());
+          return json{{"id", (*job)->rec.id.ToString()}};
+        });
+      }
+    } else if (method == "job.list") {
+      const bool all = params.Bool("allUsers").value_or(false);
+      result = engine_->Call([&]() -> std::variant<json, RpcError> {
+        auto jobs = engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
+        if (!jobs.ok()) return FromStatus(jobs.status());
+        json list = json::array();
+        for (auto& job : *jobs) list.push_back(InfoJson(engine_->InfoOf(*job)));
+        return json{{"jobs", list}};
+      });
+    } else if (method == "job.info") {
+      result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
+        json files = json::array();
+        for (std::uint32_t i = 0; i < job.rec.files.size(); ++i) {
+          const store::FileRecord& f = job.rec.files[i];
+          const FileProgress p = engine_->FileProgressOf(job, i);
+          std::string temp;
+          if (!f.temp_name.empty()) {
+            temp = f.local_name.substr(0, f.local_name.find_last_of('/') + 1) + f.temp_name;
+          }
+          files.push_back({{"index", i},
+                           {"remote", auth::RedactUrl(f.remote_name)},
+                           {"local", f.local_name},
+                           {"bytesTotal", Size(p.bytes_total)},
+                           {"bytesTransferred", p.bytes_transferred},
+                           {"completed", p.completed},
+                           {"temporaryName", temp}});
+        }
+        json info = InfoJson(engine_->InfoOf(job));
+        info["customHeaders"] = job.rec.custom_headers;
+        return json{{"job", info}, {"files", files}};
+      });
+    } else if (method == "job.addFiles") {
+      std::vector<FileInfo> files;
+      std::vector<FileRange> ranges;
+      bool ok = params.has("files") && params["files"].is_array() && !params["files"].empty();
+      if (ok) {
+        for (const json& f : params["files"]) {
+          if (!f.is_object() || !f.contains("remote") || !f["remote"].is_string() ||
+              !f.contains("local") || !f["local"].is_string()) {
+            ok = false;
+            break;
+          }
+          files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
+        }
+      }
+      const bool with_ranges = params.has("ranges");
+      if (ok && with_ranges) {
+        ok = params["ranges"].is_array() && files.size() == 1;
+        if (ok) {
+          for (const json& r : params["ranges"]) {
+            if (!r.is_object() || !r.contains("offset") || !r["offset"].is_number_unsigned()) {
+              ok = false;
+              break;
+            }
+            FileRange range;
+            range.initial_offset = r["offset"].get<std::uint64_t>();
+            if (r.contains("length") && r["length"].is_number_unsigned()) {
+              range.length = r["length"].get<std::uint64_t>();
+            } else if (!r.contains("length") || !r["length"].is_null()) {
+              ok = false;  // null means "to the end of the file"
+              break;
+            }
+            ranges.push_back(range);
+          }
+        }
+      }
+      if (!ok) {
+        result = RpcError{kInvalidParams,
+                          "params.files must be [{\"remote\": url, \"local\": path}, ...]; "
+                          "params.ranges [{\"offset\": n, \"length\": n|null}] with one file",
+                          nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) {
+          return StatusResult(engine_->AddFiles(job, files, with_ranges ? &ranges : nullptr));
+        });
+      }
+    } else if (method == "job.resume" || method == "job.suspend" || method == "job.cancel" ||
+               method == "job.complete") {
+      result = call.OnJob([&](engine::JobData& job) {
+        if (method == "job.resume") return StatusResult(engine_->Resume(job));
+        if (method == "job.suspend") return StatusResult(engine_->Suspend(job));
+        if (method == "job.cancel") return StatusResult(engine_->Cancel(job));
+        return StatusResult(engine_->Complete(job));
+      });
+    } else if (method == "job.set") {
+      auto property = params.String("property");
+      if (!property || !params.has("value")) {
+        result = RpcError{kInvalidParams, "params.property and params.value are required", nullptr};
+      } else {
+        const json value = params["value"];
+        result = call.OnJob(
+            [&](engine::JobData& job) { return SetProperty(*engine_, job, *property, value); });
+      }
+    } else {
+      result = RpcError{kMethodNotFound, "unknown method " + method, nullptr};
+    }
+  } catch (const std::exception& e) {
+    result = RpcError{kInvalidParams, std::string("bad parameters: ") + e.what(), nullptr};
+  }
+
+  if (!message.contains("id")) return {};  // a notification: no reply
+  if (const RpcError* error = std::get_if<RpcError>(&result))
+    return Dump(ErrorResponse(id, *error));
+  return Dump(json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::get<json>(result)}});
+}
+
+}  // namespace openbits::daemon

@@ -1,0 +1,219 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// bitsadmin against an autostarted openbitsd and a real nginx: output
+// formats (bits-api.md §6.3), exit statuses, daemon lifetime.
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <thread>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_support.h"
+
+namespace openbits {
+namespace {
+
+using testing::NginxServer;
+using testing::Sha256OfFile;
+using testing::TempDir;
+
+const std::string kBitsadmin = OPENBITS_BIN_DIR "/bitsadmin";
+const std::string kDaemon = OPENBITS_BIN_DIR "/openbitsd";
+constexpr std::uint64_t kMiB = 1024 * 1024;
+
+struct Outcome {
+  int status;
+  std::string out;
+};
+
+class BitsadminTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    server_ = std::make_unique<NginxServer>(NginxServer::Options{
+        "    location /slow/ { alias $ROOT/; limit_rate 2m; sendfile_max_chunk 64k; }\n"});
+    ASSERT_TRUE(server_->ok()) << server_->error();
+    sha_ = testing::WriteTestFile(server_->root() + "/file.bin", 6 * kMiB, 5);
+    small_sha_ = testing::WriteTestFile(server_->root() + "/small.bin", 1000, 6);
+  }
+  static void TearDownTestSuite() { server_.reset(); }
+
+  void SetUp() override {
+    ::setenv("OPENBITS_STATE_DIR", (state_ / "state").c_str(), 1);
+    ::unsetenv("OPENBITS_SOCKET");
+  }
+  void TearDown() override {
+    StopDaemon();
+    ::unsetenv("OPENBITS_STATE_DIR");
+  }
+
+  Outcome B(std::vector<std::string> args) {
+    args.insert(args.begin(), kBitsadmin);
+    Outcome r;
+    r.status = testing::RunProgram(args, &r.out);
+    return r;
+  }
+
+  pid_t DaemonPid() {
+    std::ifstream in(state_ / "state/openbitsd.pid");
+    pid_t pid = -1;
+    in >> pid;
+    return pid;
+  }
+
+  // True while `pid` runs (a zombie waiting for its reaper does not).
+  static bool Alive(pid_t pid) {
+    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
+    std::string pid_text, name, state;
+    if (!(stat >> pid_text >> name >> state)) return false;
+    return state != "Z" && state != "X";
+  }
+
+  // Stops the daemon and waits (bounded) until its process is gone.
+  void StopDaemon() {
+    const pid_t pid = DaemonPid();
+    if (pid <= 0 || !Alive(pid)) return;
+    ::kill(pid, SIGTERM);
+    for (int i = 0; i < 2000 && Alive(pid); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+  }
+
+  // Runs bitsadmin until `done(output)` or a bounded number of attempts.
+  bool Until(const std::vector<std::string>& args,
+             const std::function<bool(const std::string&)>& done) {
+    for (int i = 0; i < 600; ++i) {
+      if (done(B(args).out)) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    return false;
+  }
+
+  static std::unique_ptr<NginxServer> server_;
+  static std::string sha_, small_sha_;
+  TempDir state_;
+  TempDir dest_;
+};
+
+std::unique_ptr<NginxServer> BitsadminTest::server_;
+std::string BitsadminTest::sha_, BitsadminTest::small_sha_;
+
+TEST_F(BitsadminTest, CreateAddResumeCompleteWithBitsadminOutput) {
+  Outcome create = B({"/create", "nightly"});
+  ASSERT_EQ(create.status, 0) << create.out;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_match(create.out, m, std::regex(R"(Created job (\{[0-9A-F-]{36}\})\.\n)")))
+      << create.out;
+  const std::string id = m[1];
+  EXPECT_EQ(B({"/rawreturn", "/create", "second"}).out.size(), 38u);  // just the GUID
+
+  EXPECT_EQ(B({"/addfile", "nightly", server_->Url("/file.bin"), dest_ / "file.bin"}).out,
+            "Added " + server_->Url("/file.bin") + " -> " + (dest_ / "file.bin") + " to job.\n");
+  Outcome list = B({"/list"});
+  EXPECT_NE(list.out.find(id + " nightly SUSPENDED 0 / 1 0 / UNKNOWN\n"), std::string::npos)
+      << list.out;
+  EXPECT_NE(list.out.find("\nListed 2 job(s).\n"), std::string::npos) << list.out;
+
+  Outcome info = B({"/info", id, "/verbose"});
+  EXPECT_NE(info.out.find("GUID: " + id + " DISPLAY: nightly\n"), std::string::npos);
+  EXPECT_NE(info.out.find("TYPE: DOWNLOAD STATE: SUSPENDED OWNER: "), std::string::npos);
+  EXPECT_NE(info.out.find("PRIORITY: NORMAL FILES: 0 / 1 BYTES: 0 / UNKNOWN\n"), std::string::npos);
+  EXPECT_NE(info.out.find("NOTIFY INTERFACE: UNREGISTERED NOTIFICATION FLAGS: 3\n"),
+            std::string::npos);
+  EXPECT_NE(info.out.find("RETRY DELAY: 600 NO PROGRESS TIMEOUT: 1209600 ERROR COUNT: 0\n"),
+            std::string::npos);
+  EXPECT_NE(info.out.find("JOB FILES:\n0 / UNKNOWN WORKING " + server_->Url("/file.bin")),
+            std::string::npos);
+
+  EXPECT_EQ(B({"/setpriority", "nightly", "foreground"}).out, "priority set to FOREGROUND.\n");
+  EXPECT_EQ(B({"/rawreturn", "/getpriority", "nightly"}).out, "FOREGROUND");
+  EXPECT_EQ(B({"/resume", "nightly"}).out, "Job resumed.\n");
+  ASSERT_TRUE(Until({"/rawreturn", "/getstate", id},
+                    [](const std::string& s) { return s == "TRANSFERRED"; }));
+  EXPECT_EQ(B({"/rawreturn", "/getbytestotal", id}).out, std::to_string(6 * kMiB));
+  EXPECT_EQ(B({"/complete", id}).out, "Job completed.\n");
+  EXPECT_EQ(Sha256OfFile(dest_ / "file.bin"), sha_);
+  Outcome reset = B({"/reset"});
+  EXPECT_NE(reset.out.find("1 out of 1 jobs canceled.\n"), std::string::npos) << reset.out;
+}
+
+TEST_F(BitsadminTest, TransferCompletesOrFailsWithTheRightExitStatus) {
+  Outcome ok = B({"/transfer", "t1", "/priority", "foreground", server_->Url("/small.bin"),
+                  dest_ / "small.bin"});
+  EXPECT_EQ(ok.status, 0) << ok.out;
+  EXPECT_NE(ok.out.find("Transfer complete.\n"), std::string::npos) << ok.out;
+  EXPECT_EQ(Sha256OfFile(dest_ / "small.bin"), small_sha_);
+
+  Outcome missing = B({"/transfer", "t2", server_->Url("/missing.bin"), dest_ / "m.bin"});
+  EXPECT_EQ(missing.status, 1);
+  EXPECT_NE(missing.out.find("ERROR CODE:    0x80190194"), std::string::npos) << missing.out;
+  EXPECT_EQ(B({"/list"}).out, "\nListed 0 job(s).\n");  // the failed job was cancelled
+}
+
+TEST_F(BitsadminTest, BadInvocationsGetUsageOrNotFoundStatuses) {
+  EXPECT_EQ(B({"/nosuchswitch"}).status, 2);
+  EXPECT_EQ(B({"/addfile", "onlyonearg"}).status, 2);
+  EXPECT_EQ(B({"/setpriority", "x", "urgent"}).status, 2);
+  EXPECT_EQ(B({}).status, 2);
+  EXPECT_EQ(B({"/?"}).status, 0);
+  EXPECT_EQ(B({"/info", "nosuchjob"}).status, 1);
+  EXPECT_EQ(B({"/info", "{00000000-0000-0000-0000-000000000000}"}).status, 1);
+  B({"/create", "twin"});
+  B({"/create", "twin"});
+  EXPECT_EQ(B({"/resume", "twin"}).status, 1);  // ambiguous name
+  EXPECT_EQ(B({"/addfile", "twin", "ftp://127.0.0.1/x", dest_ / "x"}).status, 1);
+  EXPECT_EQ(B({"/rawreturn", "/util", "/version"}).out,
+            "openbits bitsadmin 0.1.0 (BITS 3.0 compatible)");
+}
+
+TEST_F(BitsadminTest, ASecondDaemonOnTheSameQueueRefusesToStart) {
+  ASSERT_EQ(B({"/list"}).status, 0);  // autostarts the first
+  std::string out;
+  EXPECT_EQ(testing::RunProgram({kDaemon, "--foreground", "--state-dir", state_ / "state",
+                                 "--socket", state_ / "other.sock"},
+                                &out),
+            1);
+}
+
+TEST_F(BitsadminTest, SigkillOfTheDaemonMidTransferLosesNothing) {
+  Outcome create = B({"/rawreturn", "/create", "killed"});
+  const std::string id = create.out;
+  ASSERT_EQ(B({"/addfile", id, server_->Url("/slow/file.bin"), dest_ / "file.bin"}).status, 0);
+  ASSERT_EQ(B({"/setpriority", id, "FOREGROUND"}).status, 0);
+  ASSERT_EQ(B({"/resume", id}).status, 0);
+  ASSERT_TRUE(Until({"/rawreturn", "/getbytestransferred", id}, [](const std::string& s) {
+    // Past 4 MiB at least one checkpoint is durable (a transfer never runs
+    // more than checkpoint_bytes = 4 MiB ahead of it).
+    return !s.empty() && std::stoull(s) >= 4 * 1024 * 1024 + 256 * 1024;
+  }));
+  const pid_t first = DaemonPid();
+  ASSERT_GT(first, 0);
+  ASSERT_EQ(::kill(first, SIGKILL), 0);
+  for (int i = 0; i < 2000 && Alive(first); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  // The next bitsadmin call starts a new daemon, which resumes the job.
+  ASSERT_TRUE(Until({"/rawreturn", "/getstate", id},
+                    [](const std::string& s) { return s == "TRANSFERRED"; }));
+  EXPECT_NE(DaemonPid(), first);
+  ASSERT_EQ(B({"/complete", id}).status, 0);
+  EXPECT_EQ(Sha256OfFile(dest_ / "file.bin"), sha_);
+  // The resumed request asked for the rest only. (nginx may log the killed
+  // connection's request late; only the resume is looked for.)
+  bool resumed = false;
+  std::string seen;
+  for (const auto& e : server_->AccessLogFor("/slow/file.bin")) {
+    resumed |= e.status == 206 && e.range != "bytes=0-";
+    seen += std::to_string(e.status) + " " + e.range + "; ";
+  }
+  EXPECT_TRUE(resumed) << seen;
+}
+
+}  // namespace
+}  // namespace openbits

@@ -1,0 +1,143 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// The daemon's JSON-RPC layer against malformed and hostile input, and its
+// per-user isolation, without a socket.
+
+#include "daemon/rpc.h"
+
+#include <nlohmann/json.hpp>
+
+#include <gtest/gtest.h>
+
+#include "tests/support/test_support.h"
+
+namespace openbits::daemon {
+namespace {
+
+using nlohmann::json;
+
+class RpcTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ManagerOptions options;
+    options.state_directory = dir_ / "state";
+    options.run_transfers = false;
+    auto engine = engine::Engine::Open(options);
+    ASSERT_TRUE(engine.ok()) << engine.status().ToString();
+    engine_ = *engine;
+    rpc_ = std::make_unique<RpcDispatcher>(engine_);
+  }
+  void TearDown() override {
+    rpc_.reset();
+    engine_->Shutdown();
+  }
+
+  json Send(const std::string& text, const engine::Caller& caller) {
+    bool shutdown = false;
+    const std::string reply = rpc_->Handle(text, caller, &shutdown);
+    return json::parse(reply, nullptr, false);
+  }
+  json Call(const std::string& method, const json& params, const engine::Caller& caller) {
+    return Send(json{{"jsonrpc", "2.0"}, {"id", 7}, {"method", method}, {"params", params}}.dump(),
+                caller);
+  }
+
+  testing::TempDir dir_;
+  std::shared_ptr<engine::Engine> engine_;
+  std::unique_ptr<RpcDispatcher> rpc_;
+  engine::Caller alice_{"1001", false};
+  engine::Caller bob_{"1002", false};
+  engine::Caller root_{"0", true};
+};
+
+TEST_F(RpcTest, MalformedRequestsGetJsonRpcErrors) {
+  EXPECT_EQ(Send("not json", alice_)["error"]["code"], -32700);
+  EXPECT_EQ(Send("[1,2,3]", alice_)["error"]["code"], -32600);
+  EXPECT_EQ(Send(R"({"jsonrpc":"1.0","id":1,"method":"job.list"})", alice_)["error"]["code"],
+            -32600);
+  EXPECT_EQ(Send(R"({"jsonrpc":"2.0","id":1,"method":5})", alice_)["error"]["code"], -32600);
+  EXPECT_EQ(
+      Send(R"({"jsonrpc":"2.0","id":1,"method":"job.list","params":[1]})", alice_)["error"]["code"],
+      -32600);
+  EXPECT_EQ(Call("no.such.method", json::object(), alice_)["error"]["code"], -32601);
+  EXPECT_EQ(Call("job.create", {{"name", 42}}, alice_)["error"]["code"], -32602);
+  EXPECT_EQ(Call("job.info", {{"id", "not-a-guid"}}, alice_)["error"]["code"], -32602);
+  EXPECT_EQ(Call("job.addFiles", {{"id", Guid::Generate().ToString()}, {"files", "x"}},
+                 alice_)["error"]["code"],
+            -32602);
+  const std::string id = Call("job.create", {{"name", "x"}}, alice_)["result"]["id"];
+  EXPECT_EQ(Call("job.set", {{"id", id}, {"property", "priority"}, {"value", -1}},
+                 alice_)["error"]["code"],
+            -32602);
+  EXPECT_EQ(Call("job.set", {{"id", id}, {"property", "noProgressTimeout"}, {"value", 1e12}},
+                 alice_)["error"]["code"],
+            -32602);
+  // A notification (no id) gets no reply at all.
+  bool shutdown = false;
+  EXPECT_EQ(rpc_->Handle(R"({"jsonrpc":"2.0","method":"job.list"})", alice_, &shutdown), "");
+}
+
+TEST_F(RpcTest, BitsErrorsCarryTheirHresult) {
+  json reply = Call("job.resume", {{"id", Guid::Generate().ToString()}}, alice_);
+  EXPECT_EQ(reply["error"]["code"], -32000);
+  EXPECT_EQ(reply["error"]["data"]["hresult"], 0x80200001u);
+  EXPECT_EQ(reply["error"]["data"]["name"], "BG_E_NOT_FOUND");
+  const std::string id = Call("job.create", {{"name", "empty"}}, alice_)["result"]["id"];
+  reply = Call("job.resume", {{"id", id}}, alice_);
+  EXPECT_EQ(reply["error"]["data"]["hresult"], 0x80200003u);  // BG_E_EMPTY
+  EXPECT_EQ(reply["id"], 7);
+}
+
+TEST_F(RpcTest, UsersSeeOnlyTheirOwnJobsAndRootSeesAll) {
+  const std::string a = Call("job.create", {{"name", "alice's"}}, alice_)["result"]["id"];
+  Call("job.create", {{"name", "bob's"}}, bob_);
+  json mine = Call("job.list", json::object(), alice_)["result"]["jobs"];
+  ASSERT_EQ(mine.size(), 1u);
+  EXPECT_EQ(mine[0]["name"], "alice's");
+  EXPECT_EQ(Call("job.list", {{"allUsers", true}}, alice_)["error"]["data"]["hresult"],
+            0x80070005u);
+  EXPECT_EQ(Call("job.info", {{"id", a}}, bob_)["error"]["data"]["hresult"], 0x80070005u);
+  EXPECT_EQ(Call("job.cancel", {{"id", a}}, bob_)["error"]["data"]["hresult"], 0x80070005u);
+  EXPECT_EQ(Call("job.list", {{"allUsers", true}}, root_)["result"]["jobs"].size(), 2u);
+  EXPECT_TRUE(Call("job.cancel", {{"id", a}}, root_).contains("result"));
+}
+
+TEST_F(RpcTest, PropertiesRoundTripAndAreValidated) {
+  const std::string id = Call("job.create", {{"name", "props"}}, alice_)["result"]["id"];
+  EXPECT_TRUE(Call("job.set", {{"id", id}, {"property", "priority"}, {"value", 1}}, alice_)
+                  .contains("result"));
+  EXPECT_TRUE(Call("job.set", {{"id", id}, {"property", "minRetryDelay"}, {"value", 1}}, alice_)
+                  .contains("result"));
+  EXPECT_EQ(Call("job.set", {{"id", id}, {"property", "customHeaders"}, {"value", "A: 1\nB: 2"}},
+                 alice_)["error"]["data"]["hresult"],
+            0x80070057u);
+  EXPECT_EQ(Call("job.set", {{"id", id}, {"property", "nonsense"}, {"value", 1}},
+                 alice_)["error"]["code"],
+            -32602);
+  json info = Call("job.info", {{"id", id}}, alice_)["result"]["job"];
+  EXPECT_EQ(info["priority"], "HIGH");
+  EXPECT_EQ(info["minRetryDelay"], 5);  // BITS's minimum
+  EXPECT_EQ(info["state"], "SUSPENDED");
+  EXPECT_TRUE(info["bytesTotal"] == 0);
+}
+
+TEST_F(RpcTest, OnlyTheDaemonsUserOrRootMayStopIt) {
+  bool shutdown = false;
+  rpc_->Handle(R"({"jsonrpc":"2.0","id":1,"method":"daemon.shutdown"})", bob_, &shutdown);
+  EXPECT_FALSE(shutdown);
+  rpc_->Handle(R"({"jsonrpc":"2.0","id":1,"method":"daemon.shutdown"})", root_, &shutdown);
+  EXPECT_TRUE(shutdown);
+}
+
+TEST_F(RpcTest, InvalidUtf8InNamesDoesNotBreakReplies) {
+  json reply = Send(
+      "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"job.create\",\"params\":"
+      "{\"name\":\"caf\xc3\xa9\"}}",
+      alice_);
+  ASSERT_TRUE(reply.contains("result"));
+  json list = Call("job.list", json::object(), alice_);
+  EXPECT_EQ(list["result"]["jobs"][0]["name"], "caf\xc3\xa9");
+}
+
+}  // namespace
+}  // namespace openbits::daemon
