@@ -14,5 +14,10 @@ cmake -S . -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE="$TYPE" -DOPENBITS_DEV_MO
   cat "$BUILD_DIR.configure.log"
   exit 1
 }
-cmake --build "$BUILD_DIR" -j "$(nproc)"
+echo "build: compiling into $BUILD_DIR (log: $BUILD_DIR.build.log)" >&2
+cmake --build "$BUILD_DIR" -j "$(nproc)" > "$BUILD_DIR.build.log" 2>&1 || {
+  grep -E "error|Error" -A3 "$BUILD_DIR.build.log" | head -60 >&2
+  echo "build: FAILED, see $BUILD_DIR.build.log" >&2
+  exit 1
+}
 echo "$BUILD_DIR"
