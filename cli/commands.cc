@@ -221,6 +221,7 @@ class Bitsadmin {
   int Getter();
   int Setter();
   int Transfer();
+  int Monitor();
   int Util();
   void PrintInfo(const json& info, bool verbose);
   void PrintFiles(const json& files);
@@ -237,9 +238,10 @@ class Bitsadmin {
 int Bitsadmin::Dispatch() {
   if (command_ == "/util") return Util();
   static const std::vector<std::string> kKnown = {
-      "/create",  "/addfile", "/addfileset", "/addfilewithranges", "/listfiles",
-      "/suspend", "/resume",  "/cancel",     "/complete",          "/reset",
-      "/list",    "/info",    "/transfer"};
+      "/create",    "/addfile", "/addfileset", "/addfilewithranges",
+      "/listfiles", "/suspend", "/resume",     "/cancel",
+      "/complete",  "/reset",   "/list",       "/info",
+      "/transfer",  "/monitor"};
   const bool getter = command_.rfind("/get", 0) == 0;
   const bool setter = command_.rfind("/set", 0) == 0;
   if (!getter && !setter && std::find(kKnown.begin(), kKnown.end(), command_) == kKnown.end()) {
@@ -259,6 +261,7 @@ int Bitsadmin::Dispatch() {
   if (command_ == "/list") return List();
   if (command_ == "/info") return InfoCommand();
   if (command_ == "/transfer") return Transfer();
+  if (command_ == "/monitor") return Monitor();
   if (getter) return Getter();
   return Setter();
 }
@@ -275,6 +278,7 @@ void Bitsadmin::Help() {
           "/RESET [/ALLUSERS]                   Cancels all jobs\n"
           "/LIST [/ALLUSERS] [/VERBOSE]         Lists the jobs\n"
           "/INFO job [/VERBOSE]                 Displays information about the job\n"
+          "/MONITOR [/ALLUSERS] [/REFRESH sec]  Lists the jobs every sec seconds (Ctrl+C stops)\n"
           "/TRANSFER name [/DOWNLOAD] [/PRIORITY p] [/DYNAMIC] remote local [remote local...]\n"
           "/GETSTATE /GETBYTESTOTAL /GETBYTESTRANSFERRED /GETFILESTOTAL /GETFILESTRANSFERRED\n"
           "/GETDISPLAYNAME /GETDESCRIPTION /GETPRIORITY /GETTYPE /GETOWNER /GETERROR\n"
@@ -660,6 +664,34 @@ int Bitsadmin::Setter() {
   }
   out_ << property << " set to " << shown << ".\n";
   return kExitOk;
+}
+
+int Bitsadmin::Monitor() {
+  bool all = false;
+  long refresh = 5;
+  for (std::size_t i = 0; i < args_.size(); ++i) {
+    const std::string l = Lower(args_[i]);
+    if (l == "/allusers") {
+      all = true;
+    } else if (l == "/refresh" && i + 1 < args_.size() && !args_[i + 1].empty() &&
+               args_[i + 1].size() < 6 &&
+               std::all_of(args_[i + 1].begin(), args_[i + 1].end(), ::isdigit)) {
+      refresh = std::max(1L, std::stol(args_[++i]));
+    } else {
+      throw UsageError{"usage: bitsadmin /monitor [/allusers] [/refresh seconds]"};
+    }
+  }
+  const bool tty = ::isatty(STDOUT_FILENO) == 1 && &out_ == &std::cout;
+  // Until interrupted (Ctrl+C), as BITSAdmin's /monitor.
+  while (true) {
+    auto list = Rpc("job.list", {{"allUsers", all}}, "list jobs");
+    if (!list) return kExitFailed;
+    if (tty) out_ << "\033[H\033[2J";  // redraw in place
+    out_ << "MONITORING BACKGROUND COPY MANAGER(" << refresh << " second refresh)\n";
+    for (const json& j : (*list)["jobs"]) PrintListLine(j);
+    out_ << "\n" << std::flush;
+    std::this_thread::sleep_for(std::chrono::seconds(refresh));
+  }
 }
 
 int Bitsadmin::Util() {

@@ -172,6 +172,26 @@ TEST_F(BitsadminTest, BadInvocationsGetUsageOrNotFoundStatuses) {
             "openbits bitsadmin 0.1.0 (BITS 3.0 compatible)");
 }
 
+TEST_F(BitsadminTest, MonitorRedrawsTheJobListUntilStopped) {
+  const std::string id = B({"/rawreturn", "/create", "watched"}).out;
+  testing::ChildProcess monitor =
+      testing::SpawnWithOutput({kBitsadmin, "/monitor", "/refresh", "1"});
+  ASSERT_GT(monitor.pid, 0);
+  std::vector<std::string> lines;
+  char line[512];
+  // Two screens: the header, the job, a blank line, and again.
+  while (lines.size() < 6 && std::fgets(line, sizeof line, monitor.out) != nullptr) {
+    lines.emplace_back(line);
+  }
+  ::kill(monitor.pid, SIGTERM);
+  testing::Reap(monitor);
+  ASSERT_EQ(lines.size(), 6u);
+  EXPECT_EQ(lines[0], "MONITORING BACKGROUND COPY MANAGER(1 second refresh)\n");
+  EXPECT_EQ(lines[1], id + " watched SUSPENDED 0 / 0 0 / 0\n");
+  EXPECT_EQ(lines[3], lines[0]);
+  EXPECT_EQ(B({"/monitor", "/refresh", "soon"}).status, 2);
+}
+
 TEST_F(BitsadminTest, ASecondDaemonOnTheSameQueueRefusesToStart) {
   ASSERT_EQ(B({"/list"}).status, 0);  // autostarts the first
   std::string out;

@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -485,6 +486,38 @@ int RunProgram(const std::vector<std::string>& args, std::string* output) {
     if (output != nullptr) output->append(buf, n);
   }
   const int status = Reap(child);
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+int RunProgramAs(unsigned uid, unsigned gid, const std::vector<std::string>& args,
+                 const std::vector<std::string>& env, std::string* output) {
+  int fds[2];
+  if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
+  std::vector<std::string> argv_copy = args;
+  std::vector<char*> argv;
+  for (auto& a : argv_copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env;
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t pid = ::fork();
+  if (pid < 0) return -1;
+  if (pid == 0) {
+    ::dup2(fds[1], 1);
+    if (::setgroups(0, nullptr) != 0 || ::setgid(gid) != 0 || ::setuid(uid) != 0) _exit(126);
+    ::execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  ::close(fds[1]);
+  char buf[4096];
+  ssize_t n;
+  while ((n = ::read(fds[0], buf, sizeof buf)) > 0) {
+    if (output != nullptr) output->append(buf, static_cast<std::size_t>(n));
+  }
+  ::close(fds[0]);
+  int status = 0;
+  ::waitpid(pid, &status, 0);
   return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
 }
 

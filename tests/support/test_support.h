@@ -152,6 +152,11 @@ int Reap(ChildProcess& child);
 // Runs `argv` with stdout captured; returns the exit status (or -1).
 int RunProgram(const std::vector<std::string>& argv, std::string* output);
 
+// Runs `argv` as user `uid`/`gid` (REQUIRES: root) with exactly the
+// environment `env` ("NAME=value"), stdout captured.
+int RunProgramAs(unsigned uid, unsigned gid, const std::vector<std::string>& argv,
+                 const std::vector<std::string>& env, std::string* output);
+
 }  // namespace openbits::testing
 
 #endif  // OPENBITS_TESTS_SUPPORT_TEST_SUPPORT_H_
