@@ -61,6 +61,13 @@ std::string FormatTime(std::int64_t ms) {
   return buf;
 }
 
+// "'program' parameters", or "none".
+std::string NotifyCommand(const json& job) {
+  const std::string program = job.value("notifyProgram", "");
+  if (program.empty()) return "none";
+  return "'" + program + "' " + job.value("notifyParameters", "");
+}
+
 std::string OwnerName(const std::string& uid_text) {
   char* end = nullptr;
   const unsigned long uid = std::strtoul(uid_text.c_str(), &end, 10);
@@ -287,6 +294,7 @@ void Bitsadmin::Help() {
           "/GETCOMPLETIONTIME /GETTEMPORARYNAME job [file_index]           Read a property\n"
           "/SETDISPLAYNAME /SETDESCRIPTION /SETPRIORITY /SETMINRETRYDELAY /SETNOPROGRESSTIMEOUT\n"
           "/SETMAXDOWNLOADTIME /SETNOTIFYFLAGS job value;  /SETCUSTOMHEADERS job header...\n"
+          "/SETNOTIFYCMDLINE job program [parameters] (NULL NULL removes); /GETNOTIFYCMDLINE job\n"
           "/UTIL /VERSION                       Displays the version\n\n"
           "job is a display name or a {GUID}. Exit status: 0 success, 1 failure, 2 usage,\n"
           "3 openbitsd unreachable (docs/bitsadmin.md).\n";
@@ -539,7 +547,7 @@ void Bitsadmin::PrintInfo(const json& info, bool verbose) {
   out_ << "DESCRIPTION:" << (description.empty() ? "" : " " + description) << "\n";
   out_ << "JOB FILES:\n";
   PrintFiles(info["files"]);
-  out_ << "NOTIFICATION COMMAND LINE: none\n";
+  out_ << "NOTIFICATION COMMAND LINE: " << NotifyCommand(j) << "\n";
 }
 
 int Bitsadmin::InfoCommand() {
@@ -591,6 +599,7 @@ int Bitsadmin::Getter() {
   if (c == "notifyflags")
     return Value(std::to_string(j["notifyFlags"].get<std::uint32_t>())), kExitOk;
   if (c == "customheaders") return Value(j["customHeaders"]), kExitOk;
+  if (c == "notifycmdline") return Value(NotifyCommand(j)), kExitOk;
   if (c == "creationtime") return Value(FormatTime(j["creationTime"])), kExitOk;
   if (c == "modificationtime") return Value(FormatTime(j["modificationTime"])), kExitOk;
   if (c == "completiontime") return Value(FormatTime(j["completionTime"])), kExitOk;
@@ -622,7 +631,17 @@ int Bitsadmin::Setter() {
   json value;
   std::string property;
   std::string shown;
-  if (c == "customheaders") {
+  if (c == "notifycmdline") {
+    // /setnotifycmdline job program [parameters]; NULL NULL removes it.
+    if (args_.size() < 2 || args_.size() > 3) {
+      throw UsageError{"usage: bitsadmin /setnotifycmdline job program_name [program_parameters]"};
+    }
+    std::string program = args_[1] == "NULL" ? "" : args_[1];
+    std::string parameters = args_.size() == 3 && args_[2] != "NULL" ? args_[2] : "";
+    property = "notifyCmdLine";
+    value = {{"program", program}, {"parameters", parameters}};
+    shown = program.empty() ? "none" : "'" + program + "' " + parameters;
+  } else if (c == "customheaders") {
     Need(1, "/setcustomheaders job header1 [header2 ...]");
     property = "customHeaders";
     std::string joined;

@@ -11,6 +11,7 @@
 #include "openbits/hresult.h"
 
 #include "auth/request_policy.h"
+#include "engine/notify_command.h"
 
 namespace openbits::daemon {
 namespace {
@@ -192,6 +193,22 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
       return Status::Ok();
     });
   }
+  if (property == "notifyCmdLine") {
+    if (!value.is_object() || !value.contains("program") || !value["program"].is_string() ||
+        !value.contains("parameters") || !value["parameters"].is_string()) {
+      return RpcError{kInvalidParams, "notifyCmdLine takes {program, parameters}", nullptr};
+    }
+    const std::string program = value["program"].get<std::string>();
+    const std::string parameters = value["parameters"].get<std::string>();
+    if (Status st = engine::ValidateNotifyCommand(program, parameters); !st.ok()) {
+      return FromStatus(st);
+    }
+    return set([&](store::JobRecord& r) {
+      r.notify_program = program;
+      r.notify_parameters = parameters;
+      return Status::Ok();
+    });
+  }
   if (property == "dynamicContent") {
     if (!value.is_boolean())
       return RpcError{kInvalidParams, "dynamicContent takes a boolean", nullptr};
@@ -289,6 +306,8 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         }
         json info = InfoJson(engine_->InfoOf(job));
         info["customHeaders"] = job.rec.custom_headers;
+        info["notifyProgram"] = job.rec.notify_program;
+        info["notifyParameters"] = job.rec.notify_parameters;
         return json{{"job", info}, {"files", files}};
       });
     } else if (method == "job.addFiles") {

@@ -3,12 +3,15 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <cstdio>
+#include <sys/wait.h>
 
 #include <boost/asio/post.hpp>
 #include <curl/curl.h>
 
 #include "auth/request_policy.h"
 #include "engine/job_impl.h"
+#include "engine/notify_command.h"
 #include "engine/scheduler.h"
 #include "engine/state_machine.h"
 #include "platform/system.h"
@@ -675,6 +678,7 @@ std::shared_ptr<JobData> Engine::SharedOf(JobData& job) {
 }
 
 void Engine::CancelTimers(JobData& job) {
+  job.command_timer.cancel();
   job.retry_timer.cancel();
   job.slice_timer.cancel();
   job.deadline_timer.cancel();
@@ -822,6 +826,7 @@ void Engine::OnAllFilesDone(JobData& job) {
   (void)Persist(job);
   NotifyModification(job, false);
   NotifyTransferred(job);
+  RunNotifyCommand(job, kNotifyJobTransferred);
   ScheduleSoon();
 }
 
@@ -876,6 +881,7 @@ void Engine::EnterError(JobData& job) {
   (void)Persist(job);
   NotifyModification(job, false);
   NotifyError(job);
+  RunNotifyCommand(job, kNotifyJobError);
   ScheduleSoon();
 }
 
@@ -999,6 +1005,54 @@ void Engine::NotifyError(JobData& job) {
   auto error = ErrorOf(job);
   if (!error.ok()) return;
   PostNotification(job, [e = *error](JobCallback& cb, Job& h) { cb.JobError(h, e); });
+}
+
+void Engine::RunNotifyCommand(JobData& job, std::uint32_t flag) {
+  const store::JobRecord& r = job.rec;
+  if (r.notify_program.empty() || (r.notify_flags & flag) == 0 ||
+      (r.notify_flags & kNotifyDisable) != 0 || job.callback || job.command_pid > 0) {
+    return;  // BITS runs the command line only when no callback object is set
+  }
+  auto pid = StartNotifyCommand(r.notify_program, r.notify_parameters);
+  if (!pid.ok()) {
+    std::fprintf(stderr, "openbits: job %s: %s\n", r.id.ToString().c_str(),
+                 pid.status().message().c_str());
+    return;
+  }
+  job.command_pid = *pid;
+  if (auto shared = SharedOf(job)) WatchNotifyCommand(shared, flag, r.state);
+}
+
+void Engine::WatchNotifyCommand(const std::shared_ptr<JobData>& job, std::uint32_t flag,
+                                JobState state) {
+  // Reaped by polling with WNOHANG: a library must not take over SIGCHLD.
+  job->command_timer.get().expires_after(std::chrono::milliseconds(50));
+  std::weak_ptr<JobData> weak = job;
+  job->command_timer.get().async_wait(
+      [this, weak, flag, state](const boost::system::error_code& ec) {
+        auto j = weak.lock();
+        if (ec || !j) return;
+        int status = 0;
+        const pid_t done = ::waitpid(j->command_pid, &status, WNOHANG);
+        if (done == 0) {
+          WatchNotifyCommand(j, flag, state);
+          return;
+        }
+        j->command_pid = -1;
+        const bool succeeded = done > 0 && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+        if (succeeded || j->removed || j->rec.state != state) return;
+        // Failed and the job was neither completed nor cancelled: again after
+        // the retry delay.
+        const auto delay = std::max<std::chrono::milliseconds>(
+            std::chrono::seconds(j->rec.minimum_retry_delay_s), options_.minimum_retry_delay_floor);
+        j->command_timer.get().expires_after(delay);
+        j->command_timer.get().async_wait(
+            [this, weak, flag, state](const boost::system::error_code& e) {
+              auto again = weak.lock();
+              if (e || !again || again->removed || again->rec.state != state) return;
+              RunNotifyCommand(*again, flag);
+            });
+      });
 }
 
 void Engine::NotifyFileTransferred(JobData& job, std::uint32_t index) {

@@ -73,7 +73,7 @@ class LazyTimer {
 // The engine thread's view of one job.
 struct JobData {
   explicit JobData(boost::asio::io_context& io)
-      : retry_timer(io), slice_timer(io), deadline_timer(io), notify_timer(io) {}
+      : retry_timer(io), slice_timer(io), deadline_timer(io), notify_timer(io), command_timer(io) {}
 
   store::JobRecord rec;
   std::shared_ptr<JobCallback> callback;
@@ -86,6 +86,8 @@ struct JobData {
   LazyTimer slice_timer;
   LazyTimer deadline_timer;
   LazyTimer notify_timer;
+  LazyTimer command_timer;  // watches and re-runs the notify command line
+  int command_pid = -1;
   std::chrono::steady_clock::time_point last_notify;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
@@ -180,6 +182,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void NotifyTransferred(JobData& job);
   void NotifyError(JobData& job);
   void NotifyFileTransferred(JobData& job, std::uint32_t index);
+  // Runs the job's notify command line for `flag` (kNotifyJobTransferred or
+  // kNotifyJobError) if it applies, and re-runs it after the retry delay
+  // while it exits non-zero and the job stays in the same state.
+  void RunNotifyCommand(JobData& job, std::uint32_t flag);
+  void WatchNotifyCommand(const std::shared_ptr<JobData>& job, std::uint32_t flag, JobState state);
   void PostNotification(JobData& job, std::function<void(JobCallback&, Job&)> call);
 
   // TransferHost

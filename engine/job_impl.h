@@ -59,6 +59,8 @@ class JobImpl final : public Job {
   std::uint32_t GetNotifyFlags() const override;
   Status SetNotifyInterface(std::shared_ptr<JobCallback> callback) override;
   Status SetMinimumNotificationInterval(std::chrono::milliseconds ms) override;
+  Status SetNotifyCmdLine(std::string_view program, std::string_view parameters) override;
+  NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
 

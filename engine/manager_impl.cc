@@ -7,6 +7,7 @@
 #include "auth/request_policy.h"
 #include "engine/engine.h"
 #include "engine/job_impl.h"
+#include "engine/notify_command.h"
 #include "platform/system.h"
 
 namespace openbits {
@@ -219,6 +220,21 @@ Status JobImpl::SetMinimumNotificationInterval(std::chrono::milliseconds ms) {
   if (ms.count() < 0 || ms.count() > 0xFFFFFFFFLL) return Status(kEInvalidArg, "out of range");
   return Assign(&store::JobRecord::min_notification_interval_ms,
                 static_cast<std::uint32_t>(ms.count()));
+}
+
+Status JobImpl::SetNotifyCmdLine(std::string_view program, std::string_view parameters) {
+  OPENBITS_RETURN_IF_ERROR(ValidateNotifyCommand(program, parameters));
+  return Update([&](store::JobRecord& r) {
+    r.notify_program = std::string(program);
+    r.notify_parameters = std::string(parameters);
+    return Status::Ok();
+  });
+}
+
+NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
+  return engine_->Call([&] {
+    return NotifyCommandLine{data_->rec.notify_program, data_->rec.notify_parameters};
+  });
 }
 
 Status JobImpl::SetDynamicContent(bool enable) {

@@ -53,6 +53,10 @@ struct JobRecord {
   std::uint32_t notify_flags = kNotifyJobTransferred | kNotifyJobError;
   std::uint32_t min_notification_interval_ms = 500;
   std::string custom_headers;
+  // SetNotifyCmdLine: an absolute program path and its argument string
+  // (first token: the program's name); both empty when unset.
+  std::string notify_program;
+  std::string notify_parameters;
   bool dynamic_content = false;
   bool ever_resumed = false;
   // Wall-clock times in milliseconds since the Unix epoch; 0 = not set.

@@ -64,6 +64,11 @@ CREATE TABLE files (
 ) WITHOUT ROWID;
 )sql";
 
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE jobs ADD COLUMN notify_program TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
+)sql";
+
 Status SqliteError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
@@ -183,7 +188,7 @@ class SqliteStore final : public Store {
     const char* sql[] = {
         // kInsertJob
         "INSERT INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26)",
+        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)",
         // kUpdateJob
         "UPDATE jobs SET sequence=?2, owner=?3, type=?4, state=?5, priority=?6,"
         " display_name=?7, description=?8, minimum_retry_delay_s=?9,"
@@ -191,8 +196,8 @@ class SqliteStore final : public Store {
         " min_notification_interval_ms=?13, custom_headers=?14, dynamic_content=?15,"
         " ever_resumed=?16, creation_time_ms=?17, modification_time_ms=?18,"
         " completion_time_ms=?19, error_code=?20, error_context=?21, error_file=?22,"
-        " error_description=?23, error_count=?24, active_time_ms=?25, pending=?26"
-        " WHERE id=?1",
+        " error_description=?23, error_count=?24, active_time_ms=?25, pending=?26,"
+        " notify_program=?27, notify_parameters=?28 WHERE id=?1",
         // kDeleteJob
         "DELETE FROM jobs WHERE id=?1",
         // kInsertFile
@@ -208,7 +213,8 @@ class SqliteStore final : public Store {
         " notify_flags, min_notification_interval_ms, custom_headers, dynamic_content,"
         " ever_resumed, creation_time_ms, modification_time_ms, completion_time_ms,"
         " error_code, error_context, error_file, error_description, error_count,"
-        " active_time_ms, pending FROM jobs ORDER BY sequence",
+        " active_time_ms, pending, notify_program, notify_parameters FROM jobs"
+        " ORDER BY sequence",
         // kSelectFiles
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
         " bytes_transferred, completed, renamed, etag, last_modified, remote_size FROM files"
@@ -260,6 +266,8 @@ class SqliteStore final : public Store {
         j.error_count = static_cast<std::uint32_t>(s.Int(23));
         j.active_time_ms = s.Int(24);
         j.pending = static_cast<PendingAction>(s.Int(25));
+        j.notify_program = s.Text(26);
+        j.notify_parameters = s.Text(27);
         if (static_cast<int>(j.state) < 0 || static_cast<int>(j.state) > 8 ||
             static_cast<int>(j.priority) < 0 || static_cast<int>(j.priority) > 3) {
           return Status(kBgEDatabaseCorrupt, "job row with an impossible state");
@@ -417,7 +425,9 @@ class SqliteStore final : public Store {
         .Bind(23, j.error_description)
         .Bind(24, std::int64_t{j.error_count})
         .Bind(25, j.active_time_ms)
-        .Bind(26, static_cast<std::int64_t>(j.pending));
+        .Bind(26, static_cast<std::int64_t>(j.pending))
+        .Bind(27, j.notify_program)
+        .Bind(28, j.notify_parameters);
   }
 
   static void BindFile(Statement& s, const Guid& id, const FileRecord& f) {
@@ -481,7 +491,7 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 }  // namespace
 
 const std::vector<Migration>& SchemaMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}};
+  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}};
   return migrations;
 }
 

@@ -167,6 +167,14 @@ class OPENBITS_EXPORT Job {
   // Minimum interval between two progress notifications
   // (BITS_JOB_PROPERTY_MINIMUM_NOTIFICATION_INTERVAL_MS). Default 500 ms.
   virtual Status SetMinimumNotificationInterval(std::chrono::milliseconds ms) = 0;
+  // The program run when the job enters TRANSFERRED or ERROR (per the
+  // notify flags), unless a JobCallback is set. `parameters` is split into
+  // arguments (blanks separate, double quotes group) and must start with the
+  // program's name; no shell is involved. A run that exits non-zero is
+  // repeated after MinimumRetryDelay while the job stays in that state.
+  // Both empty remove it. E_INVALIDARG / BG_E_STRING_TOO_LONG on bad input.
+  virtual Status SetNotifyCmdLine(std::string_view program, std::string_view parameters) = 0;
+  virtual NotifyCommandLine GetNotifyCmdLine() const = 0;
   // BITS_JOB_PROPERTY_DYNAMIC_CONTENT: allow servers that do not support
   // ranges or do not announce a size; any interruption then restarts the
   // file from byte 0. Only before the first Resume() (else

@@ -148,6 +148,12 @@ struct JobErrorInfo {
   std::string context_description;
 };
 
+// SetNotifyCmdLine's program and parameters (both empty: none).
+struct NotifyCommandLine {
+  std::string program;     // absolute path
+  std::string parameters;  // first token: the program's name
+};
+
 // A consistent snapshot of a job, taken in one step (for listings).
 struct JobInfo {
   Guid id;

@@ -192,6 +192,27 @@ TEST_F(BitsadminTest, MonitorRedrawsTheJobListUntilStopped) {
   EXPECT_EQ(B({"/monitor", "/refresh", "soon"}).status, 2);
 }
 
+TEST_F(BitsadminTest, NotifyCommandLineIsSetShownAndRunByTheDaemon) {
+  const std::string marker = dest_ / "notified";
+  ASSERT_EQ(B({"/create", "notified"}).status, 0);
+  const std::string params = "sh -c \"echo done > " + marker + "\"";
+  EXPECT_EQ(B({"/setnotifycmdline", "notified", "/bin/sh", params}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getnotifycmdline", "notified"}).out, "'/bin/sh' " + params);
+  EXPECT_NE(B({"/info", "notified", "/verbose"}).out.find("NOTIFICATION COMMAND LINE: '/bin/sh' "),
+            std::string::npos);
+  EXPECT_EQ(B({"/setnotifycmdline", "notified", "/bin/sh", "bash -c x"}).status, 1);
+  ASSERT_EQ(B({"/addfile", "notified", server_->Url("/small.bin"), dest_ / "s.bin"}).status, 0);
+  ASSERT_EQ(B({"/resume", "notified"}).status, 0);
+  ASSERT_TRUE(Until({"/rawreturn", "/getstate", "notified"},
+                    [](const std::string& s) { return s == "TRANSFERRED"; }));
+  for (int i = 0; i < 1000 && !testing::FileExists(marker); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_TRUE(testing::FileExists(marker));
+  EXPECT_EQ(B({"/setnotifycmdline", "notified", "NULL", "NULL"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getnotifycmdline", "notified"}).out, "none");
+}
+
 TEST_F(BitsadminTest, ASecondDaemonOnTheSameQueueRefusesToStart) {
   ASSERT_EQ(B({"/list"}).status, 0);  // autostarts the first
   std::string out;

@@ -6,7 +6,9 @@
 #include <fcntl.h>
 
 #include <fstream>
+#include <functional>
 #include <sys/stat.h>
+#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -798,6 +800,53 @@ TEST_F(DownloadTest, CompleteReplacesALinkAtTheFinalNameInsteadOfWritingThroughI
   std::string text;
   std::getline(victim, text);
   EXPECT_EQ(text, "must not change");
+}
+
+// Waits without a callback (a callback would suppress the command line).
+bool PollUntil(const std::function<bool()>& condition) {
+  for (int i = 0; i < 3000; ++i) {
+    if (condition()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return condition();
+}
+
+std::vector<std::string> Lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<std::string> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(line);
+  return lines;
+}
+
+TEST_F(DownloadTest, TheNotifyCommandLineRunsWhenTheJobIsTransferred) {
+  auto job = NewJob("notify");
+  const std::string marker = state_ / "fired";
+  ASSERT_TRUE(job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo \\\"$0 $1\\\" >> " + marker +
+                                                   "\" transferred " + job->GetId().ToString())
+                  .ok());
+  EXPECT_EQ(job->GetNotifyCmdLine().program, "/bin/sh");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("s.bin")).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(PollUntil([&] { return Lines(marker).size() == 1; }));
+  EXPECT_EQ(Lines(marker)[0], "transferred " + job->GetId().ToString());
+  EXPECT_EQ(job->GetState(), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Lines(marker).size(), 1u);
+  EXPECT_EQ(job->SetNotifyCmdLine("/bin/sh", "sh").code(), kBgEInvalidState);
+}
+
+TEST_F(DownloadTest, AFailingNotifyCommandRunsAgainAfterTheRetryDelay) {
+  auto job = NewJob("notify-fails");
+  const std::string marker = state_ / "runs";
+  ASSERT_TRUE(
+      job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo run >> " + marker + "; exit 1\"").ok());
+  ASSERT_TRUE(job->SetMinimumRetryDelay(5).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/missing.bin"), Dest("m.bin")).ok());
+  ASSERT_TRUE(job->Resume().ok());
+  // ERROR (404) fires the command (flag 0x02); it exits 1; 5 s later it runs again.
+  ASSERT_TRUE(PollUntil([&] { return Lines(marker).size() >= 2; }));
+  EXPECT_EQ(job->GetState(), JobState::kError);
+  ASSERT_TRUE(job->Cancel().ok());
 }
 
 }  // namespace

@@ -37,6 +37,8 @@ JobRecord SampleJob() {
   j.priority = JobPriority::kHigh;
   j.display_name = "nightly \"backup\" ünïcode";
   j.description = "desc";
+  j.notify_program = "/bin/true";
+  j.notify_parameters = "true --flag";
   j.error_code = HttpErrorCode(503);
   j.error_context = ErrorContext::kRemoteFile;
   j.error_file = 1;
@@ -89,6 +91,8 @@ TEST(StoreTest, JobsAndFilesRoundTrip) {
   EXPECT_EQ(j.priority, JobPriority::kHigh);
   EXPECT_EQ(j.error_code, HttpErrorCode(503));
   EXPECT_EQ(j.error_count, 3u);
+  EXPECT_EQ(j.notify_program, "/bin/true");
+  EXPECT_EQ(j.notify_parameters, "true --flag");
   ASSERT_EQ(j.files.size(), 2u);
   EXPECT_TRUE(j.files[0].completed);
   EXPECT_EQ(j.files[0].etag, "\"abc\"");
@@ -140,42 +144,73 @@ TEST(StoreTest, ATransactionThatFailsLeavesNothing) {
 
 TEST(StoreTest, MigrationsRunInOrderAndOnlyOnce) {
   TempDir dir;
-  std::vector<Migration> v1 = {SchemaMigrations()[0]};
+  const std::vector<Migration> current = SchemaMigrations();
   {
-    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", v1);
+    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", current);
     ASSERT_TRUE(store.ok());
     ASSERT_TRUE((*store)->InsertJob(SampleJob()).ok());
   }
-  std::vector<Migration> v2 = v1;
-  v2.push_back({2,
-                "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
-                "INSERT INTO settings VALUES ('x', 'y');"});
+  std::vector<Migration> next = current;
+  const int version = current.back().version + 1;
+  next.push_back({version,
+                  "CREATE TABLE settings (key TEXT PRIMARY KEY, value TEXT);"
+                  "INSERT INTO settings VALUES ('x', 'y');"});
   {
-    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", v2);
+    auto store = Store::OpenWithMigrationsForTest(dir / "q.db", next);
     ASSERT_TRUE(store.ok()) << store.status().ToString();
-    EXPECT_EQ((*store)->SchemaVersion(), 2);
+    EXPECT_EQ((*store)->SchemaVersion(), version);
     auto jobs = (*store)->LoadJobs();
     ASSERT_TRUE(jobs.ok());
     EXPECT_EQ(jobs->size(), 1u);  // data survived the migration
   }
-  // Reopening does not run migration 2 again (it would fail: table exists).
-  auto again = Store::OpenWithMigrationsForTest(dir / "q.db", v2);
+  // Reopening does not run the migration again (it would fail: table exists).
+  auto again = Store::OpenWithMigrationsForTest(dir / "q.db", next);
   EXPECT_TRUE(again.ok()) << again.status().ToString();
+}
+
+TEST(StoreTest, AVersion1QueueIsUpgradedWithItsJobs) {
+  TempDir dir;
+  {
+    // A queue as schema version 1 wrote it, job and file included.
+    sqlite3* db = nullptr;
+    ASSERT_EQ(sqlite3_open((dir / "q.db").c_str(), &db), SQLITE_OK);
+    const std::string sql =
+        std::string(SchemaMigrations()[0].sql) +
+        "PRAGMA user_version = 1;"
+        "INSERT INTO jobs VALUES (x'00112233445566778899AABBCCDDEEFF', 1, '1000',"
+        " 0, 3, 2, 'old', '', 600, 1209600, 7776000, 3, 500, '', 0, 0, 1, 1,"
+        " 0, 0, 0, -1, '', 0, 0, 0);"
+        "INSERT INTO files VALUES (x'00112233445566778899AABBCCDDEEFF', 0,"
+        " 'http://h/a', '/tmp/a', '', '', -1, -1, 0, 0, 0, '', '');";
+    char* err = nullptr;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, &err), SQLITE_OK) << err;
+    sqlite3_close(db);
+  }
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok()) << store.status().ToString();
+  EXPECT_EQ((*store)->SchemaVersion(), SchemaMigrations().back().version);
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].display_name, "old");
+  EXPECT_EQ((*jobs)[0].notify_program, "");
+  ASSERT_EQ((*jobs)[0].files.size(), 1u);
+  EXPECT_EQ((*jobs)[0].files[0].remote_name, "http://h/a");
 }
 
 TEST(StoreTest, AFailingMigrationRollsBackCompletely) {
   TempDir dir;
-  std::vector<Migration> v1 = {SchemaMigrations()[0]};
-  ASSERT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", v1).ok());
-  std::vector<Migration> broken = v1;
-  broken.push_back({2, "CREATE TABLE half (a); THIS IS NOT SQL;"});
+  const std::vector<Migration> current = SchemaMigrations();
+  const int version = current.back().version;
+  ASSERT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", current).ok());
+  std::vector<Migration> broken = current;
+  broken.push_back({version + 1, "CREATE TABLE half (a); THIS IS NOT SQL;"});
   auto store = Store::OpenWithMigrationsForTest(dir / "q.db", broken);
   EXPECT_FALSE(store.ok());
-  EXPECT_EQ(UserVersion(dir / "q.db"), 1);
-  std::vector<Migration> fixed = v1;
-  fixed.push_back({2, "CREATE TABLE half (a);"});
-  EXPECT_TRUE(
-      Store::OpenWithMigrationsForTest(dir / "q.db", fixed).ok());  // "half" was rolled back
+  EXPECT_EQ(UserVersion(dir / "q.db"), version);
+  std::vector<Migration> fixed = current;
+  fixed.push_back({version + 1, "CREATE TABLE half (a);"});
+  EXPECT_TRUE(Store::OpenWithMigrationsForTest(dir / "q.db", fixed).ok());  // "half" rolled back
 }
 
 TEST(StoreTest, ADatabaseFromANewerVersionIsRefused) {
