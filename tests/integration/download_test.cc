@@ -32,7 +32,7 @@ constexpr std::uint64_t kMiB = 1024 * 1024;
 
 NginxServer::Options Locations(const std::string& switch_directive) {
   return {
-      "    location /slow/ { alias $ROOT/; limit_rate 16m; }\n"
+      "    location /slow/ { alias $ROOT/; limit_rate 1m; sendfile_max_chunk 64k; }\n"
       "    location /noranges/ { alias $ROOT/; max_ranges 0; }\n"
       "    location /switch/ { alias $ROOT/; " +
       switch_directive +
@@ -48,7 +48,7 @@ class DownloadTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
     root_probe_ = std::make_unique<TempDir>();
-    server_ = std::make_unique<NginxServer>(Locations("limit_rate 16m;"));
+    server_ = std::make_unique<NginxServer>(Locations("limit_rate 1m; sendfile_max_chunk 64k;"));
     ASSERT_TRUE(server_->ok()) << server_->error();
     const std::string root = server_->root();
     small_sha_ = WriteTestFile(root + "/small.bin", 100 * 1024, 2);
@@ -248,7 +248,8 @@ TEST_F(DownloadTest, A200AnswerToARangeRestartsTheFile) {
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
   ASSERT_TRUE(job->Complete().ok());
   EXPECT_EQ(Sha256OfFile(Dest("switching.bin")), sha);
-  ASSERT_TRUE(server_->Restart(Locations("limit_rate 16m;"))) << server_->error();
+  ASSERT_TRUE(server_->Restart(Locations("limit_rate 1m; sendfile_max_chunk 64k;")))
+      << server_->error();
 
   auto log = server_->AccessLogFor("/switch/switching.bin");
   ASSERT_EQ(log.size(), 2u);

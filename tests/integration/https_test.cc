@@ -26,7 +26,8 @@ class HttpsTest : public ::testing::Test {
   static void SetUpTestSuite() {
     NginxServer::Options options;
     options.tls = true;
-    options.extra_server_config = "    location /slow/ { alias $ROOT/; limit_rate 16m; }\n";
+    options.extra_server_config =
+        "    location /slow/ { alias $ROOT/; limit_rate 1m; sendfile_max_chunk 64k; }\n";
     server_ = std::make_unique<NginxServer>(options);
     ASSERT_TRUE(server_->ok()) << server_->error();
     sha_ = testing::WriteTestFile(server_->root() + "/file.bin", 3 * kMiB + 5, 7);
