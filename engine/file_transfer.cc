@@ -191,13 +191,19 @@ Status FileTransfer::OpenTemporaryFile() {
   if (!file_.temp_name.empty()) {
     auto fd = platform::OpenExisting(dir_, file_.temp_name);
     if (fd.ok()) {
-      ReconcileTemporaryFile(file_);
+      // Reconcile on the descriptor just opened: bytes past the checkpoint
+      // are cut off, a shorter file lowers the checkpoint.
+      auto size = platform::FileSize(*fd);
+      if (!size.ok()) return size.status();
+      if (*size < file_.bytes_transferred) {
+        file_.bytes_transferred = *size;
+        file_.completed = false;
+      }
       if (config_.dynamic_content) file_.bytes_transferred = 0;
       OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd, file_.bytes_transferred));
       fd_ = std::make_shared<ScopedFd>(std::move(*fd));
       written_ = durable_ = writeback_started_ = file_.bytes_transferred;
-      Persist();
-      return Status::Ok();
+      return host_.PersistFile(*this, file_);
     }
     if (!IsNotFound(fd.status())) return fd.status();
     // Vanished: start over under a new name.
@@ -225,10 +231,6 @@ Status FileTransfer::OpenTemporaryFile() {
 void FileTransfer::IssueRequest() {
   const auto cursor = NextRange(file_.ranges, written_, file_.remote_size);
   if (!cursor && !config_.dynamic_content) {
-    FinishFile();
-    return;
-  }
-  if (config_.dynamic_content && written_ > 0 && file_.completed) {
     FinishFile();
     return;
   }

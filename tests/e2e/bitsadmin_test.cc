@@ -10,7 +10,6 @@
 #include <fstream>
 #include <sys/socket.h>
 #include <sys/un.h>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -66,32 +65,19 @@ class BitsadminTest : public ::testing::Test {
     return pid;
   }
 
-  // True while `pid` runs (a zombie waiting for its reaper does not).
-  static bool Alive(pid_t pid) {
-    std::ifstream stat("/proc/" + std::to_string(pid) + "/stat");
-    std::string pid_text, name, state;
-    if (!(stat >> pid_text >> name >> state)) return false;
-    return state != "Z" && state != "X";
-  }
-
-  // Stops the daemon and waits (bounded) until its process is gone.
+  // Stops the daemon and waits for its process to end.
   void StopDaemon() {
     const pid_t pid = DaemonPid();
-    if (pid <= 0 || !Alive(pid)) return;
-    ::kill(pid, SIGTERM);
-    for (int i = 0; i < 2000 && Alive(pid); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
+    if (pid <= 0 || ::kill(pid, SIGTERM) != 0) return;
+    EXPECT_TRUE(testing::WaitForExit(pid, std::chrono::seconds(30)));
   }
 
-  // Runs bitsadmin until `done(output)` or a bounded number of attempts.
-  bool Until(const std::vector<std::string>& args,
-             const std::function<bool(const std::string&)>& done) {
-    for (int i = 0; i < 600; ++i) {
-      if (done(B(args).out)) return true;
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    }
-    return false;
+  // Makes the daemon signal `job`'s next TRANSFERRED (or ERROR) through
+  // `fifo`: the notify command line, run by the daemon, writes a line.
+  void SignalOnOutcome(const std::string& job, const testing::LineFifo& fifo) {
+    ASSERT_EQ(B({"/setnotifycmdline", job, "/bin/sh", "sh -c \"echo done > " + fifo.path() + "\""})
+                  .status,
+              0);
   }
 
   static std::unique_ptr<NginxServer> server_;
@@ -133,9 +119,11 @@ TEST_F(BitsadminTest, CreateAddResumeCompleteWithBitsadminOutput) {
 
   EXPECT_EQ(B({"/setpriority", "nightly", "foreground"}).out, "priority set to FOREGROUND.\n");
   EXPECT_EQ(B({"/rawreturn", "/getpriority", "nightly"}).out, "FOREGROUND");
+  testing::LineFifo outcome(state_ / "outcome");
+  SignalOnOutcome(id, outcome);
   EXPECT_EQ(B({"/resume", "nightly"}).out, "Job resumed.\n");
-  ASSERT_TRUE(Until({"/rawreturn", "/getstate", id},
-                    [](const std::string& s) { return s == "TRANSFERRED"; }));
+  ASSERT_EQ(outcome.ReadLine(std::chrono::seconds(60)), "done");
+  EXPECT_EQ(B({"/rawreturn", "/getstate", id}).out, "TRANSFERRED");
   EXPECT_EQ(B({"/rawreturn", "/getbytestotal", id}).out, std::to_string(6 * kMiB));
   EXPECT_EQ(B({"/complete", id}).out, "Job completed.\n");
   EXPECT_EQ(Sha256OfFile(dest_ / "file.bin"), sha_);
@@ -193,9 +181,9 @@ TEST_F(BitsadminTest, MonitorRedrawsTheJobListUntilStopped) {
 }
 
 TEST_F(BitsadminTest, NotifyCommandLineIsSetShownAndRunByTheDaemon) {
-  const std::string marker = dest_ / "notified";
+  testing::LineFifo notified(dest_ / "notified");
   ASSERT_EQ(B({"/create", "notified"}).status, 0);
-  const std::string params = "sh -c \"echo done > " + marker + "\"";
+  const std::string params = "sh -c \"echo done > " + notified.path() + "\"";
   EXPECT_EQ(B({"/setnotifycmdline", "notified", "/bin/sh", params}).status, 0);
   EXPECT_EQ(B({"/rawreturn", "/getnotifycmdline", "notified"}).out, "'/bin/sh' " + params);
   EXPECT_NE(B({"/info", "notified", "/verbose"}).out.find("NOTIFICATION COMMAND LINE: '/bin/sh' "),
@@ -203,12 +191,8 @@ TEST_F(BitsadminTest, NotifyCommandLineIsSetShownAndRunByTheDaemon) {
   EXPECT_EQ(B({"/setnotifycmdline", "notified", "/bin/sh", "bash -c x"}).status, 1);
   ASSERT_EQ(B({"/addfile", "notified", server_->Url("/small.bin"), dest_ / "s.bin"}).status, 0);
   ASSERT_EQ(B({"/resume", "notified"}).status, 0);
-  ASSERT_TRUE(Until({"/rawreturn", "/getstate", "notified"},
-                    [](const std::string& s) { return s == "TRANSFERRED"; }));
-  for (int i = 0; i < 1000 && !testing::FileExists(marker); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  EXPECT_TRUE(testing::FileExists(marker));
+  EXPECT_EQ(notified.ReadLine(std::chrono::seconds(60)), "done");
+  EXPECT_EQ(B({"/rawreturn", "/getstate", "notified"}).out, "TRANSFERRED");
   EXPECT_EQ(B({"/setnotifycmdline", "notified", "NULL", "NULL"}).status, 0);
   EXPECT_EQ(B({"/rawreturn", "/getnotifycmdline", "notified"}).out, "none");
 }
@@ -223,26 +207,35 @@ TEST_F(BitsadminTest, ASecondDaemonOnTheSameQueueRefusesToStart) {
 }
 
 TEST_F(BitsadminTest, SigkillOfTheDaemonMidTransferLosesNothing) {
-  Outcome create = B({"/rawreturn", "/create", "killed"});
-  const std::string id = create.out;
+  const std::string id = B({"/rawreturn", "/create", "killed"}).out;
   ASSERT_EQ(B({"/addfile", id, server_->Url("/slow/file.bin"), dest_ / "file.bin"}).status, 0);
   ASSERT_EQ(B({"/setpriority", id, "FOREGROUND"}).status, 0);
+  testing::LineFifo outcome(state_ / "outcome");
+  SignalOnOutcome(id, outcome);
   ASSERT_EQ(B({"/resume", id}).status, 0);
-  ASSERT_TRUE(Until({"/rawreturn", "/getbytestransferred", id}, [](const std::string& s) {
-    // Past 4 MiB at least one checkpoint is durable (a transfer never runs
-    // more than checkpoint_bytes = 4 MiB ahead of it).
-    return !s.empty() && std::stoull(s) >= 4 * 1024 * 1024 + 256 * 1024;
-  }));
+  // Past 4 MiB in the temporary file at least one checkpoint is durable (a
+  // transfer never runs more than checkpoint_bytes = 4 MiB ahead of it).
+  ASSERT_TRUE(testing::WaitForDirectoryChange(
+      dest_.path(),
+      [&] {
+        for (const std::string& name : testing::ListDirectory(dest_.path())) {
+          if (name.rfind("BIT", 0) == 0 &&
+              testing::FileSizeOf(dest_ / name) >= 4 * kMiB + 256 * 1024) {
+            return true;
+          }
+        }
+        return false;
+      },
+      std::chrono::seconds(60)));
   const pid_t first = DaemonPid();
   ASSERT_GT(first, 0);
   ASSERT_EQ(::kill(first, SIGKILL), 0);
-  for (int i = 0; i < 2000 && Alive(first); ++i) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  }
+  ASSERT_TRUE(testing::WaitForExit(first, std::chrono::seconds(30)));
   // The next bitsadmin call starts a new daemon, which resumes the job.
-  ASSERT_TRUE(Until({"/rawreturn", "/getstate", id},
-                    [](const std::string& s) { return s == "TRANSFERRED"; }));
+  ASSERT_EQ(B({"/list"}).status, 0);
   EXPECT_NE(DaemonPid(), first);
+  ASSERT_EQ(outcome.ReadLine(std::chrono::seconds(60)), "done");
+  EXPECT_EQ(B({"/rawreturn", "/getstate", id}).out, "TRANSFERRED");
   ASSERT_EQ(B({"/complete", id}).status, 0);
   EXPECT_EQ(Sha256OfFile(dest_ / "file.bin"), sha_);
   // The resumed request asked for the rest only. (nginx may log the killed

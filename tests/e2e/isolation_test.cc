@@ -10,7 +10,6 @@
 
 #include <fstream>
 #include <sys/stat.h>
-#include <thread>
 
 #include <gtest/gtest.h>
 
@@ -47,7 +46,9 @@ class IsolationTest : public ::testing::Test {
     for (const std::string& dir : {root_home_ / "state", other_home_ / "state"}) {
       std::ifstream in(dir + "/openbitsd.pid");
       pid_t pid = -1;
-      if (in >> pid && pid > 0) ::kill(pid, SIGTERM);
+      if (in >> pid && pid > 0 && ::kill(pid, SIGTERM) == 0) {
+        EXPECT_TRUE(testing::WaitForExit(pid, std::chrono::seconds(30)));
+      }
     }
     ::unsetenv("OPENBITS_STATE_DIR");
   }

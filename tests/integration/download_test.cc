@@ -47,7 +47,6 @@ NginxServer::Options Locations(const std::string& switch_directive) {
 class DownloadTest : public ::testing::Test {
  protected:
   static void SetUpTestSuite() {
-    root_probe_ = std::make_unique<TempDir>();
     server_ = std::make_unique<NginxServer>(Locations("limit_rate 1m; sendfile_max_chunk 64k;"));
     ASSERT_TRUE(server_->ok()) << server_->error();
     const std::string root = server_->root();
@@ -55,10 +54,7 @@ class DownloadTest : public ::testing::Test {
     medium_sha_ = WriteTestFile(root + "/medium.bin", 3 * kMiB + 17, 3);
     empty_sha_ = WriteTestFile(root + "/empty.bin", 0, 4);
   }
-  static void TearDownTestSuite() {
-    server_.reset();
-    root_probe_.reset();
-  }
+  static void TearDownTestSuite() { server_.reset(); }
 
   void SetUp() override {
     ManagerOptions options;
@@ -103,7 +99,6 @@ class DownloadTest : public ::testing::Test {
   }
 
   static std::unique_ptr<NginxServer> server_;
-  static std::unique_ptr<TempDir> root_probe_;
   static std::string big_sha_, small_sha_, medium_sha_, empty_sha_;
 
   TempDir state_;
@@ -113,7 +108,6 @@ class DownloadTest : public ::testing::Test {
 };
 
 std::unique_ptr<NginxServer> DownloadTest::server_;
-std::unique_ptr<TempDir> DownloadTest::root_probe_;
 std::string DownloadTest::big_sha_, DownloadTest::small_sha_, DownloadTest::medium_sha_,
     DownloadTest::empty_sha_;
 
@@ -803,50 +797,35 @@ TEST_F(DownloadTest, CompleteReplacesALinkAtTheFinalNameInsteadOfWritingThroughI
   EXPECT_EQ(text, "must not change");
 }
 
-// Waits without a callback (a callback would suppress the command line).
-bool PollUntil(const std::function<bool()>& condition) {
-  for (int i = 0; i < 3000; ++i) {
-    if (condition()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return condition();
-}
-
-std::vector<std::string> Lines(const std::string& path) {
-  std::ifstream in(path);
-  std::vector<std::string> lines;
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
 TEST_F(DownloadTest, TheNotifyCommandLineRunsWhenTheJobIsTransferred) {
+  // No JobCallback here: a callback object would take the command's place.
   auto job = NewJob("notify");
-  const std::string marker = state_ / "fired";
-  ASSERT_TRUE(job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo \\\"$0 $1\\\" >> " + marker +
+  testing::LineFifo fired(state_ / "fired");
+  ASSERT_TRUE(job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo \\\"$0 $1\\\" > " + fired.path() +
                                                    "\" transferred " + job->GetId().ToString())
                   .ok());
   EXPECT_EQ(job->GetNotifyCmdLine().program, "/bin/sh");
   ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("s.bin")).ok());
   ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(PollUntil([&] { return Lines(marker).size() == 1; }));
-  EXPECT_EQ(Lines(marker)[0], "transferred " + job->GetId().ToString());
+  EXPECT_EQ(fired.ReadLine(std::chrono::seconds(60)), "transferred " + job->GetId().ToString());
   EXPECT_EQ(job->GetState(), JobState::kTransferred);
   ASSERT_TRUE(job->Complete().ok());
-  EXPECT_EQ(Lines(marker).size(), 1u);
+  EXPECT_EQ(fired.ReadLine(std::chrono::milliseconds(0)), std::nullopt);  // once per event
   EXPECT_EQ(job->SetNotifyCmdLine("/bin/sh", "sh").code(), kBgEInvalidState);
 }
 
 TEST_F(DownloadTest, AFailingNotifyCommandRunsAgainAfterTheRetryDelay) {
   auto job = NewJob("notify-fails");
-  const std::string marker = state_ / "runs";
+  testing::LineFifo runs(state_ / "runs");
   ASSERT_TRUE(
-      job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo run >> " + marker + "; exit 1\"").ok());
+      job->SetNotifyCmdLine("/bin/sh", "sh -c \"echo run > " + runs.path() + "; exit 1\"").ok());
   ASSERT_TRUE(job->SetMinimumRetryDelay(5).ok());
   ASSERT_TRUE(job->AddFile(server_->Url("/missing.bin"), Dest("m.bin")).ok());
   ASSERT_TRUE(job->Resume().ok());
   // ERROR (404) fires the command (flag 0x02); it exits 1; 5 s later it runs again.
-  ASSERT_TRUE(PollUntil([&] { return Lines(marker).size() >= 2; }));
+  EXPECT_EQ(runs.ReadLine(std::chrono::seconds(60)), "run");
   EXPECT_EQ(job->GetState(), JobState::kError);
+  EXPECT_EQ(runs.ReadLine(std::chrono::seconds(60)), "run");
   ASSERT_TRUE(job->Cancel().ok());
 }
 

@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
 #include <unistd.h>
@@ -18,10 +19,11 @@
 #include <memory>
 #include <netinet/in.h>
 #include <sstream>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
-#include <thread>
 
 #include <openssl/evp.h>
 
@@ -49,33 +51,6 @@ void RemoveTree(const std::string& path) {
   } else {
     ::unlink(path.c_str());
   }
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  socklen_t len = sizeof addr;
-  int port = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
-    port = ntohs(addr.sin_port);
-  }
-  ::close(fd);
-  return port;
-}
-
-bool PortAccepts(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = htons(static_cast<std::uint16_t>(port));
-  const bool ok = ::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
-  ::close(fd);
-  return ok;
 }
 
 std::string FindNginx() {
@@ -187,7 +162,20 @@ NginxServer::NginxServer(Options options) {
     error_ = "cannot make test certificates with openssl";
     return;
   }
-  Start(options, /*keep_port=*/false);
+  listen_fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = 0;  // a free port, chosen by the kernel: no race
+  socklen_t len = sizeof addr;
+  if (::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0 ||
+      ::listen(listen_fd_, 512) != 0 ||
+      ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+    error_ = "cannot listen on loopback";
+    return;
+  }
+  port_ = ntohs(addr.sin_port);
+  Start(options);
 }
 
 bool NginxServer::MakeCertificates() {
@@ -235,7 +223,10 @@ bool NginxServer::MakeCertificates() {
   return true;
 }
 
-NginxServer::~NginxServer() { Stop(); }
+NginxServer::~NginxServer() {
+  Stop();
+  if (listen_fd_ >= 0) ::close(listen_fd_);
+}
 
 void NginxServer::Stop() {
   if (pid_ > 0) {
@@ -247,51 +238,70 @@ void NginxServer::Stop() {
 
 bool NginxServer::Restart(const Options& options) {
   Stop();
-  return Start(options, /*keep_port=*/true);
+  return Start(options);
 }
 
-bool NginxServer::Start(const Options& options, bool keep_port) {
-  for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
-    if (!keep_port || port_ == 0) port_ = FreeLoopbackPort();
-    if (!WriteConfig(options)) {
-      error_ = "cannot write nginx.conf";
-      return false;
-    }
-    const std::string nginx = FindNginx();
-    std::vector<std::string> args = {nginx,        "-c", dir_ / "nginx.conf",     "-p",
-                                     dir_.path(),  "-e", dir_ / "logs/error.log", "-g",
-                                     "daemon off;"};
-    std::vector<char*> argv;
-    for (auto& a : args) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = -1;
-    if (::posix_spawn(&pid, nginx.c_str(), nullptr, nullptr, argv.data(), environ) != 0) {
-      error_ = "cannot start nginx (is it installed?)";
-      return false;
-    }
-    // Wait until it accepts connections or exits (a port taken meanwhile).
-    bool up = false;
-    for (int i = 0; i < 1000; ++i) {
-      if (PortAccepts(port_)) {
-        up = true;
-        break;
-      }
-      int status = 0;
-      if (::waitpid(pid, &status, WNOHANG) == pid) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    }
-    if (up) {
-      pid_ = pid;
-    } else {
-      ::kill(pid, SIGKILL);
-      ::waitpid(pid, nullptr, 0);
-      std::ifstream log(dir_ / "logs/error.log");
-      std::stringstream text;
-      text << log.rdbuf();
-      error_ = "nginx did not start: " + text.str();
-    }
+bool NginxServer::Start(const Options& options) {
+  if (!WriteConfig(options)) {
+    error_ = "cannot write nginx.conf";
+    return false;
   }
-  return pid_ > 0;
+  const std::string nginx = FindNginx();
+  std::vector<std::string> args = {nginx,        "-c", dir_ / "nginx.conf",     "-p",
+                                   dir_.path(),  "-e", dir_ / "logs/error.log", "-g",
+                                   "daemon off;"};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy;
+  for (char** e = environ; *e != nullptr; ++e) env_copy.emplace_back(*e);
+  env_copy.emplace_back("NGINX=3;");  // the listening socket is fd 3
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_adddup2(&actions, listen_fd_, 3);
+  pid_t pid = -1;
+  const int rc = ::posix_spawn(&pid, nginx.c_str(), &actions, nullptr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&actions);
+  if (rc != 0) {
+    error_ = "cannot start nginx (is it installed?)";
+    return false;
+  }
+  pid_ = pid;
+  if (!Answers()) {
+    Stop();
+    std::ifstream log(dir_ / "logs/error.log");
+    std::stringstream text;
+    text << log.rdbuf();
+    error_ = "nginx did not start: " + text.str();
+    return false;
+  }
+  return true;
+}
+
+bool NginxServer::Answers() {
+  // The connection queues in our socket's backlog until nginx accepts it;
+  // the read returns when nginx answers (or after the bound).
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  timeval bound{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &bound, sizeof bound);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port_));
+  bool answered = false;
+  if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+    // On a TLS port nginx answers this plain request with a 400: serving too.
+    const std::string request = "GET / HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
+    char buf[16];
+    answered =
+        ::write(fd, request.data(), request.size()) == static_cast<ssize_t>(request.size()) &&
+        ::read(fd, buf, sizeof buf) > 0;
+  }
+  ::close(fd);
+  return answered;
 }
 
 bool NginxServer::WriteConfig(const Options& options) {
@@ -440,6 +450,70 @@ std::shared_ptr<JobWatcher> Watch(Job& job) {
   (void)job.SetNotifyFlags(kNotifyJobTransferred | kNotifyJobError | kNotifyJobModification);
   (void)job.SetMinimumNotificationInterval(std::chrono::milliseconds(0));
   return watcher;
+}
+
+LineFifo::LineFifo(const std::string& path) : path_(path) {
+  ::mkfifo(path.c_str(), 0666);
+  ::chmod(path.c_str(), 0666);  // writable by a child running as another user
+  read_fd_ = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  write_fd_ = ::open(path.c_str(), O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+}
+
+LineFifo::~LineFifo() {
+  if (read_fd_ >= 0) ::close(read_fd_);
+  if (write_fd_ >= 0) ::close(write_fd_);
+  ::unlink(path_.c_str());
+}
+
+std::optional<std::string> LineFifo::ReadLine(std::chrono::milliseconds limit) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (true) {
+    const auto newline = buffer_.find('\n');
+    if (newline != std::string::npos) {
+      std::string line = buffer_.substr(0, newline);
+      buffer_.erase(0, newline + 1);
+      return line;
+    }
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) return std::nullopt;
+    pollfd p{read_fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) <= 0) continue;
+    char buf[4096];
+    const ssize_t n = ::read(read_fd_, buf, sizeof buf);
+    if (n > 0) buffer_.append(buf, static_cast<std::size_t>(n));
+  }
+}
+
+bool WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
+  const int fd = static_cast<int>(::syscall(SYS_pidfd_open, pid, 0));
+  if (fd < 0) return errno == ESRCH;  // already gone
+  pollfd p{fd, POLLIN, 0};            // readable once the process has terminated
+  const bool exited = ::poll(&p, 1, static_cast<int>(limit.count())) > 0;
+  ::close(fd);
+  return exited;
+}
+
+bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>& done,
+                            std::chrono::milliseconds limit) {
+  const int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
+  ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO);
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  bool result = done();
+  while (!result) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+        deadline - std::chrono::steady_clock::now());
+    if (left.count() < 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+      char events[4096];
+      while (::read(fd, events, sizeof events) > 0) {
+      }
+    }
+    result = done();
+  }
+  ::close(fd);
+  return result;
 }
 
 ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {

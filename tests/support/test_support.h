@@ -13,6 +13,7 @@
 #include <cstdio>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <sys/types.h>
 #include <vector>
@@ -96,7 +97,9 @@ class NginxServer {
 
  private:
   bool WriteConfig(const Options& options);
-  bool Start(const Options& options, bool keep_port);
+  bool Start(const Options& options);
+  // A request answered by nginx: waits on the response itself.
+  bool Answers();
   bool MakeCertificates();
   bool tls_ = false;
   void Stop();
@@ -104,6 +107,9 @@ class NginxServer {
   TempDir dir_;
   std::string root_;
   int port_ = 0;
+  // Our listening socket, handed to nginx (its NGINX inherited-socket
+  // variable): connections queue in it from the start, across restarts.
+  int listen_fd_ = -1;
   pid_t pid_ = -1;
   std::string error_;
 };
@@ -138,6 +144,34 @@ class JobWatcher : public JobCallback {
 // Attaches a new JobWatcher to `job` with flags for every event and no
 // notification rate limit.
 std::shared_ptr<JobWatcher> Watch(Job& job);
+
+// A named pipe that children write lines to (e.g. a notify command line);
+// ReadLine waits for the next line itself. A write end is kept open so that
+// a writer closing never looks like the end.
+class LineFifo {
+ public:
+  explicit LineFifo(const std::string& path);
+  ~LineFifo();
+  LineFifo(const LineFifo&) = delete;
+  LineFifo& operator=(const LineFifo&) = delete;
+  const std::string& path() const { return path_; }
+  // The next line (without newline), or nullopt if none came within `limit`.
+  std::optional<std::string> ReadLine(std::chrono::milliseconds limit);
+
+ private:
+  std::string path_;
+  int read_fd_ = -1;
+  int write_fd_ = -1;
+  std::string buffer_;
+};
+
+// Waits until process `pid` (not necessarily our child) has exited.
+bool WaitForExit(pid_t pid, std::chrono::milliseconds limit);
+
+// Waits until `done()` holds, re-checking after each change inotify reports
+// in `dir` (files created, written, closed).
+bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>& done,
+                            std::chrono::milliseconds limit);
 
 // A child process whose stdout is readable through `out`.
 struct ChildProcess {
