@@ -15,6 +15,7 @@
 #include "openbits/hresult.h"
 
 #include "platform/paths.h"
+#include "platform/secret_buffer.h"
 
 extern char** environ;
 
@@ -106,6 +107,7 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     }
     sent += static_cast<std::size_t>(n);
   }
+  platform::Cleanse(request);  // it may have carried a password
   std::size_t newline;
   while ((newline = pending_.find('\n')) == std::string::npos) {
     char buf[65536];

@@ -21,8 +21,10 @@
 #include "openbits/hresult.h"
 #include "openbits/types.h"
 
+#include "auth/request_policy.h"
 #include "cli/client.h"
 #include "platform/paths.h"
+#include "platform/secret_buffer.h"
 
 namespace openbits::cli {
 namespace {
@@ -230,6 +232,8 @@ class Bitsadmin {
   int Transfer();
   int Monitor();
   int Util();
+  int SetCredentials();
+  int RemoveCredentials();
   void PrintInfo(const json& info, bool verbose);
   void PrintFiles(const json& files);
   void PrintListLine(const json& job);
@@ -245,16 +249,17 @@ class Bitsadmin {
 int Bitsadmin::Dispatch() {
   if (command_ == "/util") return Util();
   static const std::vector<std::string> kKnown = {
-      "/create",    "/addfile", "/addfileset", "/addfilewithranges",
-      "/listfiles", "/suspend", "/resume",     "/cancel",
-      "/complete",  "/reset",   "/list",       "/info",
-      "/transfer",  "/monitor"};
+      "/create",  "/addfile", "/addfileset", "/addfilewithranges", "/listfiles",
+      "/suspend", "/resume",  "/cancel",     "/complete",          "/reset",
+      "/list",    "/info",    "/transfer",   "/monitor",           "/removecredentials"};
   const bool getter = command_.rfind("/get", 0) == 0;
   const bool setter = command_.rfind("/set", 0) == 0;
   if (!getter && !setter && std::find(kKnown.begin(), kKnown.end(), command_) == kKnown.end()) {
     throw UsageError{"unknown switch " + command_};
   }
   if (!Connected()) return kExitNoDaemon;
+  if (command_ == "/setcredentials") return SetCredentials();
+  if (command_ == "/removecredentials") return RemoveCredentials();
   if (command_ == "/create") return Create();
   if (command_ == "/addfile") return AddFile();
   if (command_ == "/addfileset") return AddFileSet();
@@ -295,6 +300,10 @@ void Bitsadmin::Help() {
           "/SETDISPLAYNAME /SETDESCRIPTION /SETPRIORITY /SETMINRETRYDELAY /SETNOPROGRESSTIMEOUT\n"
           "/SETMAXDOWNLOADTIME /SETNOTIFYFLAGS job value;  /SETCUSTOMHEADERS job header...\n"
           "/SETNOTIFYCMDLINE job program [parameters] (NULL NULL removes); /GETNOTIFYCMDLINE job\n"
+          "/SETCREDENTIALS job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE username password\n"
+          "                                     (NULL NULL: the logon credentials; stored "
+          "encrypted)\n"
+          "/REMOVECREDENTIALS job SERVER|PROXY scheme\n"
           "/UTIL /VERSION                       Displays the version\n\n"
           "job is a display name or a {GUID}. Exit status: 0 success, 1 failure, 2 usage,\n"
           "3 openbitsd unreachable (docs/bitsadmin.md).\n";
@@ -332,7 +341,7 @@ int Bitsadmin::AddFile() {
   const std::string local = Absolute(args_[2]);
   json files = json::array({{{"remote", args_[1]}, {"local", local}}});
   if (!Rpc("job.addFiles", {{"id", *id}, {"files", files}}, "add file to job")) return kExitFailed;
-  out_ << "Added " << args_[1] << " -> " << local << " to job.\n";
+  out_ << "Added " << auth::RedactUrl(args_[1]) << " -> " << local << " to job.\n";
   return kExitOk;
 }
 
@@ -398,7 +407,7 @@ int Bitsadmin::AddFileWithRanges() {
            "add file to job")) {
     return kExitFailed;
   }
-  out_ << "Added " << args_[1] << " -> " << local << " to job.\n";
+  out_ << "Added " << auth::RedactUrl(args_[1]) << " -> " << local << " to job.\n";
   return kExitOk;
 }
 
@@ -682,6 +691,41 @@ int Bitsadmin::Setter() {
     return kExitFailed;
   }
   out_ << property << " set to " << shown << ".\n";
+  return kExitOk;
+}
+
+int Bitsadmin::SetCredentials() {
+  Exactly(5,
+          "/setcredentials job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE|PASSPORT username "
+          "password (NULL NULL: implicit credentials)");
+  auto id = Resolve(args_[0]);
+  if (!id) return kExitFailed;
+  json params = {{"id", *id}, {"target", Upper(args_[1])}, {"scheme", Upper(args_[2])}};
+  if (args_[3] == "NULL" && args_[4] == "NULL") {
+    params["userName"] = nullptr;
+    params["password"] = nullptr;
+  } else {
+    params["userName"] = args_[3];
+    params["password"] = args_[4];
+  }
+  platform::Cleanse(args_[4]);
+  auto done = Rpc("job.setCredentials", params, "set the credentials");
+  if (params["password"].is_string()) platform::Cleanse(params["password"].get_ref<std::string&>());
+  if (!done) return kExitFailed;
+  out_ << "Credentials set.\n";
+  return kExitOk;
+}
+
+int Bitsadmin::RemoveCredentials() {
+  Exactly(3, "/removecredentials job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE|PASSPORT");
+  auto id = Resolve(args_[0]);
+  if (!id) return kExitFailed;
+  if (!Rpc("job.removeCredentials",
+           {{"id", *id}, {"target", Upper(args_[1])}, {"scheme", Upper(args_[2])}},
+           "remove the credentials")) {
+    return kExitFailed;
+  }
+  out_ << "Credentials removed.\n";
   return kExitOk;
 }
 

@@ -2,13 +2,18 @@
 //
 // openbitsd: the background daemon that owns a persistent transfer queue.
 //
-//   openbitsd [--foreground] [--state-dir DIR] [--socket PATH]
+//   openbitsd [--foreground] [--state-dir DIR] [--socket PATH] [--key-dir DIR]
+//   openbitsd --rotate-key [--state-dir DIR] [--key-dir DIR]
 //
 // Per-user mode (the only mode so far): state in $OPENBITS_STATE_DIR, else
 // ${XDG_STATE_HOME:-$HOME/.local/state}/openbits; socket $OPENBITS_SOCKET,
 // else <state dir>/openbitsd.sock. Without --foreground the daemon detaches
 // once its socket listens, so a client that started it can connect as soon
-// as the starting process has exited.
+// as the starting process has exited. --rotate-key re-seals every stored
+// credential under a new vault key and exits (the daemon must be stopped).
+//
+// The daemon holds decrypted secrets while it uses them: it makes itself
+// non-dumpable (no core files, no ptrace by other processes of the user).
 
 #include <fcntl.h>
 #include <signal.h>
@@ -18,9 +23,13 @@
 #include <cstdio>
 #include <cstring>
 #include <string>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#if defined(__linux__)
+#include <sys/prctl.h>
+#endif
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -30,11 +39,23 @@
 #include "engine/engine.h"
 #include "platform/file_system.h"
 #include "platform/paths.h"
+#include "platform/system.h"
 
 namespace {
 
 void Usage() {
-  std::fprintf(stderr, "usage: openbitsd [--foreground] [--state-dir DIR] [--socket PATH]\n");
+  std::fprintf(stderr,
+               "usage: openbitsd [--foreground] [--state-dir DIR] [--socket PATH] [--key-dir DIR]\n"
+               "       openbitsd --rotate-key [--state-dir DIR] [--key-dir DIR]\n");
+}
+
+// No core file and no ptrace attach: both would expose decrypted secrets.
+void ProtectMemory() {
+  const rlimit no_core{0, 0};
+  ::setrlimit(RLIMIT_CORE, &no_core);
+#if defined(__linux__)
+  ::prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+#endif
 }
 
 // Binds and listens on `path` with mode 0600 (only the owner may connect).
@@ -90,13 +111,20 @@ void Detach(const std::string& log_path, int keep_fd, int lock_fd) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ProtectMemory();
   bool foreground = false;
+  bool rotate_key = false;
   std::string state_dir = openbits::platform::DefaultStateDirectory();
   std::string socket_path;
+  std::string key_dir;
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
     if (arg == "--foreground") {
       foreground = true;
+    } else if (arg == "--rotate-key") {
+      rotate_key = true;
+    } else if (arg == "--key-dir" && i + 1 < argc) {
+      key_dir = argv[++i];
     } else if (arg == "--state-dir" && i + 1 < argc) {
       state_dir = argv[++i];
     } else if (arg == "--socket" && i + 1 < argc) {
@@ -118,8 +146,37 @@ int main(int argc, char** argv) {
   }
   auto lock = openbits::platform::LockFile(state_dir + "/openbitsd.lock");
   if (!lock.ok()) {
-    std::fprintf(stderr, "openbitsd: another openbitsd already serves %s; not starting\n",
-                 state_dir.c_str());
+    std::fprintf(stderr, "openbitsd: another openbitsd already serves %s; %s\n", state_dir.c_str(),
+                 rotate_key ? "stop it before rotating the key" : "not starting");
+    return 1;
+  }
+  openbits::ManagerOptions options;
+  options.state_directory = state_dir;
+  options.key_directory = key_dir;
+  if (rotate_key) {
+    options.run_transfers = false;
+    auto engine = openbits::engine::Engine::Open(options);
+    if (!engine.ok()) {
+      std::fprintf(stderr, "openbitsd: cannot open the queue: %s\n",
+                   engine.status().ToString().c_str());
+      return 1;
+    }
+    const openbits::Status st = (*engine)->Call([&] {
+      return (*engine)->RotateCredentialKey(
+          openbits::engine::Caller{openbits::platform::CurrentUserId(), true});
+    });
+    (*engine)->Shutdown();
+    if (!st.ok()) {
+      std::fprintf(stderr, "openbitsd: key rotation failed: %s\n", st.ToString().c_str());
+      return 1;
+    }
+    std::printf("openbitsd: every stored secret is now sealed under a new key\n");
+    return 0;
+  }
+  // Before detaching, so that whoever started us sees why we cannot run
+  // (a key file with the wrong mode, a database from a newer version).
+  if (auto st = openbits::engine::Engine::CheckQueue(options); !st.ok()) {
+    std::fprintf(stderr, "openbitsd: cannot open the queue: %s\n", st.ToString().c_str());
     return 1;
   }
   std::string error;
@@ -143,8 +200,6 @@ int main(int argc, char** argv) {
   }
 
   // Threads start only now, after the fork.
-  openbits::ManagerOptions options;
-  options.state_directory = state_dir;
   auto engine = openbits::engine::Engine::Open(options);
   if (!engine.ok()) {
     std::fprintf(stderr, "openbitsd: cannot open the queue: %s\n",

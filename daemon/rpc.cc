@@ -12,6 +12,7 @@
 
 #include "auth/request_policy.h"
 #include "engine/notify_command.h"
+#include "platform/secret_buffer.h"
 
 namespace openbits::daemon {
 namespace {
@@ -76,6 +77,12 @@ json InfoJson(const JobInfo& i) {
       {"notifyFlags", i.notify_flags},
       {"dynamicContent", i.dynamic_content},
   };
+  json credentials = json::array();
+  for (const CredentialSlot& c : i.credentials) {
+    credentials.push_back(
+        {{"target", AuthTargetName(c.target)}, {"scheme", AuthSchemeName(c.scheme)}});
+  }
+  j["credentials"] = credentials;
   if (i.error) {
     const JobErrorInfo& e = *i.error;
     j["error"] = {{"hresult", static_cast<std::uint32_t>(e.code)},
@@ -224,6 +231,41 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
   return RpcError{kInvalidParams, "unknown property " + property, nullptr};
 }
 
+// BITS names, any case; 0 when unknown (the engine then reports
+// BG_E_INVALID_AUTH_TARGET / _SCHEME).
+int ParseAuthWord(const std::optional<std::string>& word, bool target) {
+  if (!word) return 0;
+  std::string w = *word;
+  for (char& c : w) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  if (target) {
+    for (AuthTarget t : {AuthTarget::kServer, AuthTarget::kProxy}) {
+      if (w == AuthTargetName(t)) return static_cast<int>(t);
+    }
+    return 0;
+  }
+  for (AuthScheme sc : {AuthScheme::kBasic, AuthScheme::kDigest, AuthScheme::kNtlm,
+                        AuthScheme::kNegotiate, AuthScheme::kPassport}) {
+    if (w == AuthSchemeName(sc)) return static_cast<int>(sc);
+  }
+  return 0;
+}
+
+// Overwrites every "password" string in `j` (the request's copies of a
+// secret must not linger in freed memory).
+void ScrubPasswords(json& j) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if (it.key() == "password" && it.value().is_string()) {
+        platform::Cleanse(it.value().get_ref<std::string&>());
+      } else {
+        ScrubPasswords(it.value());
+      }
+    }
+  } else if (j.is_array()) {
+    for (json& item : j) ScrubPasswords(item);
+  }
+}
+
 }  // namespace
 
 RpcDispatcher::RpcDispatcher(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
@@ -243,7 +285,12 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
     return Dump(ErrorResponse(id, {kInvalidRequest, "not a JSON-RPC 2.0 request", nullptr}));
   }
   const std::string method = message["method"].get<std::string>();
-  const json params_json = message.value("params", json::object());
+  json params_json = message.value("params", json::object());
+  ScrubPasswords(message);
+  struct Scrubber {
+    json& j;
+    ~Scrubber() { ScrubPasswords(j); }
+  } scrub_params{params_json};
   Params params(params_json);
   Call call(*engine_, caller, params);
   std::variant<json, RpcError> result;
@@ -372,6 +419,34 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         result = call.OnJob(
             [&](engine::JobData& job) { return SetProperty(*engine_, job, *property, value); });
       }
+    } else if (method == "job.setCredentials" || method == "job.removeCredentials") {
+      const int target = ParseAuthWord(params.String("target"), true);
+      const int scheme = ParseAuthWord(params.String("scheme"), false);
+      const bool set = method == "job.setCredentials";
+      const bool implicit = set && params.has("userName") && params["userName"].is_null() &&
+                            params.has("password") && params["password"].is_null();
+      const bool explicit_ok = params.has("userName") && params["userName"].is_string() &&
+                               params.has("password") && params["password"].is_string();
+      if (!params.String("target") || !params.String("scheme") ||
+          (set && !implicit && !explicit_ok)) {
+        result = RpcError{kInvalidParams,
+                          "params.target and params.scheme (strings) are required; "
+                          "setCredentials also takes userName and password (both strings, or "
+                          "both null for implicit credentials)",
+                          nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) {
+          const auto t = static_cast<AuthTarget>(target);
+          const auto sc = static_cast<AuthScheme>(scheme);
+          if (!set) return StatusResult(engine_->RemoveCredential(job, t, sc));
+          if (implicit) return StatusResult(engine_->SetCredential(job, t, sc, true, {}, {}));
+          return StatusResult(engine_->SetCredential(
+              job, t, sc, false, params["userName"].get_ref<const std::string&>(),
+              params["password"].get_ref<const std::string&>()));
+        });
+      }
+    } else if (method == "vault.rotateKey") {
+      result = engine_->Call([&]() { return StatusResult(engine_->RotateCredentialKey(caller)); });
     } else {
       result = RpcError{kMethodNotFound, "unknown method " + method, nullptr};
     }

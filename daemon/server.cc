@@ -10,6 +10,8 @@
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
 
+#include "platform/secret_buffer.h"
+
 namespace openbits::daemon {
 
 namespace asio = boost::asio;
@@ -74,10 +76,15 @@ class Session : public std::enable_shared_from_this<Session> {
     }
     std::string line(asio::buffers_begin(buffer_.data()),
                      asio::buffers_begin(buffer_.data()) + static_cast<std::ptrdiff_t>(length));
+    // The request may carry a password: wipe the bytes read before they
+    // are handed back to the buffer's free space.
+    platform::Cleanse(const_cast<void*>(asio::buffer_sequence_begin(buffer_.data())->data()),
+                      length);
     buffer_.consume(length);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     bool shutdown = false;
     std::string response = server_.dispatcher_.Handle(line, caller_, &shutdown);
+    platform::Cleanse(line);
     if (shutdown) {
       Reply(response, /*then_close=*/true);
       asio::post(server_.io_, server_.on_shutdown_);

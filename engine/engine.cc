@@ -9,6 +9,7 @@
 #include <boost/asio/post.hpp>
 #include <curl/curl.h>
 
+#include "auth/credentials.h"
 #include "auth/request_policy.h"
 #include "engine/job_impl.h"
 #include "engine/notify_command.h"
@@ -66,15 +67,50 @@ Status ValidateRemoteUrl(std::string_view url) {
     return Status(kEInvalidArg, "the remote URL has no host");
   }
   curl_free(raw);
-  raw = nullptr;
-  if (curl_url_get(u.get(), CURLUPART_PASSWORD, &raw, 0) == CURLUE_OK) {
-    curl_free(raw);
-    // Storing it would put a secret on disk in plain text; the credential
-    // vault (issue 4) will take it.
-    return Status(kEInvalidArg,
-                  "passwords in URLs are not accepted yet (they would be stored unencrypted)");
-  }
   return Status::Ok();
+}
+
+std::string KeyLocation(const ManagerOptions& options) {
+  return options.key_directory.empty() ? platform::DefaultKeyLocation() : options.key_directory;
+}
+
+// A job's secrets are kept sorted by purpose.
+const store::SecretRecord* FindSecret(const store::JobRecord& job, std::string_view purpose) {
+  auto it = std::lower_bound(
+      job.secrets.begin(), job.secrets.end(), purpose,
+      [](const store::SecretRecord& s, std::string_view p) { return s.purpose < p; });
+  return it != job.secrets.end() && it->purpose == purpose ? &*it : nullptr;
+}
+
+void KeepSecret(store::JobRecord& job, store::SecretRecord secret) {
+  auto it = std::lower_bound(
+      job.secrets.begin(), job.secrets.end(), secret.purpose,
+      [](const store::SecretRecord& s, const std::string& p) { return s.purpose < p; });
+  if (it != job.secrets.end() && it->purpose == secret.purpose) {
+    *it = std::move(secret);
+  } else {
+    job.secrets.insert(it, std::move(secret));
+  }
+}
+
+void ForgetSecret(store::JobRecord& job, std::string_view purpose) {
+  std::erase_if(job.secrets, [&](const store::SecretRecord& s) { return s.purpose == purpose; });
+}
+
+long CurlAuthBit(AuthScheme scheme) {
+  switch (scheme) {
+    case AuthScheme::kBasic:
+      return static_cast<long>(CURLAUTH_BASIC);
+    case AuthScheme::kDigest:
+      return static_cast<long>(CURLAUTH_DIGEST);
+    case AuthScheme::kNtlm:
+      return static_cast<long>(CURLAUTH_NTLM);
+    case AuthScheme::kNegotiate:
+      return static_cast<long>(CURLAUTH_NEGOTIATE);
+    case AuthScheme::kPassport:
+      break;
+  }
+  return 0;
 }
 
 Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
@@ -134,6 +170,12 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   auto store = store::Store::Open(opts.state_directory + "/queue.db");
   if (!store.ok()) return store.status();
   engine->store_ = std::move(*store);
+  auto vault = store::Vault::Open(*engine->store_, platform::NewKeyProtector(KeyLocation(opts)));
+  if (!vault.ok()) return vault.status();
+  engine->vault_ = std::move(*vault);
+  for (const std::string& warning : engine->vault_->warnings()) {
+    std::fprintf(stderr, "openbits: credential vault: %s\n", warning.c_str());
+  }
   engine->multi_ = std::make_unique<CurlMulti>(engine->io_);
 
   // Load on this thread before the engine thread exists: nothing else can
@@ -155,6 +197,13 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   engine->notify_thread_ = std::thread([e = engine.get()] { e->notify_io_.run(); });
   asio::post(engine->io_, [e = engine.get()] { e->Schedule(); });
   return engine;
+}
+
+Status Engine::CheckQueue(const ManagerOptions& options) {
+  auto store = store::Store::Open(options.state_directory + "/queue.db");
+  if (!store.ok()) return store.status();
+  auto vault = store::Vault::Open(**store, platform::NewKeyProtector(KeyLocation(options)));
+  return vault.ok() ? Status::Ok() : vault.status();
 }
 
 Engine::~Engine() { Shutdown(); }
@@ -310,7 +359,8 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
     job->rec.description = spec.description;
     job->rec.priority = spec.priority;
     if (!spec.files.empty()) {
-      Status st = BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files);
+      Status st =
+          BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files, &job->rec.secrets);
       if (!st.ok()) return Status(st.code(), where + st.message());
     }
     if (spec.resume) {
@@ -358,17 +408,24 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& cal
 
 Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
                                 const std::vector<FileRange>* ranges,
-                                std::vector<store::FileRecord>* out) const {
+                                std::vector<store::FileRecord>* out,
+                                std::vector<store::SecretRecord>* secrets) {
   if (files.empty()) return Status(kEInvalidArg, "no file given");
   if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
   if (ranges != nullptr && job.dynamic_content) {
     return Status(kEInvalidArg, "ranges cannot be downloaded from dynamic content");
   }
   std::vector<store::FileRecord> added;
+  std::vector<store::SecretRecord> sealed;
   for (const FileInfo& info : files) {
     Status url = ValidateRemoteUrl(info.remote_name);
     if (!url.ok()) {
       return Status(url.code(), url.message() + ": " + auth::RedactUrl(info.remote_name));
+    }
+    auto user_info = auth::SplitUserInfo(info.remote_name);
+    if (!user_info.ok()) {
+      return Status(user_info.status().code(),
+                    user_info.status().message() + ": " + auth::RedactUrl(info.remote_name));
     }
     Status local = ValidateLocalPath(info.local_name, options_.state_directory);
     if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
@@ -381,12 +438,23 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
     }
     store::FileRecord f;
     f.index = static_cast<std::uint32_t>(job.files.size() + added.size());
-    f.remote_name = info.remote_name;
+    // The password goes to the vault; the URL kept and shown has "****".
+    f.remote_name = user_info->redacted_url;
     f.local_name = info.local_name;
     if (ranges != nullptr) f.ranges = *ranges;
+    if (user_info->has_password) {
+      const std::string purpose = auth::UrlPasswordPurpose(f.index);
+      auto record = vault_->Seal(job.id, purpose,
+                                 std::span(user_info->password.data(), user_info->password.size()));
+      if (!record.ok()) return record.status();
+      sealed.push_back(store::SecretRecord{purpose, std::move(*record)});
+    }
     added.push_back(std::move(f));
   }
   for (auto& f : added) out->push_back(std::move(f));
+  for (auto& secret : sealed) secrets->push_back(std::move(secret));
+  std::sort(secrets->begin(), secrets->end(),
+            [](const auto& a, const auto& b) { return a.purpose < b.purpose; });
   return Status::Ok();
 }
 
@@ -396,14 +464,19 @@ Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
   Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
   if (!t.status.ok()) return t.status;
   std::vector<store::FileRecord> added;
-  OPENBITS_RETURN_IF_ERROR(BuildFileRecords(job.rec, files, ranges, &added));
+  std::vector<store::SecretRecord> secrets;
+  OPENBITS_RETURN_IF_ERROR(BuildFileRecords(job.rec, files, ranges, &added, &secrets));
   job.rec.modification_time_ms = NowMs();
   Status st = store_->RunInTransaction([&]() -> Status {
     OPENBITS_RETURN_IF_ERROR(store_->InsertFiles(job.rec.id, added));
+    for (const auto& secret : secrets) {
+      OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, secret.purpose, secret.sealed));
+    }
     return store_->UpdateJob(job.rec);
   });
   if (!st.ok()) return st;
   for (auto& f : added) job.rec.files.push_back(std::move(f));
+  for (auto& secret : secrets) KeepSecret(job.rec, std::move(secret));
   NotifyModification(job, false);
   return Status::Ok();
 }
@@ -639,7 +712,118 @@ JobInfo Engine::InfoOf(const JobData& job) const {
   info.maximum_download_time = r.maximum_download_time_s;
   info.notify_flags = r.notify_flags;
   info.dynamic_content = r.dynamic_content;
+  for (const store::SecretRecord& secret : r.secrets) {
+    CredentialSlot slot;
+    if (auth::ParseCredentialPurpose(secret.purpose, &slot)) info.credentials.push_back(slot);
+  }
   return info;
+}
+
+// --- Credentials ------------------------------------------------------------
+
+Status Engine::SetCredential(JobData& job, AuthTarget target, AuthScheme scheme, bool implicit,
+                             std::string_view user_name, std::string_view password) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  OPENBITS_RETURN_IF_ERROR(
+      auth::ValidateCredentials(target, scheme, implicit, user_name, password));
+  const std::string purpose = auth::CredentialPurpose(target, scheme);
+  platform::SecretBuffer plain = auth::EncodeCredential(implicit, user_name, password);
+  auto sealed = vault_->Seal(job.rec.id, purpose, std::span(plain.data(), plain.size()));
+  if (!sealed.ok()) return sealed.status();
+  job.rec.modification_time_ms = NowMs();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  OPENBITS_RETURN_IF_ERROR(auth::ValidateCredentials(target, scheme, false, "-", ""));
+  const std::string purpose = auth::CredentialPurpose(target, scheme);
+  if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
+  job.rec.modification_time_ms = NowMs();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  ForgetSecret(job.rec, purpose);
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::RotateCredentialKey(const Caller& caller) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  if (!caller.is_admin && caller.user != platform::CurrentUserId()) {
+    return Status(kEAccessDenied, "only the queue's owner or an administrator rotates its key");
+  }
+  OPENBITS_RETURN_IF_ERROR(vault_->RotateKey());
+  auto secrets = store_->LoadSecrets();
+  if (!secrets.ok()) return secrets.status();
+  for (auto& [id, job] : jobs_) job->rec.secrets.clear();
+  for (auto& [id, secret] : *secrets) {
+    if (auto it = jobs_.find(id); it != jobs_.end()) {
+      it->second->rec.secrets.push_back(std::move(secret));  // already sorted
+    }
+  }
+  return Status::Ok();
+}
+
+Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& file,
+                                  TransferConfig* config) const {
+  auto url = auth::SplitUserInfo(file.remote_name);
+  if (!url.ok()) return url.status();
+  config->request_url = url->bare_url;
+  if (!url->user_name.empty()) {
+    // Seed rule: credentials in the URL win over SetCredentials.
+    config->server.schemes = static_cast<long>(CURLAUTH_BASIC | CURLAUTH_DIGEST);
+    config->server.user_name = platform::SecretBuffer::FromString(url->user_name);
+    if (const auto* secret = FindSecret(job.rec, auth::UrlPasswordPurpose(file.index))) {
+      auto password = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
+      if (!password.ok()) return password.status();
+      config->server.password = std::move(*password);
+    }
+    return Status::Ok();
+  }
+  for (AuthTarget target : {AuthTarget::kServer, AuthTarget::kProxy}) {
+    HttpLogin& login = target == AuthTarget::kServer ? config->server : config->proxy;
+    // Strongest scheme first; a weaker scheme joins only with the same
+    // user name and password, since one request carries one identity.
+    for (AuthScheme scheme :
+         {AuthScheme::kNegotiate, AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
+      const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme));
+      if (secret == nullptr) continue;
+      auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
+      if (!plain.ok()) return plain.status();
+      auto credential = auth::DecodeCredential(*plain);
+      if (!credential.ok()) return credential.status();
+      if (credential->implicit) {
+        // The logon identity: GSSAPI's default credentials. Negotiate only
+        // until NTLM through gss-ntlmssp lands (docs/auth.md).
+        if (scheme == AuthScheme::kNegotiate) login.schemes |= CurlAuthBit(scheme);
+        continue;
+      }
+      if (scheme == AuthScheme::kNegotiate) continue;  // explicit SPNEGO: docs/auth.md
+      if (login.user_name.empty()) {
+        login.user_name = std::move(credential->user_name);
+        login.password = std::move(credential->password);
+        login.schemes |= CurlAuthBit(scheme);
+      } else if (login.user_name.view() == credential->user_name.view() &&
+                 login.password.view() == credential->password.view()) {
+        login.schemes |= CurlAuthBit(scheme);
+      }
+    }
+  }
+  return Status::Ok();
 }
 
 std::shared_ptr<Job> Engine::MakeJobHandle(const std::shared_ptr<JobData>& job) {
@@ -794,6 +978,18 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   config.trust = trust_;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
+  if (Status credentials = ResolveCredentials(*job, *next, &config); !credentials.ok()) {
+    // A secret that does not open is never guessed at: the job stops with
+    // the reason, and new credentials plus Resume() fix it.
+    StopTransfer(*job, true);
+    TransferOutcome o;
+    o.error = credentials.code();
+    o.context = ErrorContext::kGeneralQueueManager;
+    o.why = credentials.message();
+    RecordError(*job, o, next->index);
+    EnterError(*job);
+    return;
+  }
   auto transfer =
       std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next, std::move(config));
   job->transfer = transfer;

@@ -35,6 +35,7 @@
 #include "engine/file_transfer.h"
 #include "platform/file_system.h"
 #include "store/store.h"
+#include "store/vault.h"
 
 namespace openbits::engine {
 
@@ -96,6 +97,10 @@ struct JobData {
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
  public:
   static Result<std::shared_ptr<Engine>> Open(const ManagerOptions& options);
+  // Opens the queue database and the credential vault of `options` and
+  // closes them again, starting no thread: what Open() would refuse, this
+  // refuses (a daemon checks it before it detaches).
+  static Status CheckQueue(const ManagerOptions& options);
   ~Engine() override;
 
   // Stops transfers (checkpointing them) and the threads. Idempotent.
@@ -139,6 +144,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // notifies a modification.
   Status Modify(JobData& job, const std::function<Status(store::JobRecord&)>& change);
   Status SetCallback(JobData& job, std::shared_ptr<JobCallback> callback);
+  // Seals and stores a credential (implicit: NULL user name and password).
+  Status SetCredential(JobData& job, AuthTarget target, AuthScheme scheme, bool implicit,
+                       std::string_view user_name, std::string_view password);
+  Status RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme);
+  Status RotateCredentialKey(const Caller& caller);
   JobProgress Progress(const JobData& job) const;
   FileProgress FileProgressOf(const JobData& job, std::uint32_t index) const;
   Result<JobErrorInfo> ErrorOf(const JobData& job) const;
@@ -153,9 +163,14 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   Status LoadQueue();
   std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
   // Validates `files` for `job` and turns them into records (not yet stored).
+  // URL passwords are split off and sealed into `secrets`.
   Status BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
-                          const std::vector<FileRange>* ranges,
-                          std::vector<store::FileRecord>* out) const;
+                          const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
+                          std::vector<store::SecretRecord>* secrets);
+  // Opens the credentials `file` needs into `config` (URL credentials win
+  // over SetCredentials). NTE_* when a secret does not open.
+  Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
+                            TransferConfig* config) const;
   void FinishPendingAction(JobData& job);
   void ScheduleSoon();
   void Schedule();
@@ -199,6 +214,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::shared_ptr<const TlsTrust> trust_;
   platform::ScopedFd lock_file_;
   std::unique_ptr<store::Store> store_;
+  std::unique_ptr<store::Vault> vault_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

@@ -38,6 +38,16 @@ constexpr CodeText kCodes[] = {
      "Some of the transferred files were deleted because they were incomplete."},
     {kBgSUnableToDeleteFiles, "BG_S_UNABLE_TO_DELETE_FILES",
      "BITS was unable to delete all the temporary files associated with the job."},
+    {kBgEUsernameTooLarge, "BG_E_USERNAME_TOO_LARGE",
+     "The user name cannot exceed 300 characters."},
+    {kBgEPasswordTooLarge, "BG_E_PASSWORD_TOO_LARGE",
+     "The password cannot exceed 65536 characters."},
+    {kBgEInvalidAuthTarget, "BG_E_INVALID_AUTH_TARGET",
+     "The authentication target specified in the credentials is not defined."},
+    {kBgEInvalidAuthScheme, "BG_E_INVALID_AUTH_SCHEME",
+     "The authentication scheme specified in the credentials is not defined."},
+    {kNteBadData, "NTE_BAD_DATA", "Bad Data."},
+    {kNteNoKey, "NTE_NO_KEY", "Key does not exist."},
     {kBgENotFound, "BG_E_NOT_FOUND", "The requested job was not found."},
     {kBgEInvalidState, "BG_E_INVALID_STATE",
      "The requested action is not allowed in the current job state. The job might have been "
@@ -276,6 +286,32 @@ std::string_view JobStateName(JobState state) {
       return "CANCELED";
   }
   return "UNKNOWN";
+}
+
+std::string_view AuthTargetName(AuthTarget target) {
+  switch (target) {
+    case AuthTarget::kServer:
+      return "SERVER";
+    case AuthTarget::kProxy:
+      return "PROXY";
+  }
+  return "";
+}
+
+std::string_view AuthSchemeName(AuthScheme scheme) {
+  switch (scheme) {
+    case AuthScheme::kBasic:
+      return "BASIC";
+    case AuthScheme::kDigest:
+      return "DIGEST";
+    case AuthScheme::kNtlm:
+      return "NTLM";
+    case AuthScheme::kNegotiate:
+      return "NEGOTIATE";
+    case AuthScheme::kPassport:
+      return "PASSPORT";
+  }
+  return "";
 }
 
 std::string_view JobTypeName(JobType type) {

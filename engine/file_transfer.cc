@@ -266,7 +266,20 @@ void FileTransfer::IssueRequest() {
   }
   CURL* e = easy_.get();
   multi_.PrepareEasy(e);
-  curl_easy_setopt(e, CURLOPT_URL, file_.remote_name.c_str());
+  curl_easy_setopt(
+      e, CURLOPT_URL,
+      config_.request_url.empty() ? file_.remote_name.c_str() : config_.request_url.c_str());
+  if (config_.server.schemes != 0) {
+    // curl keeps its own copies until the handle is reset or freed.
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, config_.server.schemes);
+    curl_easy_setopt(e, CURLOPT_USERNAME, config_.server.user_name.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, config_.server.password.c_str());
+  }
+  if (config_.proxy.schemes != 0) {
+    curl_easy_setopt(e, CURLOPT_PROXYAUTH, config_.proxy.schemes);
+    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy.user_name.c_str());
+    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, config_.proxy.password.c_str());
+  }
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
   curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);

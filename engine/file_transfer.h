@@ -36,6 +36,7 @@
 #include "engine/tls_trust.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
+#include "platform/secret_buffer.h"
 #include "store/records.h"
 
 namespace openbits::engine {
@@ -63,12 +64,24 @@ class TransferHost {
   virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
 };
 
+// What to answer an HTTP authentication challenge with.
+struct HttpLogin {
+  long schemes = 0;  // CURLAUTH_* bits; 0: no credentials
+  platform::SecretBuffer user_name;
+  platform::SecretBuffer password;
+};
+
 struct TransferConfig {
   std::uint64_t checkpoint_bytes = 4u << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
   std::shared_ptr<const TlsTrust> trust;  // extra CAs; may be null
+  // The URL requested: the file's remote name without user information.
+  // Empty: the remote name as stored.
+  std::string request_url;
+  HttpLogin server;
+  HttpLogin proxy;
 };
 
 // Brings a file's temporary file in line with its checkpoint: truncates

@@ -63,6 +63,10 @@ class JobImpl final : public Job {
   NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
+  Status SetCredentials(AuthTarget target, AuthScheme scheme, std::string_view user_name,
+                        std::string_view password) override;
+  Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) override;
+  Status RemoveCredentials(AuthTarget target, AuthScheme scheme) override;
 
  private:
   template <typename T>

@@ -58,6 +58,10 @@ class ManagerImpl final : public Manager {
     });
   }
 
+  Status RotateCredentialKey() override {
+    return engine_->Call([&] { return engine_->RotateCredentialKey(caller_); });
+  }
+
   Result<std::vector<std::shared_ptr<Job>>> EnumJobs(EnumScope scope) override {
     return engine_->Call([&]() -> Result<std::vector<std::shared_ptr<Job>>> {
       auto list = engine_->ListJobs(caller_, scope);
@@ -235,6 +239,21 @@ NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
   return engine_->Call([&] {
     return NotifyCommandLine{data_->rec.notify_program, data_->rec.notify_parameters};
   });
+}
+
+Status JobImpl::SetCredentials(AuthTarget target, AuthScheme scheme, std::string_view user_name,
+                               std::string_view password) {
+  return engine_->Call(
+      [&] { return engine_->SetCredential(*data_, target, scheme, false, user_name, password); });
+}
+
+Status JobImpl::SetImplicitCredentials(AuthTarget target, AuthScheme scheme) {
+  return engine_->Call(
+      [&] { return engine_->SetCredential(*data_, target, scheme, true, {}, {}); });
+}
+
+Status JobImpl::RemoveCredentials(AuthTarget target, AuthScheme scheme) {
+  return engine_->Call([&] { return engine_->RemoveCredential(*data_, target, scheme); });
 }
 
 Status JobImpl::SetDynamicContent(bool enable) {

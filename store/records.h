@@ -34,6 +34,14 @@ struct FileRecord {
   std::string last_modified;
 };
 
+// One sealed secret of a job (docs/vault.md): `purpose` names what it is
+// ("credential/server/basic", "url-password/3"); `sealed` is the vault's
+// record, never plaintext.
+struct SecretRecord {
+  std::string purpose;
+  std::vector<std::uint8_t> sealed;
+};
+
 // Work the engine must finish after a crash: set before the first file
 // operation of Complete()/Cancel() and cleared with the job's deletion.
 enum class PendingAction : int { kNone = 0, kComplete = 1, kCancel = 2 };
@@ -73,6 +81,7 @@ struct JobRecord {
   std::int64_t active_time_ms = 0;
   PendingAction pending = PendingAction::kNone;
   std::vector<FileRecord> files;
+  std::vector<SecretRecord> secrets;  // sorted by purpose
 };
 
 }  // namespace openbits::store

@@ -69,6 +69,19 @@ ALTER TABLE jobs ADD COLUMN notify_program TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN notify_parameters TEXT NOT NULL DEFAULT '';
 )sql";
 
+constexpr const char* kSchemaV3 = R"sql(
+CREATE TABLE secrets (
+  job_id   BLOB NOT NULL REFERENCES jobs (id) ON DELETE CASCADE,
+  purpose  TEXT NOT NULL,
+  sealed   BLOB NOT NULL,
+  PRIMARY KEY (job_id, purpose)
+) WITHOUT ROWID;
+CREATE TABLE vault (
+  name     TEXT PRIMARY KEY NOT NULL,
+  value    BLOB NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 Status SqliteError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
@@ -151,6 +164,10 @@ class Statement {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  Statement& Bind(int i, std::span<const std::uint8_t> v) {
+    sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
+    return *this;
+  }
   Statement& Bind(int i, const Guid& id) {
     sqlite3_bind_blob(stmt_, i, id.bytes.data(), 16, SQLITE_TRANSIENT);
     return *this;
@@ -168,6 +185,12 @@ class Statement {
     return p == nullptr ? std::string()
                         : std::string(reinterpret_cast<const char*>(p),
                                       static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
+  }
+  std::vector<std::uint8_t> Blob(int col) const {
+    const auto* p = static_cast<const std::uint8_t*>(sqlite3_column_blob(stmt_, col));
+    return p == nullptr ? std::vector<std::uint8_t>()
+                        : std::vector<std::uint8_t>(
+                              p, p + static_cast<std::size_t>(sqlite3_column_bytes(stmt_, col)));
   }
   bool GuidAt(int col, Guid* out) const {
     if (sqlite3_column_bytes(stmt_, col) != 16) return false;
@@ -219,6 +242,18 @@ class SqliteStore final : public Store {
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
         " bytes_transferred, completed, renamed, etag, last_modified, remote_size FROM files"
         " ORDER BY job_id, idx",
+        // kPutSecret
+        "INSERT OR REPLACE INTO secrets (job_id, purpose, sealed) VALUES (?1, ?2, ?3)",
+        // kDeleteSecret
+        "DELETE FROM secrets WHERE job_id=?1 AND purpose=?2",
+        // kSelectSecrets
+        "SELECT job_id, purpose, sealed FROM secrets ORDER BY job_id, purpose",
+        // kSelectVault
+        "SELECT name, value FROM vault",
+        // kSetVault
+        "INSERT OR REPLACE INTO vault (name, value) VALUES (?1, ?2)",
+        // kDeleteVault
+        "DELETE FROM vault WHERE name=?1",
     };
     for (std::size_t i = 0; i < std::size(sql); ++i) {
       sqlite3_stmt* raw = nullptr;
@@ -312,7 +347,72 @@ class SqliteStore final : public Store {
       files.push_back(std::move(f));
     }
     if (rc != SQLITE_DONE) return SqliteError(db_.get(), "load files");
+    auto secrets = LoadSecrets();
+    if (!secrets.ok()) return secrets.status();
+    cursor = 0;
+    for (auto& [id, secret] : *secrets) {
+      while (cursor < order.size() && jobs[order[cursor]].id < id) ++cursor;
+      if (cursor == order.size() || !(jobs[order[cursor]].id == id)) {
+        return Status(kBgEDatabaseCorrupt, "secret row without a job");
+      }
+      jobs[order[cursor]].secrets.push_back(std::move(secret));
+    }
     return jobs;
+  }
+
+  Result<std::vector<std::pair<Guid, SecretRecord>>> LoadSecrets() override {
+    std::vector<std::pair<Guid, SecretRecord>> out;
+    Statement s = Use(kSelectSecrets);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) {
+      Guid id;
+      if (!s.GuidAt(0, &id)) return Status(kBgEDatabaseCorrupt, "bad secret job id");
+      out.emplace_back(id, SecretRecord{s.Text(1), s.Blob(2)});
+    }
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), "load secrets");
+    return out;
+  }
+
+  Status PutSecret(const Guid& id, std::string_view purpose,
+                   std::span<const std::uint8_t> sealed) override {
+    return RunInTransaction([&]() -> Status {
+      Statement s = Use(kPutSecret);
+      s.Bind(1, id).Bind(2, purpose).Bind(3, sealed);
+      return s.Run("store secret");
+    });
+  }
+
+  Status DeleteSecret(const Guid& id, std::string_view purpose) override {
+    return RunInTransaction([&]() -> Status {
+      Statement s = Use(kDeleteSecret);
+      s.Bind(1, id).Bind(2, purpose);
+      return s.Run("delete secret");
+    });
+  }
+
+  Result<std::map<std::string, std::vector<std::uint8_t>>> LoadVaultValues() override {
+    std::map<std::string, std::vector<std::uint8_t>> out;
+    Statement s = Use(kSelectVault);
+    int rc;
+    while ((rc = s.Step()) == SQLITE_ROW) out[s.Text(0)] = s.Blob(1);
+    if (rc != SQLITE_DONE) return SqliteError(db_.get(), "load vault");
+    return out;
+  }
+
+  Status SetVaultValue(std::string_view name, std::span<const std::uint8_t> value) override {
+    return RunInTransaction([&]() -> Status {
+      Statement s = Use(kSetVault);
+      s.Bind(1, name).Bind(2, value);
+      return s.Run("store vault value");
+    });
+  }
+
+  Status DeleteVaultValue(std::string_view name) override {
+    return RunInTransaction([&]() -> Status {
+      Statement s = Use(kDeleteVault);
+      s.Bind(1, name);
+      return s.Run("delete vault value");
+    });
   }
 
   Status InsertJob(const JobRecord& job) override {
@@ -321,6 +421,9 @@ class SqliteStore final : public Store {
         Statement s = Use(kInsertJob);
         BindJob(s, job);
         OPENBITS_RETURN_IF_ERROR(s.Run("insert job"));
+      }
+      for (const SecretRecord& secret : job.secrets) {
+        OPENBITS_RETURN_IF_ERROR(PutSecret(job.id, secret.purpose, secret.sealed));
       }
       return InsertFilesNoTxn(job.id, job.files);
     });
@@ -394,6 +497,12 @@ class SqliteStore final : public Store {
     kUpdateFile,
     kSelectJobs,
     kSelectFiles,
+    kPutSecret,
+    kDeleteSecret,
+    kSelectSecrets,
+    kSelectVault,
+    kSetVault,
+    kDeleteVault,
     kStatementCount
   };
 
@@ -491,7 +600,7 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 }  // namespace
 
 const std::vector<Migration>& SchemaMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}};
+  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}};
   return migrations;
 }
 

@@ -9,9 +9,13 @@
 #ifndef OPENBITS_STORE_STORE_H_
 #define OPENBITS_STORE_STORE_H_
 
+#include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
+#include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "openbits/status.h"
@@ -43,10 +47,10 @@ class Store {
 
   virtual int SchemaVersion() = 0;
 
-  // Every job with its files, in creation order.
+  // Every job with its files and secrets, in creation order.
   virtual Result<std::vector<JobRecord>> LoadJobs() = 0;
 
-  // Inserts the job and its files.
+  // Inserts the job, its files and its secrets.
   virtual Status InsertJob(const JobRecord& job) = 0;
   // Rewrites the job's own columns (not its files).
   virtual Status UpdateJob(const JobRecord& job) = 0;
@@ -56,6 +60,21 @@ class Store {
   virtual Status InsertFiles(const Guid& id, const std::vector<FileRecord>& files) = 0;
   // Rewrites one file's columns.
   virtual Status UpdateFile(const Guid& id, const FileRecord& file) = 0;
+
+  // Inserts or replaces one sealed secret of a job.
+  virtual Status PutSecret(const Guid& id, std::string_view purpose,
+                           std::span<const std::uint8_t> sealed) = 0;
+  // Deletes one secret (no error if absent). Deleting a job deletes its
+  // secrets.
+  virtual Status DeleteSecret(const Guid& id, std::string_view purpose) = 0;
+  // Every secret of every job, as (job, record) pairs.
+  virtual Result<std::vector<std::pair<Guid, SecretRecord>>> LoadSecrets() = 0;
+
+  // The vault's own small table (its id, active key generation and key
+  // check values; never a key).
+  virtual Result<std::map<std::string, std::vector<std::uint8_t>>> LoadVaultValues() = 0;
+  virtual Status SetVaultValue(std::string_view name, std::span<const std::uint8_t> value) = 0;
+  virtual Status DeleteVaultValue(std::string_view name) = 0;
 
   // Runs `body` in one transaction: committed if it returns ok, rolled back
   // otherwise. Nested calls join the outer transaction.

@@ -63,6 +63,15 @@ inline constexpr HResult kBgEReadOnlyWhenJobActive = MakeHResult(0x80200075);
 inline constexpr HResult kBgEPropertySupportedForDownloadJobsOnly = MakeHResult(0x80200060);
 inline constexpr HResult kBgEReadOnlyPropertyAfterAddFile = MakeHResult(0x80200061);
 inline constexpr HResult kBgEReadOnlyPropertyAfterResume = MakeHResult(0x80200062);
+inline constexpr HResult kBgEUsernameTooLarge = MakeHResult(0x80200025);
+inline constexpr HResult kBgEPasswordTooLarge = MakeHResult(0x80200026);
+inline constexpr HResult kBgEInvalidAuthTarget = MakeHResult(0x80200027);
+inline constexpr HResult kBgEInvalidAuthScheme = MakeHResult(0x80200028);
+
+// Cryptography codes (winerror.h NTE_*), used by the credential vault: a
+// sealed secret that fails to open, and a key that is missing or wrong.
+inline constexpr HResult kNteBadData = MakeHResult(0x80090005);
+inline constexpr HResult kNteNoKey = MakeHResult(0x8009000D);
 
 // BITS error-context description codes (BG_E_ERROR_CONTEXT_*).
 inline constexpr HResult kBgEErrorContextUnknown = MakeHResult(0x80200007);

@@ -181,6 +181,25 @@ class OPENBITS_EXPORT Job {
   // BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
   virtual Status SetDynamicContent(bool enable) = 0;
   virtual bool GetDynamicContent() const = 0;
+
+  // --- Credentials (IBackgroundCopyJob2) ------------------------------------
+  // Stored sealed in the credential vault (docs/vault.md); they cannot be
+  // read back. One credential per (target, scheme): setting a pair again
+  // replaces it. A user name and password embedded in a file's URL win over
+  // these for that file.
+
+  // Explicit credentials. Fails with BG_E_USERNAME_TOO_LARGE (more than 300
+  // characters), BG_E_PASSWORD_TOO_LARGE (more than 65536),
+  // BG_E_INVALID_AUTH_TARGET / BG_E_INVALID_AUTH_SCHEME (not an enum
+  // value), E_NOTIMPL for Passport, E_INVALIDARG for an empty user name or
+  // a NUL in either, BG_E_INVALID_STATE on a final job.
+  virtual Status SetCredentials(AuthTarget target, AuthScheme scheme, std::string_view user_name,
+                                std::string_view password) = 0;
+  // Implicit (logon) credentials, BITS's NULL user name and password: NTLM
+  // and Negotiate only (E_INVALIDARG for other schemes).
+  virtual Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) = 0;
+  // Removes the credential of (target, scheme); succeeds if there is none.
+  virtual Status RemoveCredentials(AuthTarget target, AuthScheme scheme) = 0;
 };
 
 }  // namespace openbits

@@ -53,6 +53,13 @@ struct ManagerOptions {
   // Open() fails with E_INVALIDARG if the file holds no certificate.
   std::string additional_ca_file;
 
+  // Where the credential vault keeps its data keys: a directory of mode
+  // 0700 separate from the state directory (docs/vault.md). Empty:
+  // $OPENBITS_KEY_DIR, else ${XDG_CONFIG_HOME:-$HOME/.config}/openbits/keys.
+  // Nothing is created there until the first secret is stored. Open() fails
+  // with E_ACCESSDENIED if a key there has the wrong owner or mode.
+  std::string key_directory;
+
   // When false, the queue is opened and can be edited, but no transfer
   // starts (for tools that only inspect). Default: true.
   bool run_transfers = true;
@@ -101,6 +108,12 @@ class OPENBITS_EXPORT Manager {
   // Snapshots of the same jobs as EnumJobs, taken in one step: the cheap
   // way to list a large queue.
   virtual Result<std::vector<JobInfo>> EnumJobInfo(EnumScope scope = EnumScope::kCurrentUser) = 0;
+
+  // Re-seals every stored secret under a new vault key in one transaction
+  // and deletes the old key. Fails, changing nothing, if a secret cannot be
+  // opened (its job is named). Administrator only when several users share
+  // the queue (E_ACCESSDENIED otherwise).
+  virtual Status RotateCredentialKey() = 0;
 };
 
 }  // namespace openbits

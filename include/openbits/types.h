@@ -154,6 +154,22 @@ struct NotifyCommandLine {
   std::string parameters;  // first token: the program's name
 };
 
+// BG_AUTH_TARGET: who asks for the credentials.
+enum class AuthTarget : int { kServer = 1, kProxy = 2 };
+// BG_AUTH_SCHEME. Passport is accepted by nothing any more and is refused.
+enum class AuthScheme : int { kBasic = 1, kDigest = 2, kNtlm = 3, kNegotiate = 4, kPassport = 5 };
+// "SERVER"/"PROXY", "BASIC"/"DIGEST"/"NTLM"/"NEGOTIATE"/"PASSPORT" (as
+// bitsadmin spells them); "" for values outside the enums.
+std::string_view AuthTargetName(AuthTarget target);
+std::string_view AuthSchemeName(AuthScheme scheme);
+
+// One credential slot of a job as listings show it: which target and scheme
+// have credentials, and whether they are implicit. Never the password.
+struct CredentialSlot {
+  AuthTarget target = AuthTarget::kServer;
+  AuthScheme scheme = AuthScheme::kBasic;
+};
+
 // A consistent snapshot of a job, taken in one step (for listings).
 struct JobInfo {
   Guid id;
@@ -172,6 +188,7 @@ struct JobInfo {
   std::uint32_t maximum_download_time = 0;
   std::uint32_t notify_flags = 0;
   bool dynamic_content = false;
+  std::vector<CredentialSlot> credentials;  // set with SetCredentials
 };
 
 // What Manager::CreateJobs needs to make one job.

@@ -63,6 +63,7 @@ int main(int argc, char** argv) {
   }
   openbits::ManagerOptions options;
   options.state_directory = argv[1];
+  options.key_directory = std::string(argv[1]) + ".keys";
   options.checkpoint_bytes = std::strtoull(argv[4], nullptr, 10);
   auto manager = openbits::Manager::Open(options);
   if (!manager.ok()) {

@@ -44,11 +44,13 @@ class BitsadminTest : public ::testing::Test {
 
   void SetUp() override {
     ::setenv("OPENBITS_STATE_DIR", (state_ / "state").c_str(), 1);
+    ::setenv("OPENBITS_KEY_DIR", (state_ / "keys").c_str(), 1);
     ::unsetenv("OPENBITS_SOCKET");
   }
   void TearDown() override {
     StopDaemon();
     ::unsetenv("OPENBITS_STATE_DIR");
+    ::unsetenv("OPENBITS_KEY_DIR");
   }
 
   Outcome B(std::vector<std::string> args) {

@@ -41,6 +41,7 @@ class IsolationTest : public ::testing::Test {
     ::chmod(other_home_.path().c_str(), 0755);
     ASSERT_EQ(::chown(other_home_.path().c_str(), uid_, gid_), 0);
     ::setenv("OPENBITS_STATE_DIR", (root_home_ / "state").c_str(), 1);
+    ::setenv("OPENBITS_KEY_DIR", (root_home_ / "keys").c_str(), 1);
   }
   void TearDown() override {
     for (const std::string& dir : {root_home_ / "state", other_home_ / "state"}) {
@@ -51,6 +52,7 @@ class IsolationTest : public ::testing::Test {
       }
     }
     ::unsetenv("OPENBITS_STATE_DIR");
+    ::unsetenv("OPENBITS_KEY_DIR");
   }
 
   int AsOther(const std::vector<std::string>& args, std::string* out,

@@ -59,6 +59,7 @@ class DownloadTest : public ::testing::Test {
   void SetUp() override {
     ManagerOptions options;
     options.state_directory = state_ / "queue";
+    options.key_directory = state_ / "keys";
     options.minimum_retry_delay_floor = std::chrono::milliseconds(0);
     options_ = options;
     OpenManager();
@@ -462,7 +463,7 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
       {"http://127.0.0.1/a\r\nHost: evil", Dest("a"), kEInvalidArg},
       {std::string("http://127.0.0.1/a\0b", 20), Dest("a"), kEInvalidArg},
       {"http://127.0.0.1/" + std::string(2300, 'a'), Dest("a"), kEInvalidArg},
-      {"http://user:secret@127.0.0.1/a", Dest("a"), kEInvalidArg},
+      {"http://user:secret@evil@127.0.0.1/a", Dest("a"), kEInvalidArg},
       {server_->Url("/small.bin"), "relative/path", kEInvalidArg},
       {server_->Url("/small.bin"), dest_.path() + "/../escape", kEInvalidArg},
       {server_->Url("/small.bin"), dest_.path() + "/", kEInvalidArg},
@@ -478,7 +479,7 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   }
   EXPECT_EQ(job->EnumFiles().size(), 0u);
   // The password never shows in the error.
-  EXPECT_EQ(job->AddFile("http://user:secret@127.0.0.1/a", Dest("a")).message().find("secret"),
+  EXPECT_EQ(job->AddFile("http://user:secret@evil@127.0.0.1/a", Dest("a")).message().find("secret"),
             std::string::npos);
   // A set either goes in whole or not at all.
   Status set = job->AddFileSet(

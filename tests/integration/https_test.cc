@@ -37,6 +37,7 @@ class HttpsTest : public ::testing::Test {
   std::unique_ptr<Manager> Open(bool trust_test_ca) {
     ManagerOptions options;
     options.state_directory = state_ / "queue";
+    options.key_directory = state_ / "keys";
     if (trust_test_ca) options.additional_ca_file = server_->ca_file();
     auto m = Manager::Open(options);
     EXPECT_TRUE(m.ok()) << m.status().ToString();

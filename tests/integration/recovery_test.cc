@@ -28,6 +28,7 @@ class RecoveryTest : public ::testing::Test {
     sha_a_ = testing::WriteTestFile(server_.root() + "/a.bin", 70000, 1);
     sha_b_ = testing::WriteTestFile(server_.root() + "/b.bin", 90000, 2);
     options_.state_directory = state_ / "queue";
+    options_.key_directory = state_ / "keys";
   }
 
   // Downloads a.bin and b.bin into a TRANSFERRED job and closes the queue.

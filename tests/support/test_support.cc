@@ -315,7 +315,7 @@ bool NginxServer::WriteConfig(const Options& options) {
        << "http {\n"
        << "  default_type application/octet-stream;\n"
        << "  log_format ranges '$status $body_bytes_sent \"$http_range\" \"$http_if_range\" "
-          "$request_uri $server_protocol $connection';\n"
+          "$request_uri $server_protocol $connection \"$remote_user\"';\n"
        << "  access_log " << d << "/logs/access.log ranges;\n"
        << "  client_body_temp_path " << d << "/tmp/body;\n"
        << "  proxy_temp_path " << d << "/tmp/proxy;\n"
@@ -363,6 +363,7 @@ std::vector<AccessLogEntry> NginxServer::AccessLog() const {
     e.range = quoted();
     e.if_range = quoted();
     in >> e.uri >> e.protocol >> e.connection;
+    e.remote_user = quoted();
     entries.push_back(e);
   }
   return entries;

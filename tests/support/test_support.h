@@ -57,6 +57,7 @@ struct AccessLogEntry {
   std::string uri;
   std::string protocol;          // "HTTP/1.1", "HTTP/2.0"
   std::uint64_t connection = 0;  // nginx's connection serial number
+  std::string remote_user;       // the Basic user name sent, "" or "-" without
 };
 
 // A real nginx on 127.0.0.1 with a free port, serving `root()`. Started by

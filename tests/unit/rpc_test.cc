@@ -21,6 +21,7 @@ class RpcTest : public ::testing::Test {
   void SetUp() override {
     ManagerOptions options;
     options.state_directory = dir_ / "state";
+    options.key_directory = dir_ / "keys";
     options.run_transfers = false;
     auto engine = engine::Engine::Open(options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
