@@ -250,12 +250,13 @@ int ParseAuthWord(const std::optional<std::string>& word, bool target) {
   return 0;
 }
 
-// Overwrites every "password" string in `j` (the request's copies of a
-// secret must not linger in freed memory).
+// Overwrites every "password" and "remote" string in `j` (the request's
+// copies of a secret must not linger in freed memory).
 void ScrubPasswords(json& j) {
   if (j.is_object()) {
     for (auto it = j.begin(); it != j.end(); ++it) {
-      if (it.key() == "password" && it.value().is_string()) {
+      // "remote" URLs may embed a password.
+      if ((it.key() == "password" || it.key() == "remote") && it.value().is_string()) {
         platform::Cleanse(it.value().get_ref<std::string&>());
       } else {
         ScrubPasswords(it.value());
@@ -401,6 +402,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         result = call.OnJob([&](engine::JobData& job) {
           return StatusResult(engine_->AddFiles(job, files, with_ranges ? &ranges : nullptr));
         });
+        for (FileInfo& f : files) platform::Cleanse(f.remote_name);
       }
     } else if (method == "job.resume" || method == "job.suspend" || method == "job.cancel" ||
                method == "job.complete") {

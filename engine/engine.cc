@@ -45,8 +45,12 @@ Status ValidateRemoteUrl(std::string_view url) {
                     "the remote URL contains a space or control character (CR, LF, NUL ...)");
     }
   }
+  // libcurl parses the URL with any password masked: its copies are freed
+  // without being wiped.
+  auto user_info = auth::SplitUserInfo(url);
+  if (!user_info.ok()) return user_info.status();
   CPtr<CURLU> u(curl_url());
-  const std::string text(url);
+  const std::string& text = user_info->redacted_url;
   if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
     return Status(kEInvalidArg, "the remote URL is malformed");
   }

@@ -8,6 +8,7 @@
 #include "engine/engine.h"
 #include "engine/job_impl.h"
 #include "engine/notify_command.h"
+#include "platform/secret_buffer.h"
 #include "platform/system.h"
 
 namespace openbits {
@@ -94,7 +95,10 @@ class ManagerImpl final : public Manager {
 // --- JobImpl ---------------------------------------------------------------------
 
 Status JobImpl::AddFile(std::string_view remote_url, std::string_view local_path) {
-  return AddFileSet({FileInfo{std::string(remote_url), std::string(local_path)}});
+  std::vector<FileInfo> files{FileInfo{std::string(remote_url), std::string(local_path)}};
+  Status st = AddFileSet(files);
+  platform::Cleanse(files[0].remote_name);  // it may hold a URL password
+  return st;
 }
 
 Status JobImpl::AddFileSet(const std::vector<FileInfo>& files) {
@@ -104,7 +108,9 @@ Status JobImpl::AddFileSet(const std::vector<FileInfo>& files) {
 Status JobImpl::AddFileWithRanges(std::string_view remote_url, std::string_view local_path,
                                   const std::vector<FileRange>& ranges) {
   std::vector<FileInfo> files{FileInfo{std::string(remote_url), std::string(local_path)}};
-  return engine_->Call([&] { return engine_->AddFiles(*data_, files, &ranges); });
+  Status st = engine_->Call([&] { return engine_->AddFiles(*data_, files, &ranges); });
+  platform::Cleanse(files[0].remote_name);  // it may hold a URL password
+  return st;
 }
 
 std::vector<std::shared_ptr<File>> JobImpl::EnumFiles() const {

@@ -292,5 +292,28 @@ TEST_F(VaultTest, DeletingAJobDeletesItsSecrets) {
   EXPECT_TRUE(store_->LoadSecrets()->empty());
 }
 
+TEST(KeyProtectorTest, ASystemdCredentialWrapsTheKeyFiles) {
+  TempDir dir;
+  ::mkdir((dir / "credentials").c_str(), 0700);
+  std::ofstream(dir / "credentials/openbits-vault-kek") << std::string(64, 'k');
+  ::setenv("CREDENTIALS_DIRECTORY", (dir / "credentials").c_str(), 1);
+  auto keys = platform::NewKeyProtector(dir / "keys");
+  platform::SecretBuffer key(32);
+  for (std::size_t i = 0; i < key.size(); ++i) key.data()[i] = static_cast<std::uint8_t>(i);
+  ASSERT_TRUE(keys->Store("vault-test-1", key).ok());
+  const std::string file = ReadFile(dir / "keys/vault-test-1.key");
+  EXPECT_EQ(file.substr(0, 5), std::string("OBK1\x01", 5));  // wrapped
+  EXPECT_EQ(file.find(std::string(reinterpret_cast<const char*>(key.data()), key.size())),
+            std::string::npos);
+  auto loaded = keys->Load("vault-test-1");
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->view(), key.view());
+  // Another machine's credential (or none) does not open it.
+  std::ofstream(dir / "credentials/openbits-vault-kek") << std::string(64, 'x');
+  EXPECT_EQ(keys->Load("vault-test-1").status().code(), kNteBadData);
+  ::unsetenv("CREDENTIALS_DIRECTORY");
+  EXPECT_EQ(keys->Load("vault-test-1").status().code(), kNteNoKey);
+}
+
 }  // namespace
 }  // namespace openbits::store
