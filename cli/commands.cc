@@ -300,6 +300,8 @@ void Bitsadmin::Help() {
           "/SETDISPLAYNAME /SETDESCRIPTION /SETPRIORITY /SETMINRETRYDELAY /SETNOPROGRESSTIMEOUT\n"
           "/SETMAXDOWNLOADTIME /SETNOTIFYFLAGS job value;  /SETCUSTOMHEADERS job header...\n"
           "/SETNOTIFYCMDLINE job program [parameters] (NULL NULL removes); /GETNOTIFYCMDLINE job\n"
+          "/SETPROXYSETTINGS job PRECONFIG|NO_PROXY|OVERRIDE [proxy_list] [bypass_list]\n"
+          "/GETPROXYUSAGE /GETPROXYLIST /GETPROXYBYPASSLIST job\n"
           "/SETCREDENTIALS job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE username password\n"
           "                                     (NULL NULL: the logon credentials; stored "
           "encrypted)\n"
@@ -537,7 +539,13 @@ void Bitsadmin::PrintInfo(const json& info, bool verbose) {
   out_ << "RETRY DELAY: " << j["minRetryDelay"].get<std::uint32_t>()
        << " NO PROGRESS TIMEOUT: " << j["noProgressTimeout"].get<std::uint32_t>()
        << " ERROR COUNT: " << j["errorCount"].get<std::uint32_t>() << "\n";
-  out_ << "PROXY USAGE: PRECONFIG PROXY LIST: NULL PROXY BYPASS LIST: NULL\n";
+  auto or_null = [](const json& v) {
+    const std::string text = v.is_string() ? v.get<std::string>() : std::string();
+    return text.empty() ? std::string("NULL") : text;
+  };
+  out_ << "PROXY USAGE: " << j.value("proxyUsage", std::string("PRECONFIG"))
+       << " PROXY LIST: " << or_null(j.value("proxyList", json("")))
+       << " PROXY BYPASS LIST: " << or_null(j.value("proxyBypass", json(""))) << "\n";
   if (j.contains("error")) {
     const json& e = j["error"];
     if (!e["file"].is_null()) {
@@ -608,6 +616,11 @@ int Bitsadmin::Getter() {
   if (c == "notifyflags")
     return Value(std::to_string(j["notifyFlags"].get<std::uint32_t>())), kExitOk;
   if (c == "customheaders") return Value(j["customHeaders"]), kExitOk;
+  if (c == "proxyusage") return Value(j.value("proxyUsage", std::string("PRECONFIG"))), kExitOk;
+  if (c == "proxylist" || c == "proxybypasslist") {
+    const std::string v = j.value(c == "proxylist" ? "proxyList" : "proxyBypass", std::string());
+    return Value(v.empty() ? "NULL" : v), kExitOk;
+  }
   if (c == "notifycmdline") return Value(NotifyCommand(j)), kExitOk;
   if (c == "creationtime") return Value(FormatTime(j["creationTime"])), kExitOk;
   if (c == "modificationtime") return Value(FormatTime(j["modificationTime"])), kExitOk;
@@ -640,7 +653,20 @@ int Bitsadmin::Setter() {
   json value;
   std::string property;
   std::string shown;
-  if (c == "notifycmdline") {
+  if (c == "proxysettings") {
+    // /setproxysettings job usage [list] [bypass]; NULL or "" is an empty list.
+    if (args_.size() < 2 || args_.size() > 4) {
+      throw UsageError{
+          "usage: bitsadmin /setproxysettings job PRECONFIG|NO_PROXY|OVERRIDE|AUTODETECT "
+          "[proxy_list] [bypass_list]"};
+    }
+    auto list_arg = [&](std::size_t i) {
+      return i < args_.size() && args_[i] != "NULL" ? args_[i] : std::string();
+    };
+    property = "proxySettings";
+    value = {{"usage", Upper(args_[1])}, {"list", list_arg(2)}, {"bypass", list_arg(3)}};
+    shown = Upper(args_[1]);
+  } else if (c == "notifycmdline") {
     // /setnotifycmdline job program [parameters]; NULL NULL removes it.
     if (args_.size() < 2 || args_.size() > 3) {
       throw UsageError{"usage: bitsadmin /setnotifycmdline job program_name [program_parameters]"};

@@ -10,6 +10,7 @@
 
 #include "openbits/hresult.h"
 
+#include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
@@ -83,6 +84,9 @@ json InfoJson(const JobInfo& i) {
         {{"target", AuthTargetName(c.target)}, {"scheme", AuthSchemeName(c.scheme)}});
   }
   j["credentials"] = credentials;
+  j["proxyUsage"] = ProxyUsageName(i.proxy.usage);
+  j["proxyList"] = i.proxy.proxy_list;
+  j["proxyBypass"] = i.proxy.bypass_list;
   if (i.error) {
     const JobErrorInfo& e = *i.error;
     j["error"] = {{"hresult", static_cast<std::uint32_t>(e.code)},
@@ -213,6 +217,31 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
     return set([&](store::JobRecord& r) {
       r.notify_program = program;
       r.notify_parameters = parameters;
+      return Status::Ok();
+    });
+  }
+  if (property == "proxySettings") {
+    if (!value.is_object() || !value.contains("usage") || !value["usage"].is_string() ||
+        !value.value("list", json("")).is_string() ||
+        !value.value("bypass", json("")).is_string()) {
+      return RpcError{kInvalidParams, "proxySettings takes {usage, list?, bypass?}", nullptr};
+    }
+    std::string word = value["usage"].get<std::string>();
+    for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    int usage = -1;
+    for (ProxyUsage u : {ProxyUsage::kPreconfig, ProxyUsage::kNoProxy, ProxyUsage::kOverride,
+                         ProxyUsage::kAutodetect}) {
+      if (word == ProxyUsageName(u)) usage = static_cast<int>(u);
+    }
+    if (usage < 0) return FromStatus(Status(kENotImpl, "unknown proxy usage " + word));
+    const std::string list = value.value("list", std::string());
+    const std::string bypass = value.value("bypass", std::string());
+    const auto u = static_cast<ProxyUsage>(usage);
+    if (Status st = auth::ValidateProxySettings(u, list, bypass); !st.ok()) return FromStatus(st);
+    return set([&](store::JobRecord& r) {
+      r.proxy_usage = u;
+      r.proxy_list = list;
+      r.proxy_bypass = bypass;
       return Status::Ok();
     });
   }

@@ -10,6 +10,7 @@
 #include <curl/curl.h>
 
 #include "auth/credentials.h"
+#include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
 #include "engine/job_impl.h"
 #include "engine/notify_command.h"
@@ -716,6 +717,7 @@ JobInfo Engine::InfoOf(const JobData& job) const {
   info.maximum_download_time = r.maximum_download_time_s;
   info.notify_flags = r.notify_flags;
   info.dynamic_content = r.dynamic_content;
+  info.proxy = ProxySettings{r.proxy_usage, r.proxy_list, r.proxy_bypass};
   for (const store::SecretRecord& secret : r.secrets) {
     CredentialSlot slot;
     if (auth::ParseCredentialPurpose(secret.purpose, &slot)) info.credentials.push_back(slot);
@@ -787,7 +789,39 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   auto url = auth::SplitUserInfo(file.remote_name);
   if (!url.ok()) return url.status();
   config->request_url = url->bare_url;
-  if (!url->user_name.empty()) {
+
+  // The route: OVERRIDE proxies, bypass list, or the environment.
+  CPtr<CURLU> u(curl_url());
+  char* raw_host = nullptr;
+  char* raw_scheme = nullptr;
+  if (curl_url_set(u.get(), CURLUPART_URL, url->bare_url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_HOST, &raw_host, 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_SCHEME, &raw_scheme, 0) != CURLUE_OK) {
+    curl_free(raw_host);
+    return Status(kEInvalidArg, "the remote URL is malformed: " + file.remote_name);
+  }
+  CPtr<char> host(raw_host);
+  CPtr<char> scheme(raw_scheme);
+  auto route = auth::ChooseProxy(
+      ProxySettings{job.rec.proxy_usage, job.rec.proxy_list, job.rec.proxy_bypass}, scheme.get(),
+      host.get());
+  if (!route.ok()) return route.status();
+  switch (route->route) {
+    case auth::ProxyChoice::Route::kEnvironment:
+      config->route = TransferConfig::Route::kEnvironment;
+      break;
+    case auth::ProxyChoice::Route::kDirect:
+      config->route = TransferConfig::Route::kDirect;
+      break;
+    case auth::ProxyChoice::Route::kProxy:
+      config->route = TransferConfig::Route::kProxy;
+      config->proxy_url = route->proxy;
+      config->no_proxy = route->no_proxy;
+      break;
+  }
+
+  const bool url_credentials = !url->user_name.empty();
+  if (url_credentials) {
     // Seed rule: credentials in the URL win over SetCredentials.
     config->server.schemes = static_cast<long>(CURLAUTH_BASIC | CURLAUTH_DIGEST);
     config->server.user_name = platform::SecretBuffer::FromString(url->user_name);
@@ -796,15 +830,16 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       if (!password.ok()) return password.status();
       config->server.password = std::move(*password);
     }
-    return Status::Ok();
   }
+  bool proxy_implicit = false;
   for (AuthTarget target : {AuthTarget::kServer, AuthTarget::kProxy}) {
+    if (target == AuthTarget::kServer && url_credentials) continue;
     HttpLogin& login = target == AuthTarget::kServer ? config->server : config->proxy;
     // Strongest scheme first; a weaker scheme joins only with the same
     // user name and password, since one request carries one identity.
-    for (AuthScheme scheme :
+    for (AuthScheme scheme_id :
          {AuthScheme::kNegotiate, AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
-      const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme));
+      const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme_id));
       if (secret == nullptr) continue;
       auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
       if (!plain.ok()) return plain.status();
@@ -813,19 +848,34 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       if (credential->implicit) {
         // The logon identity: GSSAPI's default credentials. Negotiate only
         // until NTLM through gss-ntlmssp lands (docs/auth.md).
-        if (scheme == AuthScheme::kNegotiate) login.schemes |= CurlAuthBit(scheme);
+        if (scheme_id == AuthScheme::kNegotiate) {
+          login.schemes |= CurlAuthBit(scheme_id);
+          if (target == AuthTarget::kProxy) proxy_implicit = true;
+        }
         continue;
       }
-      if (scheme == AuthScheme::kNegotiate) continue;  // explicit SPNEGO: docs/auth.md
+      if (scheme_id == AuthScheme::kNegotiate) continue;  // explicit SPNEGO: docs/auth.md
       if (login.user_name.empty()) {
         login.user_name = std::move(credential->user_name);
         login.password = std::move(credential->password);
-        login.schemes |= CurlAuthBit(scheme);
+        login.schemes |= CurlAuthBit(scheme_id);
       } else if (login.user_name.view() == credential->user_name.view() &&
                  login.password.view() == credential->password.view()) {
-        login.schemes |= CurlAuthBit(scheme);
+        login.schemes |= CurlAuthBit(scheme_id);
       }
     }
+  }
+  // Seed rule: implicit proxy credentials serve the server too, unless it
+  // has explicit ones.
+  if (proxy_implicit && !url_credentials && config->server.user_name.empty()) {
+    config->server.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
+  }
+  if ((config->server.schemes & static_cast<long>(CURLAUTH_BASIC)) != 0 &&
+      std::string_view(scheme.get()) == "http") {
+    std::fprintf(stderr,
+                 "openbits: job %s: Basic credentials may be sent in clear text to http://%s "
+                 "(use https)\n",
+                 job.rec.id.ToString().c_str(), host.get());
   }
   return Status::Ok();
 }

@@ -38,6 +38,12 @@ constexpr CodeText kCodes[] = {
      "Some of the transferred files were deleted because they were incomplete."},
     {kBgSUnableToDeleteFiles, "BG_S_UNABLE_TO_DELETE_FILES",
      "BITS was unable to delete all the temporary files associated with the job."},
+    {kBgEProxyListTooLarge, "BG_E_PROXY_LIST_TOO_LARGE",
+     "The length of the proxy list exceeds the maximum (32,767 characters)."},
+    {kBgEProxyBypassListTooLarge, "BG_E_PROXY_BYPASS_LIST_TOO_LARGE",
+     "The length of the proxy bypass list exceeds the maximum (32,767 characters)."},
+    {kBgEInvalidProxyInfo, "BG_E_INVALID_PROXY_INFO",
+     "The proxy list or proxy bypass list is not valid, or the proxy server could not be used."},
     {kBgEUsernameTooLarge, "BG_E_USERNAME_TOO_LARGE",
      "The user name cannot exceed 300 characters."},
     {kBgEPasswordTooLarge, "BG_E_PASSWORD_TOO_LARGE",
@@ -286,6 +292,20 @@ std::string_view JobStateName(JobState state) {
       return "CANCELED";
   }
   return "UNKNOWN";
+}
+
+std::string_view ProxyUsageName(ProxyUsage usage) {
+  switch (usage) {
+    case ProxyUsage::kPreconfig:
+      return "PRECONFIG";
+    case ProxyUsage::kNoProxy:
+      return "NO_PROXY";
+    case ProxyUsage::kOverride:
+      return "OVERRIDE";
+    case ProxyUsage::kAutodetect:
+      return "AUTODETECT";
+  }
+  return "";
 }
 
 std::string_view AuthTargetName(AuthTarget target) {

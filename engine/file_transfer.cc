@@ -275,6 +275,19 @@ void FileTransfer::IssueRequest() {
     curl_easy_setopt(e, CURLOPT_USERNAME, config_.server.user_name.c_str());
     curl_easy_setopt(e, CURLOPT_PASSWORD, config_.server.password.c_str());
   }
+  switch (config_.route) {
+    case TransferConfig::Route::kDirect:
+      curl_easy_setopt(e, CURLOPT_PROXY, "");  // also ignores the environment
+      break;
+    case TransferConfig::Route::kProxy:
+      curl_easy_setopt(e, CURLOPT_PROXY, config_.proxy_url.c_str());
+      if (!config_.no_proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, config_.no_proxy.c_str());
+      break;
+    case TransferConfig::Route::kEnvironment:
+      break;
+  }
+  // The proxy's answer to CONNECT is not the server's response.
+  curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   if (config_.proxy.schemes != 0) {
     curl_easy_setopt(e, CURLOPT_PROXYAUTH, config_.proxy.schemes);
     curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy.user_name.c_str());
@@ -520,6 +533,16 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
     return;
   }
   if (result != CURLE_OK) {
+    long connect_code = 0;
+    curl_easy_getinfo(easy_.get(), CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (connect_code >= 300) {
+      // The proxy refused the CONNECT tunnel (407: its credentials).
+      const int status = static_cast<int>(connect_code);
+      Fail(TransferOutcome{
+          false, HttpErrorCode(status), ErrorContext::kRemoteFile, IsTransientHttpStatus(status),
+          "the proxy answered CONNECT with HTTP status " + std::to_string(status)});
+      return;
+    }
     Fail(ClassifyCurlError(result, error_buffer_));
     return;
   }

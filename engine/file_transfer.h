@@ -82,6 +82,12 @@ struct TransferConfig {
   std::string request_url;
   HttpLogin server;
   HttpLogin proxy;
+  // Where requests go: the environment's proxy settings (libcurl reads
+  // http_proxy etc.), directly, or through `proxy_url`.
+  enum class Route { kEnvironment, kDirect, kProxy };
+  Route route = Route::kEnvironment;
+  std::string proxy_url;
+  std::string no_proxy;  // CURLOPT_NOPROXY for redirected requests
 };
 
 // Brings a file's temporary file in line with its checkpoint: truncates

@@ -63,6 +63,9 @@ class JobImpl final : public Job {
   NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
+  Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
+                          std::string_view bypass_list) override;
+  ProxySettings GetProxySettings() const override;
   Status SetCredentials(AuthTarget target, AuthScheme scheme, std::string_view user_name,
                         std::string_view password) override;
   Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) override;

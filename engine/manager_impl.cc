@@ -4,6 +4,7 @@
 
 #include "openbits/manager.h"
 
+#include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
 #include "engine/engine.h"
 #include "engine/job_impl.h"
@@ -244,6 +245,24 @@ Status JobImpl::SetNotifyCmdLine(std::string_view program, std::string_view para
 NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
   return engine_->Call([&] {
     return NotifyCommandLine{data_->rec.notify_program, data_->rec.notify_parameters};
+  });
+}
+
+Status JobImpl::SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
+                                 std::string_view bypass_list) {
+  OPENBITS_RETURN_IF_ERROR(auth::ValidateProxySettings(usage, proxy_list, bypass_list));
+  return Update([&](store::JobRecord& r) {
+    r.proxy_usage = usage;
+    r.proxy_list = std::string(proxy_list);
+    r.proxy_bypass = std::string(bypass_list);
+    return Status::Ok();
+  });
+}
+
+ProxySettings JobImpl::GetProxySettings() const {
+  return engine_->Call([&] {
+    const store::JobRecord& r = data_->rec;
+    return ProxySettings{r.proxy_usage, r.proxy_list, r.proxy_bypass};
   });
 }
 

@@ -9,6 +9,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   nginx curl ca-certificates openssl clang-format
+  # authentication test servers (tests/support/auth_servers)
+  apache2 libapache2-mod-auth-gssapi squid krb5-kdc krb5-admin-server krb5-user gss-ntlmssp
 )
 
 missing=()
@@ -31,5 +33,7 @@ if ((${#missing[@]} > 0)); then
     $SUDO chmod +x /usr/sbin/policy-rc.d
     trap '$SUDO rm -f /usr/sbin/policy-rc.d' EXIT
   fi
-  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  # libssl3 too: Debian's apache2 mod_ssl refuses an older libssl3 than the
+  # one it was built against, and an image may ship an older one.
+  $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" libssl3
 fi

@@ -66,6 +66,10 @@ struct JobRecord {
   std::string notify_program;
   std::string notify_parameters;
   bool dynamic_content = false;
+  // SetProxySettings; the lists are empty unless usage is kOverride.
+  ProxyUsage proxy_usage = ProxyUsage::kPreconfig;
+  std::string proxy_list;
+  std::string proxy_bypass;
   bool ever_resumed = false;
   // Wall-clock times in milliseconds since the Unix epoch; 0 = not set.
   std::int64_t creation_time_ms = 0;

@@ -82,6 +82,12 @@ CREATE TABLE vault (
 ) WITHOUT ROWID;
 )sql";
 
+constexpr const char* kSchemaV4 = R"sql(
+ALTER TABLE jobs ADD COLUMN proxy_usage INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE jobs ADD COLUMN proxy_list TEXT NOT NULL DEFAULT '';
+ALTER TABLE jobs ADD COLUMN proxy_bypass TEXT NOT NULL DEFAULT '';
+)sql";
+
 Status SqliteError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
@@ -211,7 +217,7 @@ class SqliteStore final : public Store {
     const char* sql[] = {
         // kInsertJob
         "INSERT INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28)",
+        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)",
         // kUpdateJob
         "UPDATE jobs SET sequence=?2, owner=?3, type=?4, state=?5, priority=?6,"
         " display_name=?7, description=?8, minimum_retry_delay_s=?9,"
@@ -220,7 +226,8 @@ class SqliteStore final : public Store {
         " ever_resumed=?16, creation_time_ms=?17, modification_time_ms=?18,"
         " completion_time_ms=?19, error_code=?20, error_context=?21, error_file=?22,"
         " error_description=?23, error_count=?24, active_time_ms=?25, pending=?26,"
-        " notify_program=?27, notify_parameters=?28 WHERE id=?1",
+        " notify_program=?27, notify_parameters=?28, proxy_usage=?29, proxy_list=?30,"
+        " proxy_bypass=?31 WHERE id=?1",
         // kDeleteJob
         "DELETE FROM jobs WHERE id=?1",
         // kInsertFile
@@ -236,7 +243,8 @@ class SqliteStore final : public Store {
         " notify_flags, min_notification_interval_ms, custom_headers, dynamic_content,"
         " ever_resumed, creation_time_ms, modification_time_ms, completion_time_ms,"
         " error_code, error_context, error_file, error_description, error_count,"
-        " active_time_ms, pending, notify_program, notify_parameters FROM jobs"
+        " active_time_ms, pending, notify_program, notify_parameters, proxy_usage, proxy_list,"
+        " proxy_bypass FROM jobs"
         " ORDER BY sequence",
         // kSelectFiles
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
@@ -303,6 +311,9 @@ class SqliteStore final : public Store {
         j.pending = static_cast<PendingAction>(s.Int(25));
         j.notify_program = s.Text(26);
         j.notify_parameters = s.Text(27);
+        j.proxy_usage = static_cast<ProxyUsage>(s.Int(28));
+        j.proxy_list = s.Text(29);
+        j.proxy_bypass = s.Text(30);
         if (static_cast<int>(j.state) < 0 || static_cast<int>(j.state) > 8 ||
             static_cast<int>(j.priority) < 0 || static_cast<int>(j.priority) > 3) {
           return Status(kBgEDatabaseCorrupt, "job row with an impossible state");
@@ -536,7 +547,10 @@ class SqliteStore final : public Store {
         .Bind(25, j.active_time_ms)
         .Bind(26, static_cast<std::int64_t>(j.pending))
         .Bind(27, j.notify_program)
-        .Bind(28, j.notify_parameters);
+        .Bind(28, j.notify_parameters)
+        .Bind(29, static_cast<std::int64_t>(j.proxy_usage))
+        .Bind(30, j.proxy_list)
+        .Bind(31, j.proxy_bypass);
   }
 
   static void BindFile(Statement& s, const Guid& id, const FileRecord& f) {
@@ -600,7 +614,8 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 }  // namespace
 
 const std::vector<Migration>& SchemaMigrations() {
-  static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}};
+  static const std::vector<Migration> migrations = {
+      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}};
   return migrations;
 }
 

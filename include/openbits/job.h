@@ -182,6 +182,17 @@ class OPENBITS_EXPORT Job {
   virtual Status SetDynamicContent(bool enable) = 0;
   virtual bool GetDynamicContent() const = 0;
 
+  // How the job reaches servers (BG_JOB_PROXY_USAGE). PRECONFIG (default)
+  // follows the process environment (http_proxy, https_proxy, no_proxy);
+  // NO_PROXY connects directly; OVERRIDE uses `proxy_list`
+  // ("[scheme=][scheme://]host[:port]" entries) except for hosts in
+  // `bypass_list` (names, leftmost "*" wildcards, "<local>"). The lists must
+  // be empty unless OVERRIDE (E_INVALIDARG). AUTODETECT: E_NOTIMPL for now.
+  // BG_E_PROXY_LIST_TOO_LARGE / _BYPASS_LIST_TOO_LARGE over 32767 chars.
+  virtual Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
+                                  std::string_view bypass_list) = 0;
+  virtual ProxySettings GetProxySettings() const = 0;
+
   // --- Credentials (IBackgroundCopyJob2) ------------------------------------
   // Stored sealed in the credential vault (docs/vault.md); they cannot be
   // read back. One credential per (target, scheme): setting a pair again

@@ -154,6 +154,18 @@ struct NotifyCommandLine {
   std::string parameters;  // first token: the program's name
 };
 
+// BG_JOB_PROXY_USAGE.
+enum class ProxyUsage : int { kPreconfig = 0, kNoProxy = 1, kOverride = 2, kAutodetect = 3 };
+// "PRECONFIG", "NO_PROXY", "OVERRIDE", "AUTODETECT"; "" for other values.
+std::string_view ProxyUsageName(ProxyUsage usage);
+
+// SetProxySettings / GetProxySettings.
+struct ProxySettings {
+  ProxyUsage usage = ProxyUsage::kPreconfig;
+  std::string proxy_list;   // OVERRIDE only: [scheme=][scheme://]host[:port], comma/space separated
+  std::string bypass_list;  // OVERRIDE only: host names, leftmost "*" wildcards, "<local>"
+};
+
 // BG_AUTH_TARGET: who asks for the credentials.
 enum class AuthTarget : int { kServer = 1, kProxy = 2 };
 // BG_AUTH_SCHEME. Passport is accepted by nothing any more and is refused.
@@ -189,6 +201,7 @@ struct JobInfo {
   std::uint32_t notify_flags = 0;
   bool dynamic_content = false;
   std::vector<CredentialSlot> credentials;  // set with SetCredentials
+  ProxySettings proxy;
 };
 
 // What Manager::CreateJobs needs to make one job.

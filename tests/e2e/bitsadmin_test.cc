@@ -253,3 +253,41 @@ TEST_F(BitsadminTest, SigkillOfTheDaemonMidTransferLosesNothing) {
 
 }  // namespace
 }  // namespace openbits
+
+namespace openbits {
+namespace {
+
+TEST_F(BitsadminTest, ProxyAndCredentialSwitches) {
+  ASSERT_EQ(B({"/create", "proxied"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getproxyusage", "proxied"}).out, "PRECONFIG");
+  EXPECT_EQ(B({"/rawreturn", "/getproxylist", "proxied"}).out, "NULL");
+  Outcome set = B({"/setproxysettings", "proxied", "override", "proxy1:80,proxy2", "<local>"});
+  EXPECT_EQ(set.status, 0) << set.out;
+  EXPECT_EQ(B({"/rawreturn", "/getproxyusage", "proxied"}).out, "OVERRIDE");
+  EXPECT_EQ(B({"/rawreturn", "/getproxylist", "proxied"}).out, "proxy1:80,proxy2");
+  EXPECT_EQ(B({"/rawreturn", "/getproxybypasslist", "proxied"}).out, "<local>");
+  EXPECT_NE(B({"/info", "proxied", "/verbose"})
+                .out.find("PROXY USAGE: OVERRIDE PROXY LIST: proxy1:80,proxy2 PROXY BYPASS "
+                          "LIST: <local>\n"),
+            std::string::npos);
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "NO_PROXY"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getproxyusage", "proxied"}).out, "NO_PROXY");
+  EXPECT_EQ(B({"/rawreturn", "/getproxybypasslist", "proxied"}).out, "NULL");
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "OVERRIDE", "NULL", "NULL"}).status, 1);
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "NO_PROXY", "p:1"}).status, 1);
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "AUTODETECT"}).status, 1);
+  EXPECT_EQ(B({"/setproxysettings", "proxied"}).status, 2);
+
+  EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "BASIC", "ann", "pw"}).out,
+            "Credentials set.\n");
+  EXPECT_EQ(B({"/setcredentials", "proxied", "proxy", "negotiate", "NULL", "NULL"}).status, 0);
+  EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "BASIC", "NULL", "NULL"}).status, 1);
+  EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "PASSPORT", "u", "p"}).status, 1);
+  EXPECT_EQ(B({"/setcredentials", "proxied", "ELSEWHERE", "BASIC", "u", "p"}).status, 1);
+  EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "BASIC", "u"}).status, 2);
+  EXPECT_EQ(B({"/removecredentials", "proxied", "SERVER", "BASIC"}).out, "Credentials removed.\n");
+  EXPECT_EQ(B({"/removecredentials", "proxied", "SERVER", "KERBEROS"}).status, 1);
+}
+
+}  // namespace
+}  // namespace openbits

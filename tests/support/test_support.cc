@@ -496,24 +496,31 @@ bool WaitForExit(pid_t pid, std::chrono::milliseconds limit) {
 }
 
 bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>& done,
-                            std::chrono::milliseconds limit) {
+                            std::chrono::milliseconds limit, pid_t or_exit_of) {
   const int fd = ::inotify_init1(IN_CLOEXEC | IN_NONBLOCK);
   ::inotify_add_watch(fd, dir.c_str(), IN_CREATE | IN_MODIFY | IN_CLOSE_WRITE | IN_MOVED_TO);
+  const int process =
+      or_exit_of > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, or_exit_of, 0)) : -1;
   const auto deadline = std::chrono::steady_clock::now() + limit;
   bool result = done();
   while (!result) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
         deadline - std::chrono::steady_clock::now());
     if (left.count() < 0) break;
-    pollfd p{fd, POLLIN, 0};
-    if (::poll(&p, 1, static_cast<int>(left.count())) > 0) {
+    pollfd p[2] = {{fd, POLLIN, 0}, {process, POLLIN, 0}};
+    if (::poll(p, process >= 0 ? 2 : 1, static_cast<int>(left.count())) > 0) {
       char events[4096];
       while (::read(fd, events, sizeof events) > 0) {
+      }
+      if (process >= 0 && (p[1].revents & POLLIN) != 0) {
+        result = done();
+        break;  // the process ended: nothing more will come
       }
     }
     result = done();
   }
   ::close(fd);
+  if (process >= 0) ::close(process);
   return result;
 }
 

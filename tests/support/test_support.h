@@ -171,8 +171,9 @@ bool WaitForExit(pid_t pid, std::chrono::milliseconds limit);
 
 // Waits until `done()` holds, re-checking after each change inotify reports
 // in `dir` (files created, written, closed).
+// With `or_exit_of`, also returns once that process has ended.
 bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>& done,
-                            std::chrono::milliseconds limit);
+                            std::chrono::milliseconds limit, pid_t or_exit_of = -1);
 
 // A child process whose stdout is readable through `out`.
 struct ChildProcess {

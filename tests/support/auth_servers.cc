@@ -1,0 +1,334 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "tests/support/auth_servers.h"
+
+#include <pwd.h>
+#include <signal.h>
+#include <spawn.h>
+#include <unistd.h>
+
+#include <arpa/inet.h>
+#include <atomic>
+#include <fstream>
+#include <netinet/in.h>
+#include <sstream>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+#include <openssl/evp.h>
+
+extern char** environ;
+
+namespace openbits::testing {
+namespace {
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+std::string Md5Hex(const std::string& text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(text.data(), text.size(), digest, &len, EVP_md5(), nullptr);
+  static const char hex[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned i = 0; i < len; ++i) {
+    out += hex[digest[i] >> 4];
+    out += hex[digest[i] & 15];
+  }
+  return out;
+}
+
+// Writes an htpasswd file (apr1-MD5, read by Apache and squid) and an
+// htdigest file for `realm`.
+bool WritePasswordFiles(const std::string& htpasswd, const std::string& htdigest,
+                        const std::string& realm) {
+  bool first = true;
+  for (const auto& [user, password] : kUsers) {
+    std::string ignored;
+    std::vector<std::string> args = {"/usr/bin/htpasswd", "-b", "-m"};
+    if (first) args.push_back("-c");
+    args.insert(args.end(), {htpasswd, user, password});
+    if (RunProgram(args, &ignored) != 0) return false;
+    first = false;
+  }
+  std::ofstream digest(htdigest);
+  for (const auto& [user, password] : kUsers) {
+    digest << user << ":" << realm << ":" << Md5Hex(user + ":" + realm + ":" + password) << "\n";
+  }
+  return static_cast<bool>(digest);
+}
+
+// Starts `argv` with our environment; -1 on failure.
+pid_t Spawn(const std::vector<std::string>& args) {
+  std::vector<std::string> copy = args;
+  std::vector<char*> argv;
+  for (auto& a : copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  return pid;
+}
+
+// Waits until `log` contains `needle` `count` times, or `pid` exits.
+bool WaitForLog(pid_t pid, const std::string& dir, const std::string& log,
+                const std::string& needle, int count) {
+  bool exited = false;
+  const bool found = WaitForDirectoryChange(
+      dir,
+      [&] {
+        int status = 0;
+        if (::waitpid(pid, &status, WNOHANG) == pid) exited = true;
+        const std::string text = ReadAll(log);
+        int seen = 0;
+        for (std::size_t at = text.find(needle); at != std::string::npos;
+             at = text.find(needle, at + 1)) {
+          ++seen;
+        }
+        return exited || seen >= count;
+      },
+      std::chrono::seconds(30), pid);
+  return found && !exited;
+}
+
+uid_t UserId(const char* name, gid_t* gid) {
+  passwd* pw = ::getpwnam(name);
+  if (pw == nullptr) return static_cast<uid_t>(-1);
+  *gid = pw->pw_gid;
+  return pw->pw_uid;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t len = sizeof addr;
+  int port = 0;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0 &&
+      ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) {
+    port = ntohs(addr.sin_port);
+  }
+  ::close(fd);
+  return port;
+}
+
+// --- Apache -----------------------------------------------------------------
+
+ApacheServer::ApacheServer() {
+  const std::string d = dir_.path();
+  ::chmod(d.c_str(), 0755);  // the workers run as www-data
+  root_ = d + "/www";
+  for (const char* sub : {"/www", "/www/basic", "/www/digest", "/www/public", "/logs", "/run"}) {
+    ::mkdir((d + sub).c_str(), 0755);
+  }
+  if (!WritePasswordFiles(d + "/htpasswd", d + "/htdigest", "openbits-digest")) {
+    error_ = "cannot write the password files (is apache2-utils installed?)";
+    return;
+  }
+  for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
+    port_ = FreeLoopbackPort();
+    std::ofstream conf(d + "/httpd.conf");
+    conf << "ServerRoot /usr/lib/apache2\n"
+         << "ServerName localhost\n"
+         << "DefaultRuntimeDir " << d << "/run\n"
+         << "PidFile " << d << "/run/httpd.pid\n"
+         << "Mutex file:" << d << "/run default\n"
+         << "ErrorLog " << d << "/logs/error.log\n"
+         << "LogLevel warn\n"
+         << "User www-data\nGroup www-data\n"
+         << "LoadModule mpm_event_module modules/mod_mpm_event.so\n"
+         << "LoadModule authn_core_module modules/mod_authn_core.so\n"
+         << "LoadModule authn_file_module modules/mod_authn_file.so\n"
+         << "LoadModule authz_core_module modules/mod_authz_core.so\n"
+         << "LoadModule authz_user_module modules/mod_authz_user.so\n"
+         << "LoadModule auth_basic_module modules/mod_auth_basic.so\n"
+         << "LoadModule auth_digest_module modules/mod_auth_digest.so\n"
+         << "LoadModule mime_module modules/mod_mime.so\n"
+         << "StartServers 1\nServerLimit 2\nThreadsPerChild 16\nMaxRequestWorkers 32\n"
+         << "MinSpareThreads 8\nMaxSpareThreads 32\n"
+         << "TypesConfig /etc/mime.types\n"
+         << "LogFormat \"%>s %U %u\" openbits\n"
+         << "CustomLog " << d << "/logs/access.log openbits\n"
+         << "DocumentRoot " << root_ << "\n"
+         << "<Directory " << root_ << ">\n  Require all granted\n  Options None\n"
+         << "  AllowOverride None\n</Directory>\n"
+         << "Listen 127.0.0.1:" << port_ << "\n"
+         << "<Location /basic>\n  AuthType Basic\n  AuthName \"openbits-basic\"\n"
+         << "  AuthBasicProvider file\n  AuthUserFile " << d << "/htpasswd\n"
+         << "  Require valid-user\n</Location>\n"
+         << "<Location /digest>\n  AuthType Digest\n  AuthName \"openbits-digest\"\n"
+         << "  AuthDigestDomain /digest/\n  AuthDigestProvider file\n"
+         << "  AuthUserFile " << d << "/htdigest\n  Require valid-user\n</Location>\n";
+    conf.close();
+    const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"});
+    if (pid < 0) {
+      error_ = "cannot start apache2 (is it installed?)";
+      return;
+    }
+    if (WaitForLog(pid, d + "/logs", d + "/logs/error.log", "resuming normal operations", 1)) {
+      pid_ = pid;
+    } else {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      error_ = "apache2 did not start: " + ReadAll(d + "/logs/error.log");
+    }
+  }
+}
+
+ApacheServer::~ApacheServer() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string ApacheServer::Url(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(port_) + path;
+}
+
+std::vector<ApacheServer::LogEntry> ApacheServer::AccessLog() const {
+  std::vector<LogEntry> out;
+  std::istringstream lines(ReadAll(dir_ / "logs/access.log"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    LogEntry e;
+    std::istringstream in(line);
+    in >> e.status >> e.uri >> e.user;
+    out.push_back(e);
+  }
+  return out;
+}
+
+// --- squid ------------------------------------------------------------------
+
+SquidServer::SquidServer(std::vector<std::string> schemes) {
+  static std::atomic<int> instances{0};
+  name_ = "openbitstest" + std::to_string(::getpid()) + "x" + std::to_string(++instances);
+  const std::string d = dir_.path();
+  ::chmod(d.c_str(), 0755);  // squid runs as proxy
+  gid_t proxy_gid = 0;
+  const uid_t proxy_uid = UserId("proxy", &proxy_gid);
+  for (const char* sub : {"/logs", "/run"}) {
+    ::mkdir((d + sub).c_str(), 0755);
+    if (::chown((d + sub).c_str(), proxy_uid, proxy_gid) != 0) {
+      error_ = "cannot give the squid directories to user proxy";
+      return;
+    }
+  }
+  if (!WritePasswordFiles(d + "/htpasswd", d + "/htdigest", "openbits-proxy")) {
+    error_ = "cannot write the password files (is apache2-utils installed?)";
+    return;
+  }
+  for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
+    port_ = FreeLoopbackPort();
+    open_port_ = FreeLoopbackPort();
+    std::ofstream conf(d + "/squid.conf");
+    conf << "http_port 127.0.0.1:" << port_ << "\n"
+         << "http_port 127.0.0.1:" << open_port_ << "\n"
+         << "visible_hostname localhost\n"
+         << "pid_filename " << d << "/run/squid.pid\n"
+         << "cache_log " << d << "/logs/cache.log\n"
+         << "access_log stdio:" << d << "/logs/access.log\n"
+         << "cache_store_log none\ncoredump_dir " << d << "/run\n"
+         << "cache_effective_user proxy\npinger_enable off\n"
+         << "dns_nameservers 127.0.0.1\nudp_incoming_address 127.0.0.1\n"
+         << "udp_outgoing_address 127.0.0.1\nshutdown_lifetime 0 seconds\n"
+         << "cache deny all\ncache_mem 8 MB\n"
+         << "logfile_rotate 0\nstrip_query_terms off\n";
+    for (const std::string& scheme : schemes) {
+      if (scheme == "digest") {
+        conf << "auth_param digest program /usr/lib/squid/digest_file_auth -c " << d
+             << "/htdigest\n"
+             << "auth_param digest children 2 startup=1 idle=1\n"
+             << "auth_param digest realm openbits-proxy\n";
+      } else if (scheme == "basic") {
+        conf << "auth_param basic program /usr/lib/squid/basic_ncsa_auth " << d << "/htpasswd\n"
+             << "auth_param basic children 2 startup=1 idle=1\n"
+             << "auth_param basic realm openbits-proxy\n"
+             << "auth_param basic credentialsttl 5 seconds\n";
+      }
+    }
+    conf << "acl loopback_dst dst 127.0.0.0/8 ::1\n"
+         << "acl open_port localport " << open_port_ << "\n"
+         << "acl authed proxy_auth REQUIRED\n"
+         << "http_access deny !loopback_dst\n"
+         << "http_access allow open_port\n"
+         << "http_access allow authed\n"
+         << "http_access deny all\n";
+    conf.close();
+    const pid_t pid = Spawn({"/usr/sbin/squid", "-N", "-n", name_, "-f", d + "/squid.conf"});
+    if (pid < 0) {
+      error_ = "cannot start squid (is it installed?)";
+      return;
+    }
+    if (WaitForLog(pid, d + "/logs", d + "/logs/cache.log", "Accepting HTTP Socket connections",
+                   2)) {
+      pid_ = pid;
+    } else {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      error_ = "squid did not start: " + ReadAll(d + "/logs/cache.log");
+    }
+  }
+}
+
+SquidServer::~SquidServer() {
+  if (pid_ > 0) {
+    // SIGTERM waits a whole event tick; SIGKILL is immediate, and the
+    // helpers exit when their pipes close.
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  std::string ignored;
+  RunProgram({"/bin/sh", "-c", "rm -f /dev/shm/" + name_ + "-*"}, &ignored);
+}
+
+std::vector<SquidServer::LogEntry> SquidServer::AccessLog() const {
+  // squid writes its access log in batches. A marker request sent now is
+  // logged after every transaction that ended before it: once the marker
+  // is in the file, so is everything a test did before asking.
+  static std::atomic<int> markers{0};
+  const std::string marker = "/openbits-log-marker-" + std::to_string(++markers);
+  {
+    const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = htons(static_cast<std::uint16_t>(open_port_));
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0) {
+      // Port 1 refuses at once: squid answers 503 and logs the request.
+      const std::string request = "GET http://127.0.0.1:1" + marker + " HTTP/1.0\r\n\r\n";
+      if (::write(fd, request.data(), request.size()) > 0) {
+        char buf[4096];
+        while (::read(fd, buf, sizeof buf) > 0) {
+        }
+      }
+    }
+    ::close(fd);
+  }
+  const std::string log = dir_ / "logs/access.log";
+  WaitForDirectoryChange(
+      dir_ / "logs", [&] { return ReadAll(log).find(marker) != std::string::npos; },
+      std::chrono::seconds(30));
+  std::vector<LogEntry> out;
+  std::istringstream lines(ReadAll(log));
+  std::string line;
+  while (std::getline(lines, line)) {
+    // time elapsed client result bytes method url user hierarchy type
+    std::istringstream in(line);
+    std::string time, elapsed, client, bytes;
+    LogEntry e;
+    in >> time >> elapsed >> client >> e.result >> bytes >> e.method >> e.url >> e.user;
+    out.push_back(e);
+  }
+  return out;
+}
+
+}  // namespace openbits::testing

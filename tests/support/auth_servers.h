@@ -1,0 +1,96 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Real servers for authentication tests, started on free loopback ports with
+// their state in a temporary directory and stopped by PID
+// (../shared/reference/test-rig.md has the configurations they follow):
+//   ApacheServer  Basic at /basic/, Digest at /digest/, nothing at /public/;
+//   SquidServer   a forward proxy asking for Basic and/or Digest, plus an
+//                 unauthenticated port.
+// Every user is in kUsers; readiness is read from the server's own log
+// (inotify), never by sleeping.
+
+#ifndef OPENBITS_TESTS_SUPPORT_AUTH_SERVERS_H_
+#define OPENBITS_TESTS_SUPPORT_AUTH_SERVERS_H_
+
+#include <string>
+#include <sys/types.h>
+#include <utility>
+#include <vector>
+
+#include "tests/support/test_support.h"
+
+namespace openbits::testing {
+
+// User names and passwords every fixture accepts.
+inline const std::vector<std::pair<std::string, std::string>> kUsers = {{"alice", "alicepw"},
+                                                                        {"bob", "Bob-Pass-2"}};
+
+// A free TCP port on 127.0.0.1 (bound and released; the caller binds it).
+int FreeLoopbackPort();
+
+class ApacheServer {
+ public:
+  ApacheServer();
+  ~ApacheServer();
+  ApacheServer(const ApacheServer&) = delete;
+  ApacheServer& operator=(const ApacheServer&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  int port() const { return port_; }
+  // The document root: /basic, /digest and /public live under it.
+  const std::string& root() const { return root_; }
+  std::string Url(const std::string& path) const;
+
+  struct LogEntry {
+    int status = 0;
+    std::string uri;
+    std::string user;  // "-" when none was authenticated
+  };
+  std::vector<LogEntry> AccessLog() const;
+
+ private:
+  TempDir dir_;
+  std::string root_;
+  int port_ = 0;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+class SquidServer {
+ public:
+  // `schemes`: "basic", "digest" (offered in that order of preference:
+  // digest first when both are given, as squid lists them in config order).
+  explicit SquidServer(std::vector<std::string> schemes);
+  ~SquidServer();
+  SquidServer(const SquidServer&) = delete;
+  SquidServer& operator=(const SquidServer&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  // The port that asks for proxy authentication.
+  int port() const { return port_; }
+  // A port of the same proxy that asks for nothing.
+  int open_port() const { return open_port_; }
+  std::string ProxyAddress() const { return "127.0.0.1:" + std::to_string(port_); }
+
+  struct LogEntry {
+    std::string result;  // "TCP_MISS/200", "TCP_DENIED/407", "TCP_TUNNEL/200"
+    std::string method;  // GET, CONNECT
+    std::string url;
+    std::string user;  // "-" when none
+  };
+  std::vector<LogEntry> AccessLog() const;
+
+ private:
+  TempDir dir_;
+  std::string name_;
+  int port_ = 0;
+  int open_port_ = 0;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+}  // namespace openbits::testing
+
+#endif  // OPENBITS_TESTS_SUPPORT_AUTH_SERVERS_H_
