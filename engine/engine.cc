@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <map>
 #include <sys/wait.h>
 
 #include <boost/asio/post.hpp>
@@ -181,6 +182,10 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   for (const std::string& warning : engine->vault_->warnings()) {
     std::fprintf(stderr, "openbits: credential vault: %s\n", warning.c_str());
   }
+  auto policy = auth::LoadImplicitCredentialPolicy(
+      opts.policy_file.empty() ? opts.state_directory + "/openbits.conf" : opts.policy_file);
+  if (!policy.ok()) return policy.status();
+  engine->implicit_policy_ = *policy;
   engine->multi_ = std::make_unique<CurlMulti>(engine->io_);
 
   // Load on this thread before the engine thread exists: nothing else can
@@ -820,6 +825,48 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       break;
   }
 
+  // Every credential of the job, opened once.
+  struct Opened {
+    bool present = false;
+    bool implicit = false;
+    platform::SecretBuffer user_name;
+    platform::SecretBuffer password;
+  };
+  auto open = [&](AuthTarget target, AuthScheme scheme_id) -> Result<Opened> {
+    Opened out;
+    const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme_id));
+    if (secret == nullptr) return out;
+    auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
+    if (!plain.ok()) return plain.status();
+    auto credential = auth::DecodeCredential(*plain);
+    if (!credential.ok()) return credential.status();
+    out.present = true;
+    out.implicit = credential->implicit;
+    out.user_name = std::move(credential->user_name);
+    out.password = std::move(credential->password);
+    return out;
+  };
+  std::map<std::pair<AuthTarget, AuthScheme>, Opened> creds;
+  for (AuthTarget target : {AuthTarget::kServer, AuthTarget::kProxy}) {
+    for (AuthScheme scheme_id :
+         {AuthScheme::kNegotiate, AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
+      auto opened = open(target, scheme_id);
+      if (!opened.ok()) return opened.status();
+      creds[{target, scheme_id}] = std::move(*opened);
+    }
+  }
+  auto& server_negotiate = creds[{AuthTarget::kServer, AuthScheme::kNegotiate}];
+  auto& server_ntlm = creds[{AuthTarget::kServer, AuthScheme::kNtlm}];
+  const bool proxy_implicit = (creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}].present &&
+                               creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}].implicit) ||
+                              (creds[{AuthTarget::kProxy, AuthScheme::kNtlm}].present &&
+                               creds[{AuthTarget::kProxy, AuthScheme::kNtlm}].implicit);
+
+  // The server. Negotiate and NTLM challenges are answered by openbits
+  // through the OS's security package (docs/auth.md); Digest and Basic by
+  // libcurl.
+  NegotiateLogin& negotiate = config->server_negotiate;
+  negotiate.host = host.get();
   const bool url_credentials = !url->user_name.empty();
   if (url_credentials) {
     // Seed rule: credentials in the URL win over SetCredentials.
@@ -830,45 +877,65 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       if (!password.ok()) return password.status();
       config->server.password = std::move(*password);
     }
-  }
-  bool proxy_implicit = false;
-  for (AuthTarget target : {AuthTarget::kServer, AuthTarget::kProxy}) {
-    if (target == AuthTarget::kServer && url_credentials) continue;
-    HttpLogin& login = target == AuthTarget::kServer ? config->server : config->proxy;
-    // Strongest scheme first; a weaker scheme joins only with the same
-    // user name and password, since one request carries one identity.
-    for (AuthScheme scheme_id :
-         {AuthScheme::kNegotiate, AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
-      const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme_id));
-      if (secret == nullptr) continue;
-      auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
-      if (!plain.ok()) return plain.status();
-      auto credential = auth::DecodeCredential(*plain);
-      if (!credential.ok()) return credential.status();
-      if (credential->implicit) {
-        // The logon identity: GSSAPI's default credentials. Negotiate only
-        // until NTLM through gss-ntlmssp lands (docs/auth.md).
-        if (scheme_id == AuthScheme::kNegotiate) {
-          login.schemes |= CurlAuthBit(scheme_id);
-          if (target == AuthTarget::kProxy) proxy_implicit = true;
-        }
-        continue;
-      }
-      if (scheme_id == AuthScheme::kNegotiate) continue;  // explicit SPNEGO: docs/auth.md
+    negotiate.enabled = true;
+    negotiate.identity.user_name = url->user_name;
+    negotiate.identity.password =
+        platform::SecretBuffer(config->server.password.data(), config->server.password.size());
+  } else {
+    Opened* explicit_login = nullptr;
+    for (Opened* c : {&server_negotiate, &server_ntlm}) {
+      if (c->present && !c->implicit && explicit_login == nullptr) explicit_login = c;
+    }
+    const bool server_implicit = (server_negotiate.present && server_negotiate.implicit) ||
+                                 (server_ntlm.present && server_ntlm.implicit);
+    const bool set_credentials_for_server = server_negotiate.present || server_ntlm.present;
+    if (explicit_login != nullptr) {
+      negotiate.enabled = true;
+      negotiate.identity.user_name = std::string(explicit_login->user_name.view());
+      negotiate.identity.password = std::move(explicit_login->password);
+      // Credentials given for NTLM only answer NTLM, also inside SPNEGO.
+      negotiate.prefer_ntlm = negotiate.identity.ntlm_only = explicit_login == &server_ntlm;
+    } else if (server_implicit || proxy_implicit ||
+               (!set_credentials_for_server &&
+                auth::SendsImplicitWithoutSetCredentials(implicit_policy_))) {
+      // The owner's logon credentials: explicitly asked for, given for the
+      // proxy (seed rule), or allowed by UseLMCompat.
+      negotiate.enabled = true;
+      negotiate.identity.implicit = true;
+      negotiate.identity.credential_cache = job.credential_cache;
+    }
+    // Digest and Basic through libcurl: the strongest one set, plus the
+    // other if it carries the same user name and password.
+    for (AuthScheme scheme_id : {AuthScheme::kDigest, AuthScheme::kBasic}) {
+      Opened& c = creds[{AuthTarget::kServer, scheme_id}];
+      if (!c.present || c.implicit) continue;
+      HttpLogin& login = config->server;
       if (login.user_name.empty()) {
-        login.user_name = std::move(credential->user_name);
-        login.password = std::move(credential->password);
+        login.user_name = std::move(c.user_name);
+        login.password = std::move(c.password);
         login.schemes |= CurlAuthBit(scheme_id);
-      } else if (login.user_name.view() == credential->user_name.view() &&
-                 login.password.view() == credential->password.view()) {
+      } else if (login.user_name.view() == c.user_name.view() &&
+                 login.password.view() == c.password.view()) {
         login.schemes |= CurlAuthBit(scheme_id);
       }
     }
   }
-  // Seed rule: implicit proxy credentials serve the server too, unless it
-  // has explicit ones.
-  if (proxy_implicit && !url_credentials && config->server.user_name.empty()) {
-    config->server.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
+
+  // The proxy, through libcurl: implicit Negotiate with the default
+  // credentials, explicit NTLM, Digest and Basic (docs/auth.md).
+  HttpLogin& proxy = config->proxy;
+  if (proxy_implicit) proxy.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
+  for (AuthScheme scheme_id : {AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
+    Opened& c = creds[{AuthTarget::kProxy, scheme_id}];
+    if (!c.present || c.implicit) continue;
+    if (proxy.user_name.empty()) {
+      proxy.user_name = std::move(c.user_name);
+      proxy.password = std::move(c.password);
+      proxy.schemes |= CurlAuthBit(scheme_id);
+    } else if (proxy.user_name.view() == c.user_name.view() &&
+               proxy.password.view() == c.password.view()) {
+      proxy.schemes |= CurlAuthBit(scheme_id);
+    }
   }
   if ((config->server.schemes & static_cast<long>(CURLAUTH_BASIC)) != 0 &&
       std::string_view(scheme.get()) == "http") {

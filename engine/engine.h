@@ -31,6 +31,7 @@
 #include "openbits/job.h"
 #include "openbits/manager.h"
 
+#include "auth/implicit_policy.h"
 #include "engine/curl_multi.h"
 #include "engine/file_transfer.h"
 #include "platform/file_system.h"
@@ -92,6 +93,9 @@ struct JobData {
   std::chrono::steady_clock::time_point last_notify;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
+  // The owner's Kerberos credential cache for implicit credentials ("":
+  // the process's default). Not persisted: a client tells it again.
+  std::string credential_cache;
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
@@ -215,6 +219,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   platform::ScopedFd lock_file_;
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Vault> vault_;
+  auth::ImplicitCredentialPolicy implicit_policy_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

@@ -2,13 +2,16 @@
 
 #include "engine/file_transfer.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <openssl/evp.h>
 
 #include "openbits/hresult.h"
 
+#include "auth/challenge.h"
 #include "platform/system.h"
 
 namespace openbits::engine {
@@ -23,6 +26,8 @@ constexpr long kConnectTimeoutSeconds = 60;
 constexpr long kStallSeconds = 120;
 constexpr long kReceiveBufferBytes = 512 * 1024;
 constexpr long kMaxRedirects = 10;
+// Negotiate takes one round trip, NTLM two; more is a server playing games.
+constexpr int kMaxAuthLegs = 4;
 constexpr int kMaxRestartsPerAttempt = 3;
 constexpr unsigned kTemporaryFileMode = 0600;
 // Writeback is started in chunks of this size as data arrives.
@@ -315,6 +320,10 @@ void FileTransfer::IssueRequest() {
 
   curl_slist* list = nullptr;
   for (const std::string& h : config_.headers) list = curl_slist_append(list, h.c_str());
+  if (!authorization_.empty()) {
+    list = curl_slist_append(list, authorization_.c_str());
+    authorization_.clear();
+  }
   const std::string if_range = plan_.IfRange();
   if (!if_range.empty()) list = curl_slist_append(list, ("If-Range: " + if_range).c_str());
   request_headers_.reset(list);
@@ -352,8 +361,121 @@ std::size_t FileTransfer::OnBodyThunk(char* data, std::size_t size, std::size_t 
   }
 }
 
+namespace {
+
+std::string Base64Encode(const std::vector<std::uint8_t>& bytes) {
+  std::string out(4 * ((bytes.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()), bytes.data(),
+                                static_cast<int>(bytes.size()));
+  out.resize(static_cast<std::size_t>(std::max(n, 0)));
+  return out;
+}
+
+std::optional<std::vector<std::uint8_t>> Base64Decode(std::string_view text) {
+  if (text.size() % 4 != 0 || text.size() > 64 * 1024) return std::nullopt;
+  std::vector<std::uint8_t> out(text.size() / 4 * 3);
+  const int n = EVP_DecodeBlock(out.data(), reinterpret_cast<const unsigned char*>(text.data()),
+                                static_cast<int>(text.size()));
+  if (n < 0) return std::nullopt;
+  std::size_t size = static_cast<std::size_t>(n);
+  // EVP_DecodeBlock counts the '=' padding as zero bytes.
+  for (std::size_t i = text.size(); i > 0 && text[i - 1] == '=' && size > 0; --i) --size;
+  out.resize(size);
+  return out;
+}
+
+// The host of `url` ("" if it has none).
+std::string HostOf(const char* url) {
+  if (url == nullptr) return {};
+  CPtr<CURLU> u(curl_url());
+  char* host = nullptr;
+  if (curl_url_set(u.get(), CURLUPART_URL, url, 0) != CURLUE_OK ||
+      curl_url_get(u.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK) {
+    return {};
+  }
+  std::string out(host);
+  curl_free(host);
+  return out;
+}
+
+}  // namespace
+
+bool FileTransfer::AnswerChallenge() {
+  const NegotiateLogin& login = config_.server_negotiate;
+  if (!login.enabled) return false;
+  char* effective = nullptr;
+  curl_easy_getinfo(easy_.get(), CURLINFO_EFFECTIVE_URL, &effective);
+  if (HostOf(effective) != login.host) return false;  // never to a redirect's host
+  const auto challenges = auth::ParseChallenges(headers_.www_authenticate());
+  auto refuse = [&](const std::string& why) {
+    failure_ = TransferOutcome{false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
+                               negotiate_scheme_ + ": " + why};
+    negotiate_.reset();
+    return true;
+  };
+  const auth::Challenge* challenge = nullptr;
+  if (negotiate_) {
+    challenge = auth::FindChallenge(challenges, negotiate_scheme_ == "NTLM" ? "ntlm" : "negotiate");
+    if (challenge == nullptr || challenge->token68.empty() || negotiate_->complete()) {
+      return refuse("the server refused the credentials");
+    }
+  } else {
+    platform::NegotiateMechanism mechanism = platform::NegotiateMechanism::kSpnego;
+    const auth::Challenge* spnego = auth::FindChallenge(challenges, "negotiate");
+    const auth::Challenge* ntlm = auth::FindChallenge(challenges, "ntlm");
+    if (ntlm != nullptr && (login.prefer_ntlm || spnego == nullptr)) {
+      challenge = ntlm;
+      negotiate_scheme_ = "NTLM";
+      mechanism = platform::NegotiateMechanism::kNtlm;
+    } else if (spnego != nullptr) {
+      challenge = spnego;
+      negotiate_scheme_ = "Negotiate";
+    } else {
+      return false;
+    }
+    auto started = platform::StartNegotiate(mechanism, login.host, login.identity);
+    if (!started.ok()) return refuse(started.status().message());
+    negotiate_ = std::move(*started);
+  }
+  if (++auth_legs_ > kMaxAuthLegs) return refuse("too many authentication round trips");
+  std::vector<std::uint8_t> server_token;
+  if (!challenge->token68.empty()) {
+    auto decoded = Base64Decode(challenge->token68);
+    if (!decoded) return refuse("the server's token is not base64");
+    server_token = std::move(*decoded);
+  }
+  auto token = negotiate_->Step(server_token);
+  if (!token.ok()) return refuse(token.status().message());
+  if (token->empty()) return refuse("the server refused the credentials");
+  authorization_ = "Authorization: " + negotiate_scheme_ + " " + Base64Encode(*token);
+  auth_retry_ = true;
+  discard_body_ = true;  // the 401 page; the connection stays for the next leg
+  return true;
+}
+
 bool FileTransfer::Decide() {
   decided_ = true;
+  if (headers_.status() == 401 && AnswerChallenge()) return !failure_;
+  if (negotiate_ && headers_.status() / 100 == 2) {
+    // Authenticated. A final server token (mutual authentication) completes
+    // our side; a new request starts a new exchange (Kerberos tokens are
+    // single-use).
+    const auto challenges = auth::ParseChallenges(headers_.www_authenticate());
+    const auth::Challenge* last = auth::FindChallenge(challenges, "negotiate");
+    if (last != nullptr && !last->token68.empty() && !negotiate_->complete()) {
+      if (auto token = Base64Decode(last->token68)) {
+        auto step = negotiate_->Step(*token);
+        if (!step.ok()) {
+          failure_ = TransferOutcome{
+              false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
+              "Negotiate: the server's mutual authentication failed: " + step.status().message()};
+          return false;
+        }
+      }
+    }
+    negotiate_.reset();
+    auth_legs_ = 0;
+  }
   decision_ = DecideResponse(plan_, headers_);
   switch (decision_.verdict) {
     case Verdict::kFail: {
@@ -514,6 +636,12 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
   paused_ = false;
   if (result == CURLE_OK && !decided_) Decide();  // a response without a body
 
+  if (auth_retry_ && result == CURLE_OK && !failure_) {
+    auth_retry_ = false;
+    IssueRequest();  // the next leg, with the Authorization header
+    return;
+  }
+  auth_retry_ = false;
   if (restart_requested_) {
     if (++restarts_ > kMaxRestartsPerAttempt) {
       Fail(TransferOutcome{false, kBgERemoteFileChanged, ErrorContext::kRemoteFile, true,

@@ -36,6 +36,7 @@
 #include "engine/tls_trust.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
+#include "platform/negotiate.h"
 #include "platform/secret_buffer.h"
 #include "store/records.h"
 
@@ -64,7 +65,16 @@ class TransferHost {
   virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
 };
 
-// What to answer an HTTP authentication challenge with.
+// Who answers "Negotiate" and "NTLM" challenges of the server, through the
+// OS's security package (platform/negotiate.h) rather than libcurl.
+struct NegotiateLogin {
+  bool enabled = false;
+  std::string host;  // the origin the credentials are for (never a redirect's)
+  platform::NegotiateIdentity identity;
+  bool prefer_ntlm = false;  // credentials given for NTLM: answer "NTLM" first
+};
+
+// What to answer an HTTP authentication challenge with (libcurl does it).
 struct HttpLogin {
   long schemes = 0;  // CURLAUTH_* bits; 0: no credentials
   platform::SecretBuffer user_name;
@@ -82,6 +92,7 @@ struct TransferConfig {
   std::string request_url;
   HttpLogin server;
   HttpLogin proxy;
+  NegotiateLogin server_negotiate;
   // Where requests go: the environment's proxy settings (libcurl reads
   // http_proxy etc.), directly, or through `proxy_url`.
   enum class Route { kEnvironment, kDirect, kProxy };
@@ -127,6 +138,10 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   void IssueRequest();
   std::size_t OnBody(const char* data, std::size_t size);
   bool Decide();
+  // A 401 the job can answer with Negotiate or NTLM: prepares the next
+  // request's Authorization header. Returns false when it does not apply;
+  // sets failure_ when the exchange failed.
+  bool AnswerChallenge();
   void OnRequestDone(std::uint64_t request_id, CURLcode result);
   Status ResetLocal(const std::string& etag, const std::string& last_modified);
   void MaybeCheckpoint();
@@ -164,6 +179,13 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   int restarts_ = 0;
   std::optional<TransferOutcome> failure_;
   bool responding_reported_ = false;
+
+  // Negotiate/NTLM exchange in progress (server authentication).
+  std::unique_ptr<platform::NegotiateContext> negotiate_;
+  std::string negotiate_scheme_;  // "Negotiate" or "NTLM"
+  std::string authorization_;     // header for the next request, used once
+  int auth_legs_ = 0;
+  bool auth_retry_ = false;
 
   // Local file state.
   std::uint64_t written_ = 0;            // bytes in the temporary file

@@ -128,6 +128,8 @@ void ResponseHeaders::OnHeaderLine(std::string_view line) {
     content_encoding_ = std::string(value);
   } else if (IEquals(name, "Content-Type")) {
     content_type_ = std::string(value);
+  } else if (IEquals(name, "WWW-Authenticate")) {
+    if (www_authenticate_.size() < 32) www_authenticate_.emplace_back(value);
   }
 }
 

@@ -48,6 +48,8 @@ class ResponseHeaders {
   bool accepts_byte_ranges() const { return accept_ranges_bytes_; }
   const std::string& content_encoding() const { return content_encoding_; }
   const std::string& content_type() const { return content_type_; }
+  // The WWW-Authenticate values of this response, in order.
+  const std::vector<std::string>& www_authenticate() const { return www_authenticate_; }
 
  private:
   void Reset(int status);
@@ -60,6 +62,7 @@ class ResponseHeaders {
   bool accept_ranges_bytes_ = false;
   std::string content_encoding_;
   std::string content_type_;
+  std::vector<std::string> www_authenticate_;
 };
 
 // True for an ETag usable in If-Range (not W/ weak).

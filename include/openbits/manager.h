@@ -60,6 +60,12 @@ struct ManagerOptions {
   // with E_ACCESSDENIED if a key there has the wrong owner or mode.
   std::string key_directory;
 
+  // The INI file with the [policy] section (UseLMCompat,
+  // LMCompatibilityLevel; docs/auth.md). Empty: <state_directory>/openbits.conf.
+  // A missing file means Windows Vista's defaults; a malformed one makes
+  // Open() fail with E_INVALIDARG.
+  std::string policy_file;
+
   // When false, the queue is opened and can be edited, but no transfer
   // starts (for tools that only inspect). Default: true.
   bool run_transfers = true;

@@ -63,15 +63,25 @@ bool WritePasswordFiles(const std::string& htpasswd, const std::string& htdigest
   return static_cast<bool>(digest);
 }
 
-// Starts `argv` with our environment; -1 on failure.
-pid_t Spawn(const std::vector<std::string>& args) {
+// Starts `argv` with our environment plus `extra_env`; -1 on failure.
+pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
+  std::vector<std::string> env_copy = extra_env;
+  for (char** e = environ; *e != nullptr; ++e) env_copy.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
   pid_t pid = -1;
-  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), environ) != 0) return -1;
+  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0) return -1;
   return pid;
+}
+
+bool Run(const std::vector<std::string>& args, std::string* output = nullptr) {
+  std::string ignored;
+  return RunProgram(args, output != nullptr ? output : &ignored) == 0;
 }
 
 // Waits until `log` contains `needle` `count` times, or `pid` exits.
@@ -119,14 +129,124 @@ int FreeLoopbackPort() {
   return port;
 }
 
+// --- KDC --------------------------------------------------------------------
+
+KdcServer::KdcServer() {
+  const std::string d = dir_.path();
+  ::chmod(d.c_str(), 0755);
+  const int port = FreeLoopbackPort();
+  krb5_config_ = d + "/krb5.conf";
+  {
+    std::ofstream conf(krb5_config_);
+    conf << "[libdefaults]\n  default_realm = " << kRealm << "\n"
+         << "  dns_lookup_kdc = false\n  dns_lookup_realm = false\n"
+         << "  dns_canonicalize_hostname = false\n  rdns = false\n"
+         << "  udp_preference_limit = 1\n  ticket_lifetime = 10h\n"
+         << "[realms]\n  " << kRealm << " = {\n    kdc = 127.0.0.1:" << port << "\n  }\n"
+         << "[domain_realm]\n  localhost = " << kRealm << "\n  127.0.0.1 = " << kRealm << "\n"
+         << "[logging]\n  kdc = FILE:" << d << "/kdc.log\n  default = FILE:" << d
+         << "/krb5lib.log\n";
+    std::ofstream kdc(d + "/kdc.conf");
+    kdc << "[kdcdefaults]\n  kdc_listen = 127.0.0.1:" << port
+        << "\n  kdc_tcp_listen = 127.0.0.1:" << port << "\n"
+        << "[realms]\n  " << kRealm << " = {\n    database_name = " << d << "/principal\n"
+        << "    key_stash_file = " << d << "/stash\n    acl_file = " << d << "/kadm5.acl\n"
+        << "    supported_enctypes = aes256-cts-hmac-sha1-96:normal "
+           "aes128-cts-hmac-sha1-96:normal\n  }\n";
+    std::ofstream(d + "/kadm5.acl") << "*/admin@" << kRealm << " *\n";
+  }
+  const char* old = std::getenv("KRB5_CONFIG");
+  had_krb5_config_ = old != nullptr;
+  if (had_krb5_config_) saved_krb5_config_ = old;
+  ::setenv("KRB5_CONFIG", krb5_config_.c_str(), 1);
+  ::setenv("KRB5_KDC_PROFILE", (d + "/kdc.conf").c_str(), 1);
+  bool made = Run({"/usr/sbin/kdb5_util", "create", "-s", "-r", kRealm, "-P", "masterpw"});
+  for (const auto& [user, password] : kUsers) {
+    made = made && Run({"/usr/sbin/kadmin.local", "-r", kRealm, "-q",
+                        "addprinc -pw " + password + " " + user});
+  }
+  for (const char* service : {"HTTP/localhost", "HTTP/127.0.0.1"}) {
+    made = made && Run({"/usr/sbin/kadmin.local", "-r", kRealm, "-q",
+                        std::string("addprinc -randkey ") + service});
+  }
+  made = made && Run({"/usr/sbin/kadmin.local", "-r", kRealm, "-q",
+                      "ktadd -k " + d + "/http.keytab HTTP/localhost HTTP/127.0.0.1"});
+  if (!made) {
+    error_ = "cannot create the Kerberos realm (are krb5-kdc and krb5-admin-server installed?)";
+    return;
+  }
+  const pid_t pid = Spawn({"/usr/sbin/krb5kdc", "-n", "-P", d + "/kdc.pid"});
+  if (pid < 0) {
+    error_ = "cannot start krb5kdc";
+    return;
+  }
+  if (WaitForLog(pid, d, d + "/kdc.log", "commencing operation", 1)) {
+    pid_ = pid;
+  } else {
+    ::kill(pid, SIGKILL);
+    ::waitpid(pid, nullptr, 0);
+    error_ = "krb5kdc did not start: " + ReadAll(d + "/kdc.log");
+  }
+}
+
+KdcServer::~KdcServer() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+  if (had_krb5_config_) {
+    ::setenv("KRB5_CONFIG", saved_krb5_config_.c_str(), 1);
+  } else {
+    ::unsetenv("KRB5_CONFIG");
+  }
+  ::unsetenv("KRB5_KDC_PROFILE");
+}
+
+std::string KdcServer::KeytabFor(const std::string& group) const {
+  const std::string path = dir_ / ("http-" + group + ".keytab");
+  if (!Run({"/usr/bin/install", "-m", "640", "-o", "root", "-g", group, dir_ / "http.keytab",
+            path})) {
+    return {};
+  }
+  return path;
+}
+
+bool KdcServer::Kinit(const std::string& user, const std::string& password,
+                      const std::string& ccache) const {
+  // MIT kinit reads the password from stdin when it is not a terminal.
+  std::string ignored;
+  return RunProgram({"/bin/sh", "-c",
+                     "printf '%s\\n' \"$0\" | /usr/bin/kinit -c \"$1\" \"$2\" >/dev/null 2>&1",
+                     password, ccache, user},
+                    &ignored) == 0;
+}
+
 // --- Apache -----------------------------------------------------------------
 
-ApacheServer::ApacheServer() {
+ApacheServer::ApacheServer(const KdcServer* kdc) {
   const std::string d = dir_.path();
   ::chmod(d.c_str(), 0755);  // the workers run as www-data
   root_ = d + "/www";
-  for (const char* sub : {"/www", "/www/basic", "/www/digest", "/www/public", "/logs", "/run"}) {
+  for (const char* sub : {"/www", "/www/basic", "/www/digest", "/www/public", "/www/negotiate",
+                          "/www/ntlm", "/logs", "/run", "/rcache"}) {
     ::mkdir((d + sub).c_str(), 0755);
+  }
+  gid_t www_gid = 0;
+  const uid_t www_uid = UserId("www-data", &www_gid);
+  if (::chown((d + "/rcache").c_str(), www_uid, www_gid) != 0) {
+    error_ = "cannot give the replay cache to www-data";
+    return;
+  }
+  std::string keytab;
+  std::vector<std::string> env;
+  if (kdc != nullptr) {
+    keytab = kdc->KeytabFor("www-data");
+    std::ofstream users(d + "/ntlm_users");
+    for (const auto& [user, password] : kUsers)
+      users << "TESTDOM:" << user << ":" << password << "\n";
+    env = {"KRB5_CONFIG=" + kdc->krb5_config(), "KRB5RCACHEDIR=" + d + "/rcache",
+           "NTLM_USER_FILE=" + d + "/ntlm_users", "NETBIOS_COMPUTER_NAME=OPENBITSHOST",
+           "NETBIOS_DOMAIN_NAME=TESTDOM"};
   }
   if (!WritePasswordFiles(d + "/htpasswd", d + "/htdigest", "openbits-digest")) {
     error_ = "cannot write the password files (is apache2-utils installed?)";
@@ -166,8 +286,17 @@ ApacheServer::ApacheServer() {
          << "<Location /digest>\n  AuthType Digest\n  AuthName \"openbits-digest\"\n"
          << "  AuthDigestDomain /digest/\n  AuthDigestProvider file\n"
          << "  AuthUserFile " << d << "/htdigest\n  Require valid-user\n</Location>\n";
+    if (kdc != nullptr) {
+      conf << "LoadModule auth_gssapi_module modules/mod_auth_gssapi.so\n"
+           << "<Location /negotiate>\n  AuthType GSSAPI\n  AuthName \"openbits-negotiate\"\n"
+           << "  GssapiCredStore keytab:" << keytab << "\n  GssapiAllowedMech krb5\n"
+           << "  Require valid-user\n</Location>\n"
+           << "<Location /ntlm>\n  AuthType GSSAPI\n  AuthName \"openbits-ntlm\"\n"
+           << "  GssapiAllowedMech ntlmssp\n  GssapiConnectionBound On\n"
+           << "  Require valid-user\n</Location>\n";
+    }
     conf.close();
-    const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"});
+    const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"}, env);
     if (pid < 0) {
       error_ = "cannot start apache2 (is it installed?)";
       return;

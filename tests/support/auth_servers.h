@@ -28,9 +28,41 @@ inline const std::vector<std::pair<std::string, std::string>> kUsers = {{"alice"
 // A free TCP port on 127.0.0.1 (bound and released; the caller binds it).
 int FreeLoopbackPort();
 
+// An MIT Kerberos KDC for a throwaway realm, with principals for kUsers and
+// HTTP/localhost, HTTP/127.0.0.1. Sets KRB5_CONFIG for this process (the
+// client side of the tests reads it) and restores it when destroyed.
+class KdcServer {
+ public:
+  static constexpr const char* kRealm = "OPENBITS.TEST";
+  KdcServer();
+  ~KdcServer();
+  KdcServer(const KdcServer&) = delete;
+  KdcServer& operator=(const KdcServer&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  const std::string& krb5_config() const { return krb5_config_; }
+  // A keytab with the HTTP principals readable by `group` (www-data, proxy).
+  std::string KeytabFor(const std::string& group) const;
+  // Gets `user`'s ticket with `password` into the credential cache `ccache`
+  // ("FILE:/path"). True on success.
+  bool Kinit(const std::string& user, const std::string& password, const std::string& ccache) const;
+
+ private:
+  TempDir dir_;
+  std::string krb5_config_;
+  std::string saved_krb5_config_;
+  bool had_krb5_config_ = false;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
 class ApacheServer {
  public:
-  ApacheServer();
+  // Also /negotiate/ (Kerberos through mod_auth_gssapi) and /ntlm/ (NTLMSSP,
+  // offered as both Negotiate and NTLM; users TESTDOM\<user>) when given a
+  // KDC.
+  explicit ApacheServer(const KdcServer* kdc = nullptr);
   ~ApacheServer();
   ApacheServer(const ApacheServer&) = delete;
   ApacheServer& operator=(const ApacheServer&) = delete;
