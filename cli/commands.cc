@@ -9,6 +9,7 @@
 #include <cctype>
 #include <chrono>
 #include <cstdio>
+#include <cstdlib>
 #include <ctime>
 #include <fstream>
 #include <functional>
@@ -157,6 +158,10 @@ class Bitsadmin {
       return false;
     }
     client_.emplace(std::move(*c));
+    // The daemon uses our Kerberos tickets for implicit credentials.
+    if (const char* cache = std::getenv("KRB5CCNAME"); cache != nullptr && *cache != '\0') {
+      (void)client_->Call("openbits.hello", {{"credentialCache", cache}});
+    }
     return true;
   }
 

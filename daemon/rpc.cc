@@ -4,6 +4,7 @@
 
 #include <unistd.h>
 
+#include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <variant>
@@ -327,6 +328,13 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
 
   try {
     if (method == "openbits.hello") {
+      // A client may tell its Kerberos credential cache: its implicit
+      // credentials (docs/auth.md).
+      if (auto cache = params.String("credentialCache")) {
+        const Status st =
+            engine_->Call([&] { return engine_->SetCredentialCache(caller, *cache); });
+        if (!st.ok()) std::fprintf(stderr, "openbitsd: %s\n", st.message().c_str());
+      }
       result = json{{"protocol", kProtocolVersion},
                     {"server", "openbitsd 0.1.0"},
                     {"user", caller.user},

@@ -772,6 +772,38 @@ Status Engine::RemoveCredential(JobData& job, AuthTarget target, AuthScheme sche
   return Status::Ok();
 }
 
+Status Engine::SetCredentialCache(const Caller& caller, std::string_view cache) {
+  if (cache.empty()) {
+    credential_caches_.erase(caller.user);
+    return Status::Ok();
+  }
+  if (cache.size() > 4096 ||
+      std::any_of(cache.begin(), cache.end(), [](char c) { return c < 0x20 || c == 0x7f; })) {
+    return Status(kEInvalidArg, "not a credential cache name");
+  }
+  std::string_view type = "FILE";
+  std::string_view residual = cache;
+  if (auto colon = cache.find(':'); colon != std::string_view::npos && cache.front() != '/') {
+    type = cache.substr(0, colon);
+    residual = cache.substr(colon + 1);
+  }
+  if (type == "FILE" || type == "DIR") {
+    // The daemon may run with more rights than the caller: only a cache the
+    // caller owns may speak for them.
+    if (residual.empty() || residual.front() != '/') {
+      return Status(kEInvalidArg, "a FILE: or DIR: credential cache needs an absolute path");
+    }
+    const std::string path(residual);
+    if (!caller.is_admin && platform::OwnerOf(path) != caller.user) {
+      return Status(kEAccessDenied, "the credential cache " + path + " does not belong to you");
+    }
+  } else if (type != "KEYRING" && type != "KCM" && type != "API") {
+    return Status(kEInvalidArg, "unsupported credential cache type " + std::string(type));
+  }
+  credential_caches_[caller.user] = std::string(cache);
+  return Status::Ok();
+}
+
 Status Engine::RotateCredentialKey(const Caller& caller) {
   if (closed_) return Status(kEFail, "the manager is closed");
   if (!caller.is_admin && caller.user != platform::CurrentUserId()) {
@@ -902,7 +934,9 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       // proxy (seed rule), or allowed by UseLMCompat.
       negotiate.enabled = true;
       negotiate.identity.implicit = true;
-      negotiate.identity.credential_cache = job.credential_cache;
+      if (auto cache = credential_caches_.find(job.rec.owner); cache != credential_caches_.end()) {
+        negotiate.identity.credential_cache = cache->second;
+      }
     }
     // Digest and Basic through libcurl: the strongest one set, plus the
     // other if it carries the same user name and password.

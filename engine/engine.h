@@ -93,9 +93,6 @@ struct JobData {
   std::chrono::steady_clock::time_point last_notify;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
-  // The owner's Kerberos credential cache for implicit credentials ("":
-  // the process's default). Not persisted: a client tells it again.
-  std::string credential_cache;
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
@@ -153,6 +150,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                        std::string_view user_name, std::string_view password);
   Status RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme);
   Status RotateCredentialKey(const Caller& caller);
+  // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
+  // are `caller`'s implicit credentials from now on (BITS's helper token).
+  // FILE: and DIR: caches must belong to the caller. Not persisted: every
+  // client tells it again.
+  Status SetCredentialCache(const Caller& caller, std::string_view cache);
   JobProgress Progress(const JobData& job) const;
   FileProgress FileProgressOf(const JobData& job, std::uint32_t index) const;
   Result<JobErrorInfo> ErrorOf(const JobData& job) const;
@@ -220,6 +222,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::unique_ptr<store::Store> store_;
   std::unique_ptr<store::Vault> vault_;
   auth::ImplicitCredentialPolicy implicit_policy_;
+  std::unordered_map<std::string, std::string> credential_caches_;  // owner -> cache
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

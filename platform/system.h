@@ -25,6 +25,10 @@ std::string CurrentUserId();
 // the umask.
 unsigned DefaultFileMode();
 
+// The owner of the file at `path` as an owner string (like CurrentUserId),
+// or "" if it cannot be examined. Symbolic links are not followed.
+std::string OwnerOf(const std::string& path);
+
 // True when the caller may see and change every user's jobs (root on POSIX).
 bool IsAdministrator();
 

@@ -49,4 +49,10 @@ std::string CurrentUserId() { return std::to_string(::geteuid()); }
 
 bool IsAdministrator() { return ::geteuid() == 0; }
 
+std::string OwnerOf(const std::string& path) {
+  struct stat st {};
+  if (::lstat(path.c_str(), &st) != 0) return {};
+  return std::to_string(st.st_uid);
+}
+
 }  // namespace openbits::platform
