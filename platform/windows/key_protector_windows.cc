@@ -6,8 +6,9 @@
 // another account or machine. Files are replaced with MoveFileExW
 // (MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH) for atomicity.
 
-#include <dpapi.h>
 #include <windows.h>
+// After windows.h, which it needs.
+#include <wincrypt.h>  // declares CryptProtectData (dpapi.h)
 
 #include <string>
 #include <vector>
