@@ -337,14 +337,14 @@ std::vector<ApacheServer::LogEntry> ApacheServer::AccessLog() const {
 
 // --- squid ------------------------------------------------------------------
 
-SquidServer::SquidServer(std::vector<std::string> schemes) {
+SquidServer::SquidServer(std::vector<std::string> schemes, const KdcServer* kdc) {
   static std::atomic<int> instances{0};
   name_ = "openbitstest" + std::to_string(::getpid()) + "x" + std::to_string(++instances);
   const std::string d = dir_.path();
   ::chmod(d.c_str(), 0755);  // squid runs as proxy
   gid_t proxy_gid = 0;
   const uid_t proxy_uid = UserId("proxy", &proxy_gid);
-  for (const char* sub : {"/logs", "/run"}) {
+  for (const char* sub : {"/logs", "/run", "/rcache"}) {
     ::mkdir((d + sub).c_str(), 0755);
     if (::chown((d + sub).c_str(), proxy_uid, proxy_gid) != 0) {
       error_ = "cannot give the squid directories to user proxy";
@@ -371,8 +371,19 @@ SquidServer::SquidServer(std::vector<std::string> schemes) {
          << "udp_outgoing_address 127.0.0.1\nshutdown_lifetime 0 seconds\n"
          << "cache deny all\ncache_mem 8 MB\n"
          << "logfile_rotate 0\nstrip_query_terms off\n";
+    std::vector<std::string> env;
     for (const std::string& scheme : schemes) {
-      if (scheme == "digest") {
+      if (scheme == "negotiate" && kdc != nullptr) {
+        conf << "auth_param negotiate program /usr/lib/squid/negotiate_kerberos_auth -k "
+             << kdc->KeytabFor("proxy") << " -s GSS_C_NO_NAME -c " << d << "/rcache\n"
+             << "auth_param negotiate children 2 startup=1 idle=1\n"
+             << "auth_param negotiate keep_alive on\n";
+        env = {"KRB5_CONFIG=" + kdc->krb5_config(), "KRB5RCACHEDIR=" + d + "/rcache"};
+      } else if (scheme == "ntlm") {
+        conf << "auth_param ntlm program /usr/lib/squid/ntlm_fake_auth\n"
+             << "auth_param ntlm children 2 startup=1 idle=1\n"
+             << "auth_param ntlm keep_alive on\n";
+      } else if (scheme == "digest") {
         conf << "auth_param digest program /usr/lib/squid/digest_file_auth -c " << d
              << "/htdigest\n"
              << "auth_param digest children 2 startup=1 idle=1\n"
@@ -392,7 +403,7 @@ SquidServer::SquidServer(std::vector<std::string> schemes) {
          << "http_access allow authed\n"
          << "http_access deny all\n";
     conf.close();
-    const pid_t pid = Spawn({"/usr/sbin/squid", "-N", "-n", name_, "-f", d + "/squid.conf"});
+    const pid_t pid = Spawn({"/usr/sbin/squid", "-N", "-n", name_, "-f", d + "/squid.conf"}, env);
     if (pid < 0) {
       error_ = "cannot start squid (is it installed?)";
       return;

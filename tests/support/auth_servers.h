@@ -28,6 +28,8 @@ inline const std::vector<std::pair<std::string, std::string>> kUsers = {{"alice"
 // A free TCP port on 127.0.0.1 (bound and released; the caller binds it).
 int FreeLoopbackPort();
 
+class KdcServer;
+
 // An MIT Kerberos KDC for a throwaway realm, with principals for kUsers and
 // HTTP/localhost, HTTP/127.0.0.1. Sets KRB5_CONFIG for this process (the
 // client side of the tests reads it) and restores it when destroyed.
@@ -91,9 +93,10 @@ class ApacheServer {
 
 class SquidServer {
  public:
-  // `schemes`: "basic", "digest" (offered in that order of preference:
-  // digest first when both are given, as squid lists them in config order).
-  explicit SquidServer(std::vector<std::string> schemes);
+  // `schemes`, offered in this order: "negotiate" (Kerberos; needs `kdc`),
+  // "ntlm" (squid's ntlm_fake_auth: the handshake is real, the password is
+  // not checked), "digest", "basic".
+  explicit SquidServer(std::vector<std::string> schemes, const KdcServer* kdc = nullptr);
   ~SquidServer();
   SquidServer(const SquidServer&) = delete;
   SquidServer& operator=(const SquidServer&) = delete;
