@@ -147,6 +147,18 @@ class Bitsadmin {
 
   bool Connected() {
     if (client_) return true;
+    // The system-wide daemon, when it runs and nothing points elsewhere
+    // (it is started by systemd, never by us).
+    if (std::getenv("OPENBITS_SOCKET") == nullptr && std::getenv("OPENBITS_STATE_DIR") == nullptr &&
+        ::access(kSystemSocket, F_OK) == 0) {
+      auto c = DaemonClient::Connect("", kSystemSocket, false);
+      if (!c.ok()) {
+        err_ << "bitsadmin: " << c.status().message() << "\n";
+        return false;
+      }
+      client_.emplace(std::move(*c));
+      return SayHello();
+    }
     const std::string state = platform::DefaultStateDirectory();
     if (state.empty()) {
       err_ << "bitsadmin: no state directory: set HOME or OPENBITS_STATE_DIR\n";
@@ -158,12 +170,18 @@ class Bitsadmin {
       return false;
     }
     client_.emplace(std::move(*c));
+    return SayHello();
+  }
+
+  bool SayHello() {
     // The daemon uses our Kerberos tickets for implicit credentials.
     if (const char* cache = std::getenv("KRB5CCNAME"); cache != nullptr && *cache != '\0') {
       (void)client_->Call("openbits.hello", {{"credentialCache", cache}});
     }
     return true;
   }
+
+  static constexpr const char* kSystemSocket = "/run/openbits/openbitsd.sock";
 
   // Calls the daemon; on failure prints "Unable to <what> - 0x... <text>".
   std::optional<json> Rpc(const std::string& method, const json& params, const std::string& what) {

@@ -2,8 +2,15 @@
 //
 // openbitsd: the background daemon that owns a persistent transfer queue.
 //
-//   openbitsd [--foreground] [--state-dir DIR] [--socket PATH] [--key-dir DIR]
-//   openbitsd --rotate-key [--state-dir DIR] [--key-dir DIR]
+//   openbitsd [--system] [--foreground] [--state-dir DIR] [--socket PATH] [--key-dir DIR]
+//   openbitsd --rotate-key [--system] [--state-dir DIR] [--key-dir DIR]
+//
+// System mode (--system, as root) serves every local user: state in
+// /var/lib/openbits, socket /run/openbits/openbitsd.sock (mode 0666; the
+// caller's uid from SO_PEERCRED owns the jobs), keys in /etc/openbits/keys,
+// policy /etc/openbits/openbits.conf; every job file is handled with its
+// owner's identity. Under systemd socket activation (LISTEN_FDS) the
+// listening socket is the one systemd passes.
 //
 // Per-user mode (the only mode so far): state in $OPENBITS_STATE_DIR, else
 // ${XDG_STATE_HOME:-$HOME/.local/state}/openbits; socket $OPENBITS_SOCKET,
@@ -21,6 +28,7 @@
 
 #include <cerrno>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <string>
 #include <sys/resource.h>
@@ -45,8 +53,24 @@ namespace {
 
 void Usage() {
   std::fprintf(stderr,
-               "usage: openbitsd [--foreground] [--state-dir DIR] [--socket PATH] [--key-dir DIR]\n"
-               "       openbitsd --rotate-key [--state-dir DIR] [--key-dir DIR]\n");
+               "usage: openbitsd [--system] [--foreground] [--state-dir DIR] [--socket PATH]\n"
+               "                 [--key-dir DIR]\n"
+               "       openbitsd --rotate-key [--system] [--state-dir DIR] [--key-dir DIR]\n");
+}
+
+// The listening socket systemd passed (socket activation), or -1.
+int ActivatedSocket() {
+  const char* pid = std::getenv("LISTEN_PID");
+  const char* fds = std::getenv("LISTEN_FDS");
+  if (pid == nullptr || fds == nullptr || std::atoi(fds) < 1 ||
+      std::strtol(pid, nullptr, 10) != static_cast<long>(::getpid())) {
+    return -1;
+  }
+  ::unsetenv("LISTEN_PID");
+  ::unsetenv("LISTEN_FDS");
+  ::unsetenv("LISTEN_FDNAMES");
+  ::fcntl(3, F_SETFD, FD_CLOEXEC);
+  return 3;  // SD_LISTEN_FDS_START
 }
 
 // No core file and no ptrace attach: both would expose decrypted secrets.
@@ -58,8 +82,9 @@ void ProtectMemory() {
 #endif
 }
 
-// Binds and listens on `path` with mode 0600 (only the owner may connect).
-int Listen(const std::string& path, std::string* error) {
+// Binds and listens on `path`: mode 0600 (only the owner may connect), or
+// 0666 for the system daemon (every user may; SO_PEERCRED says who).
+int Listen(const std::string& path, bool everyone, std::string* error) {
   sockaddr_un addr{};
   if (path.size() >= sizeof addr.sun_path) {
     *error = "socket path too long: " + path;
@@ -73,7 +98,7 @@ int Listen(const std::string& path, std::string* error) {
   addr.sun_family = AF_UNIX;
   std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
   ::unlink(path.c_str());  // we hold the daemon lock: any socket there is stale
-  const mode_t old_mask = ::umask(0177);
+  const mode_t old_mask = ::umask(everyone ? 0111 : 0177);
   const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old_mask);
   if (rc != 0 || ::listen(fd, 64) != 0) {
@@ -114,7 +139,8 @@ int main(int argc, char** argv) {
   ProtectMemory();
   bool foreground = false;
   bool rotate_key = false;
-  std::string state_dir = openbits::platform::DefaultStateDirectory();
+  bool system_mode = false;
+  std::string state_dir;
   std::string socket_path;
   std::string key_dir;
   for (int i = 1; i < argc; ++i) {
@@ -123,6 +149,8 @@ int main(int argc, char** argv) {
       foreground = true;
     } else if (arg == "--rotate-key") {
       rotate_key = true;
+    } else if (arg == "--system") {
+      system_mode = true;
     } else if (arg == "--key-dir" && i + 1 < argc) {
       key_dir = argv[++i];
     } else if (arg == "--state-dir" && i + 1 < argc) {
@@ -134,11 +162,21 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  if (system_mode && ::geteuid() != 0) {
+    std::fprintf(stderr, "openbitsd: --system needs root (it acts as each job's owner)\n");
+    return 2;
+  }
+  if (state_dir.empty()) {
+    state_dir = system_mode ? "/var/lib/openbits" : openbits::platform::DefaultStateDirectory();
+  }
   if (state_dir.empty() || state_dir.front() != '/') {
     std::fprintf(stderr, "openbitsd: the state directory must be an absolute path\n");
     return 2;
   }
-  if (socket_path.empty()) socket_path = openbits::platform::DefaultSocketPath(state_dir);
+  if (socket_path.empty()) {
+    socket_path = system_mode ? "/run/openbits/openbitsd.sock"
+                              : openbits::platform::DefaultSocketPath(state_dir);
+  }
 
   if (auto st = openbits::platform::MakeDirectories(state_dir, 0700); !st.ok()) {
     std::fprintf(stderr, "openbitsd: %s\n", st.ToString().c_str());
@@ -153,6 +191,13 @@ int main(int argc, char** argv) {
   openbits::ManagerOptions options;
   options.state_directory = state_dir;
   options.key_directory = key_dir;
+  if (system_mode) {
+    options.act_as_job_owner = true;
+    if (options.key_directory.empty()) {
+      options.key_directory = openbits::platform::SystemKeyLocation();
+    }
+    options.policy_file = "/etc/openbits/openbits.conf";
+  }
   if (rotate_key) {
     options.run_transfers = false;
     auto engine = openbits::engine::Engine::Open(options);
@@ -180,7 +225,18 @@ int main(int argc, char** argv) {
     return 1;
   }
   std::string error;
-  const int listening = Listen(socket_path, &error);
+  int listening = ActivatedSocket();
+  const bool activated = listening >= 0;
+  if (!activated) {
+    if (system_mode) {
+      const std::string dir = socket_path.substr(0, socket_path.find_last_of('/'));
+      if (auto st = openbits::platform::MakeDirectories(dir, 0755); !st.ok()) {
+        std::fprintf(stderr, "openbitsd: %s\n", st.ToString().c_str());
+        return 1;
+      }
+    }
+    listening = Listen(socket_path, system_mode, &error);
+  }
   if (listening < 0) {
     std::fprintf(stderr, "openbitsd: %s\n", error.c_str());
     return 1;
@@ -220,7 +276,7 @@ int main(int argc, char** argv) {
   server.Start();
   io.run();
   server.Stop();
-  ::unlink(socket_path.c_str());
+  if (!activated) ::unlink(socket_path.c_str());
   (*engine)->Shutdown();  // checkpoints every transfer
   std::fprintf(stderr, "openbitsd: stopped\n");
   return 0;

@@ -265,7 +265,12 @@ Status Engine::LoadQueue() {
     bool lost_data = false;
     for (store::FileRecord& f : job->rec.files) {
       const bool was_complete = f.completed;
-      if (ReconcileTemporaryFile(f)) {
+      bool changed = false;
+      {
+        auto as_owner = ActAsOwner(job->rec.owner);
+        changed = as_owner.ok() && ReconcileTemporaryFile(f);
+      }
+      if (changed) {
         OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job->rec.id, f));
         lost_data |= was_complete && !f.completed;
       }
@@ -314,6 +319,29 @@ void Engine::FinishPendingAction(JobData& job) {
     if (job.rec.state == JobState::kAcknowledged) job.rec.state = JobState::kTransferred;
     (void)Complete(job);
   }
+}
+
+Result<std::optional<platform::UserIdentity>> Engine::OwnerIdentity(const std::string& owner) {
+  if (!options_.act_as_job_owner) return std::optional<platform::UserIdentity>();
+  auto it = owner_identities_.find(owner);
+  if (it == owner_identities_.end()) {
+    auto user = platform::LookUpUser(owner);
+    if (!user.ok()) return user.status();
+    it = owner_identities_.emplace(owner, std::move(*user)).first;
+  }
+  return std::optional<platform::UserIdentity>(it->second);
+}
+
+Result<std::optional<platform::FileIdentity>> Engine::ActAsOwner(const std::string& owner) {
+  auto user = OwnerIdentity(owner);
+  if (!user.ok()) return user.status();
+  std::optional<platform::FileIdentity> scope;
+  if (*user) {
+    auto assumed = platform::FileIdentity::Assume(**user);
+    if (!assumed.ok()) return assumed.status();
+    scope.emplace(std::move(*assumed));
+  }
+  return scope;
 }
 
 // --- Jobs -------------------------------------------------------------------
@@ -437,7 +465,12 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
       return Status(user_info.status().code(),
                     user_info.status().message() + ": " + auth::RedactUrl(info.remote_name));
     }
-    Status local = ValidateLocalPath(info.local_name, options_.state_directory);
+    Status local;
+    {
+      auto as_owner = ActAsOwner(job.owner);
+      local = as_owner.ok() ? ValidateLocalPath(info.local_name, options_.state_directory)
+                            : as_owner.status();
+    }
     if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
     auto same_name = [&](const store::FileRecord& f) {
       return f.local_name == info.local_name && !f.renamed;
@@ -524,6 +557,8 @@ Status Engine::Suspend(JobData& job) {
 
 Status Engine::DeleteTemporaryFiles(JobData& job) {
   Status result;
+  auto as_owner = ActAsOwner(job.rec.owner);
+  if (!as_owner.ok()) return Status(kBgSUnableToDeleteFiles, as_owner.status().message());
   for (store::FileRecord& f : job.rec.files) {
     if (f.renamed || f.temp_name.empty()) continue;
     auto parts = platform::SplitAbsolutePath(f.local_name);
@@ -571,7 +606,9 @@ Status Engine::Complete(JobData& job) {
     }
     auto parts = platform::SplitAbsolutePath(f.local_name);
     Status st = parts.status();
-    if (parts.ok()) {
+    auto as_owner = ActAsOwner(job.rec.owner);
+    if (!as_owner.ok()) st = as_owner.status();
+    if (parts.ok() && as_owner.ok()) {
       auto dir = platform::OpenDirectory(parts->directory);
       st = dir.status();
       if (dir.ok()) {
@@ -594,6 +631,7 @@ Status Engine::Complete(JobData& job) {
         }
       }
     }
+    if (as_owner.ok()) as_owner->reset();  // the store is written as ourselves again
     if (!st.ok()) {
       // BITS: the job stays TRANSFERRED; renamed files stay available; the
       // application fixes the cause and calls Complete again or Cancel.
@@ -1131,6 +1169,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   config.checkpoint_interval = options_.checkpoint_interval;
   config.dynamic_content = job->rec.dynamic_content;
   config.trust = trust_;
+  if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
   if (Status credentials = ResolveCredentials(*job, *next, &config); !credentials.ok()) {
@@ -1364,7 +1403,9 @@ void Engine::RunNotifyCommand(JobData& job, std::uint32_t flag) {
       (r.notify_flags & kNotifyDisable) != 0 || job.callback || job.command_pid > 0) {
     return;  // BITS runs the command line only when no callback object is set
   }
-  auto pid = StartNotifyCommand(r.notify_program, r.notify_parameters);
+  auto owner = OwnerIdentity(r.owner);
+  if (!owner.ok()) return;
+  auto pid = StartNotifyCommand(r.notify_program, r.notify_parameters, *owner);
   if (!pid.ok()) {
     std::fprintf(stderr, "openbits: job %s: %s\n", r.id.ToString().c_str(),
                  pid.status().message().c_str());

@@ -35,6 +35,7 @@
 #include "engine/curl_multi.h"
 #include "engine/file_transfer.h"
 #include "platform/file_system.h"
+#include "platform/identity.h"
 #include "store/store.h"
 #include "store/vault.h"
 
@@ -178,6 +179,10 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
                             TransferConfig* config) const;
   void FinishPendingAction(JobData& job);
+  // With act_as_job_owner, the calling thread acts as `owner` for file
+  // access while the result lives; otherwise an empty optional.
+  Result<std::optional<platform::FileIdentity>> ActAsOwner(const std::string& owner);
+  Result<std::optional<platform::UserIdentity>> OwnerIdentity(const std::string& owner);
   void ScheduleSoon();
   void Schedule();
   void StartJob(const std::shared_ptr<JobData>& job);
@@ -223,6 +228,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::unique_ptr<store::Vault> vault_;
   auth::ImplicitCredentialPolicy implicit_policy_;
   std::unordered_map<std::string, std::string> credential_caches_;  // owner -> cache
+  std::unordered_map<std::string, platform::UserIdentity> owner_identities_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

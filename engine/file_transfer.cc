@@ -172,7 +172,16 @@ FileTransfer::~FileTransfer() {
 }
 
 void FileTransfer::Start() {
-  Status st = OpenTemporaryFile();
+  Status st;
+  {
+    std::optional<platform::FileIdentity> as_owner;
+    if (config_.owner) {
+      auto assumed = platform::FileIdentity::Assume(*config_.owner);
+      if (assumed.ok()) as_owner.emplace(std::move(*assumed));
+      st = assumed.status();
+    }
+    if (st.ok() || !config_.owner) st = OpenTemporaryFile();
+  }
   if (!st.ok()) {
     auto self = shared_from_this();
     TransferOutcome outcome = LocalFileFailure(st);

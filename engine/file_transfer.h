@@ -21,6 +21,7 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -36,6 +37,7 @@
 #include "engine/tls_trust.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
+#include "platform/identity.h"
 #include "platform/negotiate.h"
 #include "platform/secret_buffer.h"
 #include "store/records.h"
@@ -87,6 +89,9 @@ struct TransferConfig {
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
   std::shared_ptr<const TlsTrust> trust;  // extra CAs; may be null
+  // System mode: the job's owner, whose identity opens and creates the
+  // temporary file.
+  std::optional<platform::UserIdentity> owner;
   // The URL requested: the file's remote name without user information.
   // Empty: the remote name as stored.
   std::string request_url;

@@ -3,6 +3,7 @@
 #include "engine/notify_command.h"
 
 #include <fcntl.h>
+#include <grp.h>
 #include <spawn.h>
 #include <unistd.h>
 
@@ -79,7 +80,45 @@ Status ValidateNotifyCommand(std::string_view program, std::string_view paramete
   return Status::Ok();
 }
 
-Result<int> StartNotifyCommand(const std::string& program, std::string_view parameters) {
+namespace {
+
+// fork + drop to `user` + exec: posix_spawn cannot change the identity.
+// Everything the child needs is prepared before fork; the child then only
+// makes system calls (a multi-threaded parent allows nothing else).
+Result<int> StartAs(const std::string& program, std::vector<char*>& argv,
+                    const platform::UserIdentity& user) {
+  std::vector<std::string> env_copy;
+  for (char** e = environ; *e != nullptr; ++e) {
+    const std::string_view entry(*e);
+    if (entry.rfind("HOME=", 0) == 0 || entry.rfind("KRB5CCNAME=", 0) == 0) continue;
+    env_copy.emplace_back(entry);
+  }
+  env_copy.push_back("HOME=" + user.home);
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const std::string home = user.home.empty() ? "/" : user.home;
+  const pid_t pid = ::fork();
+  if (pid < 0) return Status(kEFail, "cannot fork for " + program);
+  if (pid == 0) {
+    ::setpgid(0, 0);
+    const int null = ::open("/dev/null", O_RDONLY);
+    if (null >= 0) ::dup2(null, 0);
+    if (::setgroups(user.groups.size(), user.groups.data()) != 0 || ::setgid(user.gid) != 0 ||
+        ::setuid(user.uid) != 0 || (user.uid != 0 && ::setuid(0) == 0)) {
+      _exit(126);  // never run the command with more rights than its owner
+    }
+    if (::chdir(home.c_str()) != 0) (void)::chdir("/");
+    ::execve(program.c_str(), argv.data(), envp.data());
+    _exit(127);
+  }
+  return static_cast<int>(pid);
+}
+
+}  // namespace
+
+Result<int> StartNotifyCommand(const std::string& program, std::string_view parameters,
+                               const std::optional<platform::UserIdentity>& run_as) {
   std::vector<std::string> args;
   if (parameters.empty()) {
     args.push_back(program);
@@ -91,6 +130,7 @@ Result<int> StartNotifyCommand(const std::string& program, std::string_view para
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
+  if (run_as) return StartAs(program, argv, *run_as);
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
   posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);

@@ -7,11 +7,14 @@
 #ifndef OPENBITS_ENGINE_NOTIFY_COMMAND_H_
 #define OPENBITS_ENGINE_NOTIFY_COMMAND_H_
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "openbits/status.h"
+
+#include "platform/identity.h"
 
 namespace openbits::engine {
 
@@ -26,8 +29,11 @@ Result<std::vector<std::string>> SplitCommandLine(std::string_view parameters);
 // characters. Empty parameters mean "just the program".
 Status ValidateNotifyCommand(std::string_view program, std::string_view parameters);
 
-// Starts the program; returns its pid.
-Result<int> StartNotifyCommand(const std::string& program, std::string_view parameters);
+// Starts the program; returns its pid. With `run_as`, the program runs as
+// that user (uid, gid, groups; working directory their home), never with the
+// daemon's rights.
+Result<int> StartNotifyCommand(const std::string& program, std::string_view parameters,
+                               const std::optional<platform::UserIdentity>& run_as = {});
 
 }  // namespace openbits::engine
 

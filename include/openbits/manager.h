@@ -66,6 +66,12 @@ struct ManagerOptions {
   // Open() fail with E_INVALIDARG.
   std::string policy_file;
 
+  // System mode (openbitsd --system, as root): every file a job creates,
+  // writes, renames or deletes is handled with its owner's file-system
+  // identity (uid, gid, groups), never with the process's. Default: false
+  // (the queue's user owns every job).
+  bool act_as_job_owner = false;
+
   // When false, the queue is opened and can be edited, but no transfer
   // starts (for tools that only inspect). Default: true.
   bool run_transfers = true;

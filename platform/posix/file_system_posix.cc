@@ -243,9 +243,25 @@ Status CheckDestination(const std::string& path) {
   if (!S_ISDIR(st.st_mode)) {
     return Status(kEPathNotFound, parts->directory + " is not a directory");
   }
+#if defined(O_TMPFILE)
+  // An unnamed file that vanishes on close: the exact question "may this
+  // identity create a file here", asked with the file-system identity of
+  // the calling thread (access() would ask with the real uid, which is
+  // root in the system daemon).
+  const int probe = ::open(parts->directory.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  if (probe >= 0) {
+    ::close(probe);
+  } else if (errno == EACCES || errno == EPERM || errno == EROFS || errno == ENOENT ||
+             errno == ENOTDIR) {
+    return PosixError("destination directory " + parts->directory, errno);
+  } else if (::access(parts->directory.c_str(), W_OK | X_OK) != 0) {  // no O_TMPFILE there
+    return PosixError("destination directory " + parts->directory, errno);
+  }
+#else
   if (::access(parts->directory.c_str(), W_OK | X_OK) != 0) {
     return PosixError("destination directory " + parts->directory, errno);
   }
+#endif
   if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
     return Status(kEInvalidArg, path + " is a directory");
   }
