@@ -272,9 +272,10 @@ class Bitsadmin {
 int Bitsadmin::Dispatch() {
   if (command_ == "/util") return Util();
   static const std::vector<std::string> kKnown = {
-      "/create",  "/addfile", "/addfileset", "/addfilewithranges", "/listfiles",
-      "/suspend", "/resume",  "/cancel",     "/complete",          "/reset",
-      "/list",    "/info",    "/transfer",   "/monitor",           "/removecredentials"};
+      "/create",       "/addfile", "/addfileset", "/addfilewithranges", "/listfiles",
+      "/suspend",      "/resume",  "/cancel",     "/complete",          "/reset",
+      "/list",         "/info",    "/transfer",   "/monitor",           "/removecredentials",
+      "/takeownership"};
   const bool getter = command_.rfind("/get", 0) == 0;
   const bool setter = command_.rfind("/set", 0) == 0;
   if (!getter && !setter && std::find(kKnown.begin(), kKnown.end(), command_) == kKnown.end()) {
@@ -283,6 +284,10 @@ int Bitsadmin::Dispatch() {
   if (!Connected()) return kExitNoDaemon;
   if (command_ == "/setcredentials") return SetCredentials();
   if (command_ == "/removecredentials") return RemoveCredentials();
+  if (command_ == "/takeownership") {
+    Exactly(1, "/takeownership job");
+    return Simple("job.takeOwnership", "Took ownership of the job.", "take ownership of the job");
+  }
   if (command_ == "/create") return Create();
   if (command_ == "/addfile") return AddFile();
   if (command_ == "/addfileset") return AddFileSet();
@@ -329,6 +334,7 @@ void Bitsadmin::Help() {
           "                                     (NULL NULL: the logon credentials; stored "
           "encrypted)\n"
           "/REMOVECREDENTIALS job SERVER|PROXY scheme\n"
+          "/TAKEOWNERSHIP job                   Makes you (an administrator) the owner\n"
           "/UTIL /VERSION                       Displays the version\n\n"
           "job is a display name or a {GUID}. Exit status: 0 success, 1 failure, 2 usage,\n"
           "3 openbitsd unreachable (docs/bitsadmin.md).\n";

@@ -484,6 +484,9 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
               params["password"].get_ref<const std::string&>()));
         });
       }
+    } else if (method == "job.takeOwnership") {
+      result = call.OnJob(
+          [&](engine::JobData& job) { return StatusResult(engine_->TakeOwnership(job, caller)); });
     } else if (method == "vault.rotateKey") {
       result = engine_->Call([&]() { return StatusResult(engine_->RotateCredentialKey(caller)); });
     } else {

@@ -842,6 +842,50 @@ Status Engine::SetCredentialCache(const Caller& caller, std::string_view cache) 
   return Status::Ok();
 }
 
+Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  if (!caller.is_admin) {
+    return Status(kEAccessDenied, "taking ownership of a job needs administrator rights");
+  }
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  if (job.rec.owner == caller.user) return Status::Ok();
+  // The new owner must be able to finish the job.
+  for (const store::FileRecord& f : job.rec.files) {
+    if (f.renamed) continue;
+    auto as_new_owner = ActAsOwner(caller.user);
+    Status access =
+        as_new_owner.ok() ? platform::CheckDestination(f.local_name) : as_new_owner.status();
+    if (!access.ok()) {
+      return Status(kBgENewOwnerNoFileAccess,
+                    "the new owner cannot write " + f.local_name + ": " + access.message());
+    }
+  }
+  std::vector<std::string> dropped;
+  for (const store::SecretRecord& secret : job.rec.secrets) {
+    if (secret.purpose.rfind("credential/", 0) == 0) dropped.push_back(secret.purpose);
+  }
+  store::JobRecord changed = job.rec;
+  changed.owner = caller.user;
+  changed.custom_headers.clear();
+  changed.notify_program.clear();
+  changed.notify_parameters.clear();
+  changed.modification_time_ms = NowMs();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    for (const std::string& purpose : dropped) {
+      OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
+    }
+    return store_->UpdateJob(changed);
+  });
+  if (!st.ok()) return st;
+  changed.secrets = job.rec.secrets;
+  changed.files = std::move(job.rec.files);
+  job.rec = std::move(changed);
+  for (const std::string& purpose : dropped) ForgetSecret(job.rec, purpose);
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
 Status Engine::RotateCredentialKey(const Caller& caller) {
   if (closed_) return Status(kEFail, "the manager is closed");
   if (!caller.is_admin && caller.user != platform::CurrentUserId()) {

@@ -151,6 +151,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                        std::string_view user_name, std::string_view password);
   Status RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme);
   Status RotateCredentialKey(const Caller& caller);
+  Status TakeOwnership(JobData& job, const Caller& caller);
   // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
   // are `caller`'s implicit credentials from now on (BITS's helper token).
   // FILE: and DIR: caches must belong to the caller. Not persisted: every

@@ -70,6 +70,7 @@ class JobImpl final : public Job {
                         std::string_view password) override;
   Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) override;
   Status RemoveCredentials(AuthTarget target, AuthScheme scheme) override;
+  Status TakeOwnership() override;
 
  private:
   template <typename T>

@@ -281,6 +281,10 @@ Status JobImpl::RemoveCredentials(AuthTarget target, AuthScheme scheme) {
   return engine_->Call([&] { return engine_->RemoveCredential(*data_, target, scheme); });
 }
 
+Status JobImpl::TakeOwnership() {
+  return engine_->Call([&] { return engine_->TakeOwnership(*data_, caller_); });
+}
+
 Status JobImpl::SetDynamicContent(bool enable) {
   return Update([&](store::JobRecord& r) -> Status {
     if (r.ever_resumed) {

@@ -211,6 +211,13 @@ class OPENBITS_EXPORT Job {
   virtual Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) = 0;
   // Removes the credential of (target, scheme); succeeds if there is none.
   virtual Status RemoveCredentials(AuthTarget target, AuthScheme scheme) = 0;
+
+  // Makes the caller the job's owner (IBackgroundCopyJob::TakeOwnership).
+  // Administrators only (E_ACCESSDENIED otherwise). As in BITS, the job
+  // loses its credentials, custom headers and notify command line: they
+  // were the previous owner's. BG_E_NEW_OWNER_NO_FILE_ACCESS when the new
+  // owner may not write a file's destination directory.
+  virtual Status TakeOwnership() = 0;
 };
 
 }  // namespace openbits

@@ -227,5 +227,21 @@ TEST_F(SystemModeTest, ALinkPlantedAtTheTemporaryNameIsNotFollowed) {
   EXPECT_EQ(ReadFile(root_only_ / "victim"), kPrecious);
 }
 
+TEST_F(SystemModeTest, RootTakesOwnershipAndTheJobLosesThePreviousOwnersSecrets) {
+  std::string id;
+  ASSERT_EQ(AsUser({"/rawreturn", "/create", "taken"}, &id), 0);
+  ASSERT_EQ(AsUser({"/addfile", "taken", server_->Url("/file.bin"), home_ / "taken.bin"}), 0);
+  ASSERT_EQ(AsUser({"/setcredentials", "taken", "SERVER", "BASIC", "u", "user-secret"}), 0);
+  ASSERT_EQ(AsUser({"/setcustomheaders", "taken", "X-Token: abc"}), 0);
+  ASSERT_EQ(AsUser({"/takeownership", id}), 1);  // not an administrator
+  EXPECT_NE(AsRoot({"/takeownership", id}).find("Took ownership"), std::string::npos);
+  EXPECT_EQ(AsRoot({"/rawreturn", "/getowner", id}), "root");
+  EXPECT_EQ(AsRoot({"/rawreturn", "/getcustomheaders", id}), "");
+  std::string out;
+  ASSERT_EQ(AsUser({"/list"}, &out), 0);
+  EXPECT_EQ(out.find("taken"), std::string::npos);  // no longer the user's
+  EXPECT_NE(AsRoot({"/list"}).find("taken"), std::string::npos);
+}
+
 }  // namespace
 }  // namespace openbits

@@ -161,6 +161,23 @@ TEST_F(ProxyAuthTest, ProxyBasicForAnHttpTargetAnd407WithoutCredentials) {
   EXPECT_EQ(settings.usage, ProxyUsage::kOverride);
 }
 
+TEST_F(ProxyAuthTest, HttpsThroughABasicProxy) {
+  const std::string uri = Own("/file.bin");
+  auto job = NewJob(tls_target_->Url(uri));
+  ASSERT_TRUE(job->SetProxySettings(ProxyUsage::kOverride, basic_proxy_->ProxyAddress(), "").ok());
+  ASSERT_TRUE(job->SetCredentials(AuthTarget::kProxy, AuthScheme::kBasic, "alice", "alicepw").ok());
+  ASSERT_EQ(Run(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(testing::Sha256OfFile(Downloaded()), shas_["tls"]);
+  job.reset();
+  manager_.reset();  // squid logs a tunnel when it closes
+  bool tunnelled = false;
+  for (const auto& e : basic_proxy_->AccessLog()) {
+    tunnelled |= e.method == "CONNECT" && e.user == "alice" && e.result == "TCP_TUNNEL/200";
+  }
+  EXPECT_TRUE(tunnelled);
+}
+
 TEST_F(ProxyAuthTest, HttpsThroughADigestProxyFormerlyUnsupportedByBits) {
   const std::string uri = Own("/file.bin");
   auto none = NewJob(tls_target_->Url(uri + "&none"));

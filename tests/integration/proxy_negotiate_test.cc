@@ -180,6 +180,21 @@ TEST_F(ProxyNegotiateTest, ProxyNtlmWithExplicitCredentials) {
   EXPECT_NE(users[0].find("alice"), std::string::npos) << users[0];  // ntlm_fake_auth mangles it
 }
 
+TEST_F(ProxyNegotiateTest, ProxyNtlmForAnHttpsTarget) {
+  auto job = NewJob(tls_target_->Url(Own("/file.bin")), *ntlm_proxy_);
+  ASSERT_TRUE(
+      job->SetCredentials(AuthTarget::kProxy, AuthScheme::kNtlm, "TESTDOM\\alice", "alicepw").ok());
+  ASSERT_EQ(Run(*job), JobState::kTransferred);
+  job.reset();
+  manager_.reset();  // squid logs a tunnel when it closes
+  bool tunnelled = false;
+  for (const auto& e : ntlm_proxy_->AccessLog()) {
+    tunnelled |= e.method == "CONNECT" && e.user.find("alice") != std::string::npos &&
+                 e.result == "TCP_TUNNEL/200";
+  }
+  EXPECT_TRUE(tunnelled);
+}
+
 TEST_F(ProxyNegotiateTest, ImplicitProxyCredentialsAuthenticateAtTheServerToo) {
   const std::string uri = Own("/negotiate/file.bin");
   auto job = NewJob("http://localhost:" + std::to_string(apache_->port()) + uri, *negotiate_proxy_);

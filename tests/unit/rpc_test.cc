@@ -142,3 +142,41 @@ TEST_F(RpcTest, InvalidUtf8InNamesDoesNotBreakReplies) {
 
 }  // namespace
 }  // namespace openbits::daemon
+
+namespace openbits::daemon {
+namespace {
+
+TEST_F(RpcTest, CredentialsAreSealedNeverShownAndDroppedByTakeOwnership) {
+  const std::string id = Call("job.create", {{"name", "j"}}, alice_)["result"]["id"];
+  json set = Call("job.setCredentials",
+                  {{"id", id},
+                   {"target", "server"},
+                   {"scheme", "basic"},
+                   {"userName", "alice"},
+                   {"password", "Rpc-Secret-42"}},
+                  alice_);
+  ASSERT_TRUE(set.contains("result")) << set.dump();
+  json info = Call("job.info", {{"id", id}}, alice_);
+  EXPECT_EQ(info["result"]["job"]["credentials"].size(), 1u);
+  EXPECT_EQ(info.dump().find("Rpc-Secret-42"), std::string::npos);
+  EXPECT_EQ(Call("job.setCredentials",
+                 {{"id", id}, {"target", "server"}, {"scheme", "basic"}, {"userName", "a"}},
+                 alice_)["error"]["code"],
+            -32602);  // a password (or null for both) is required
+  EXPECT_EQ(Call("job.takeOwnership", {{"id", id}}, bob_)["error"]["data"]["hresult"],
+            static_cast<std::uint32_t>(kEAccessDenied));
+  ASSERT_TRUE(Call("job.takeOwnership", {{"id", id}}, root_).contains("result"));
+  info = Call("job.info", {{"id", id}}, root_);
+  EXPECT_EQ(info["result"]["job"]["owner"], "0");
+  EXPECT_TRUE(info["result"]["job"]["credentials"].empty());
+  // A credential cache the caller does not own cannot speak for them.
+  Call("openbits.hello", {{"credentialCache", "FILE:/etc/passwd"}}, alice_);
+  EXPECT_EQ(
+      engine_->Call([&] { return engine_->SetCredentialCache(alice_, "FILE:/etc/passwd"); }).code(),
+      kEAccessDenied);
+  EXPECT_EQ(engine_->Call([&] { return engine_->SetCredentialCache(alice_, "MEMORY:x"); }).code(),
+            kEInvalidArg);
+}
+
+}  // namespace
+}  // namespace openbits::daemon
