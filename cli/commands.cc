@@ -24,6 +24,7 @@
 
 #include "auth/request_policy.h"
 #include "cli/client.h"
+#include "daemon/connection.h"
 #include "platform/paths.h"
 #include "platform/secret_buffer.h"
 
@@ -150,8 +151,8 @@ class Bitsadmin {
     // The system-wide daemon, when it runs and nothing points elsewhere
     // (it is started by systemd, never by us).
     if (std::getenv("OPENBITS_SOCKET") == nullptr && std::getenv("OPENBITS_STATE_DIR") == nullptr &&
-        ::access(kSystemSocket, F_OK) == 0) {
-      auto c = DaemonClient::Connect("", kSystemSocket, false);
+        ::access(daemon::kSystemSocket, F_OK) == 0) {
+      auto c = DaemonClient::Connect("", daemon::kSystemSocket, false);
       if (!c.ok()) {
         err_ << "bitsadmin: " << c.status().message() << "\n";
         return false;
@@ -180,8 +181,6 @@ class Bitsadmin {
     }
     return true;
   }
-
-  static constexpr const char* kSystemSocket = "/run/openbits/openbitsd.sock";
 
   // Calls the daemon; on failure prints "Unable to <what> - 0x... <text>".
   std::optional<json> Rpc(const std::string& method, const json& params, const std::string& what) {

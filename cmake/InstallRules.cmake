@@ -7,7 +7,8 @@ install(FILES ${PROJECT_BINARY_DIR}/include/openbits/export.h
   DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/openbits
   COMPONENT openbits_Development)
 
-install(TARGETS openbits openbits_engine openbits_store openbits_auth openbits_platform
+install(TARGETS openbits openbits_remote openbits_engine openbits_store openbits_auth
+                openbits_platform
   EXPORT openbitsTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

@@ -56,6 +56,15 @@ std::int64_t Ms(std::chrono::system_clock::time_point t) {
 
 json Size(std::uint64_t v) { return v == kSizeUnknown ? json(nullptr) : json(v); }
 
+json RangesJson(const std::vector<FileRange>& ranges) {
+  json out = json::array();
+  for (const FileRange& r : ranges) {
+    out.push_back({{"offset", r.initial_offset},
+                   {"length", r.length == kLengthToEof ? json(nullptr) : json(r.length)}});
+  }
+  return out;
+}
+
 json InfoJson(const JobInfo& i) {
   json j = {
       {"id", i.id.ToString()},
@@ -221,6 +230,13 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
       return Status::Ok();
     });
   }
+  if (property == "minNotificationInterval") {
+    if (!as_u32(&n)) return RpcError{kInvalidParams, property + " takes milliseconds", nullptr};
+    return set([&](store::JobRecord& r) {
+      r.min_notification_interval_ms = n;
+      return Status::Ok();
+    });
+  }
   if (property == "proxySettings") {
     if (!value.is_object() || !value.contains("usage") || !value["usage"].is_string() ||
         !value.value("list", json("")).is_string() ||
@@ -297,12 +313,56 @@ void ScrubPasswords(json& j) {
   }
 }
 
+// Turns a job's events into "job.event" notifications on a session.
+class PushCallback final : public JobCallback {
+ public:
+  PushCallback(const std::shared_ptr<Pusher>& pusher, std::string id)
+      : pusher_(pusher), owner_(pusher.get()), id_(std::move(id)) {}
+  const Pusher* owner() const { return owner_; }
+
+  void JobTransferred(Job&) override { Send({{"event", "transferred"}}); }
+  void JobError(Job&, const JobErrorInfo& error) override {
+    Send({{"event", "error"},
+          {"error",
+           {{"hresult", static_cast<std::uint32_t>(error.code)},
+            {"context", static_cast<int>(error.context)},
+            {"description", error.description}}}});
+  }
+  void JobModification(Job&) override { Send({{"event", "modification"}}); }
+  void FileTransferred(Job&, File& file) override {
+    Send({{"event", "fileTransferred"}, {"file", file.index()}});
+  }
+
+ private:
+  void Send(json params) {
+    auto pusher = pusher_.lock();
+    if (!pusher) return;
+    params["id"] = id_;
+    pusher->Push(Dump(json{{"jsonrpc", "2.0"}, {"method", "job.event"}, {"params", params}}));
+  }
+
+  std::weak_ptr<Pusher> pusher_;
+  const Pusher* owner_;
+  std::string id_;
+};
+
 }  // namespace
+
+void RpcDispatcher::DropSubscriptions(const Pusher* pusher) {
+  engine_->Call([&] {
+    auto jobs = engine_->ListJobs(engine::Caller{"", true}, EnumScope::kAllUsers);
+    if (!jobs.ok()) return;
+    for (auto& job : *jobs) {
+      auto* ours = dynamic_cast<PushCallback*>(job->callback.get());
+      if (ours != nullptr && ours->owner() == pusher) (void)engine_->SetCallback(*job, nullptr);
+    }
+  });
+}
 
 RpcDispatcher::RpcDispatcher(std::shared_ptr<engine::Engine> engine) : engine_(std::move(engine)) {}
 
 std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller& caller,
-                                  bool* shutdown) {
+                                  bool* shutdown, const std::shared_ptr<Pusher>& pusher) {
   json message = json::parse(request, nullptr, /*allow_exceptions=*/false);
   if (message.is_discarded()) {
     return Dump(ErrorResponse(nullptr, {kParseError, "the request is not JSON", nullptr}));
@@ -387,7 +447,8 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
                            {"bytesTotal", Size(p.bytes_total)},
                            {"bytesTransferred", p.bytes_transferred},
                            {"completed", p.completed},
-                           {"temporaryName", temp}});
+                           {"temporaryName", temp},
+                           {"ranges", RangesJson(f.ranges)}});
         }
         json info = InfoJson(engine_->InfoOf(job));
         info["customHeaders"] = job.rec.custom_headers;
@@ -483,6 +544,65 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
               job, t, sc, false, params["userName"].get_ref<const std::string&>(),
               params["password"].get_ref<const std::string&>()));
         });
+      }
+    } else if (method == "job.subscribe" || method == "job.unsubscribe") {
+      if (method == "job.subscribe" && !pusher) {
+        result = RpcError{kInvalidRequest, "this connection cannot receive events", nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) {
+          std::shared_ptr<JobCallback> callback;
+          if (method == "job.subscribe") {
+            callback = std::make_shared<PushCallback>(pusher, job.rec.id.ToString());
+          }
+          return StatusResult(engine_->SetCallback(job, std::move(callback)));
+        });
+      }
+    } else if (method == "job.createMany") {
+      std::vector<JobSpec> specs;
+      bool ok = params.has("jobs") && params["jobs"].is_array();
+      if (ok) {
+        for (const json& j : params["jobs"]) {
+          if (!j.is_object() || !j.value("name", json()).is_string()) {
+            ok = false;
+            break;
+          }
+          JobSpec spec;
+          spec.display_name = j["name"].get<std::string>();
+          spec.description = j.value("description", std::string());
+          const auto priority = j.value("priority", 2);
+          if (priority < 0 || priority > 3) {
+            ok = false;
+            break;
+          }
+          spec.priority = static_cast<JobPriority>(priority);
+          spec.resume = j.value("resume", false);
+          for (const json& f : j.value("files", json::array())) {
+            if (!f.is_object() || !f.value("remote", json()).is_string() ||
+                !f.value("local", json()).is_string()) {
+              ok = false;
+              break;
+            }
+            spec.files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
+          }
+          specs.push_back(std::move(spec));
+        }
+      }
+      if (!ok) {
+        result = RpcError{kInvalidParams,
+                          "params.jobs must be [{name, description?, priority? (0..3), resume?, "
+                          "files?: [{remote, local}]}]",
+                          nullptr};
+      } else {
+        result = engine_->Call([&]() -> std::variant<json, RpcError> {
+          auto created = engine_->CreateJobs(caller, specs);
+          if (!created.ok()) return FromStatus(created.status());
+          json ids = json::array();
+          for (auto& job : *created) ids.push_back(job->rec.id.ToString());
+          return json{{"ids", ids}};
+        });
+        for (JobSpec& spec : specs) {
+          for (FileInfo& f : spec.files) platform::Cleanse(f.remote_name);
+        }
       }
     } else if (method == "job.takeOwnership") {
       result = call.OnJob(

@@ -22,6 +22,14 @@ inline constexpr int kProtocolVersion = 1;
 // Longest request line accepted, in bytes.
 inline constexpr std::size_t kMaxRequestBytes = 1 << 20;
 
+// Where a session's server-initiated messages go ("job.event"
+// notifications). Push may be called from any thread.
+class Pusher {
+ public:
+  virtual ~Pusher() = default;
+  virtual void Push(std::string line) = 0;
+};
+
 class RpcDispatcher {
  public:
   explicit RpcDispatcher(std::shared_ptr<engine::Engine> engine);
@@ -29,8 +37,13 @@ class RpcDispatcher {
   // Handles one request from `caller` and returns the response (no
   // trailing newline). Returns an empty string for a notification (a
   // request without "id"). Sets *shutdown when the caller asked the daemon
-  // to stop and was allowed to.
-  std::string Handle(std::string_view request, const engine::Caller& caller, bool* shutdown);
+  // to stop and was allowed to. `pusher` (may be null) receives the events
+  // of jobs the session subscribes to ("job.subscribe").
+  std::string Handle(std::string_view request, const engine::Caller& caller, bool* shutdown,
+                     const std::shared_ptr<Pusher>& pusher = nullptr);
+
+  // The session of `pusher` ended: its jobs lose their subscription.
+  void DropSubscriptions(const Pusher* pusher);
 
  private:
   std::shared_ptr<engine::Engine> engine_;

@@ -2,10 +2,12 @@
 
 #include "daemon/server.h"
 
+#include <deque>
 #include <string>
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <boost/asio/post.hpp>
 #include <boost/asio/read_until.hpp>
 #include <boost/asio/streambuf.hpp>
 #include <boost/asio/write.hpp>
@@ -42,6 +44,9 @@ bool PeerOf(stream_protocol::socket& socket, engine::Caller* caller) {
 
 }  // namespace
 
+// One connection. Requests are read one at a time; replies and pushed
+// events go through one write queue, so a "job.event" from the engine's
+// notification thread never interleaves with a reply.
 class Session : public std::enable_shared_from_this<Session> {
  public:
   Session(Server& server, stream_protocol::socket socket, engine::Caller caller)
@@ -50,13 +55,45 @@ class Session : public std::enable_shared_from_this<Session> {
         caller_(std::move(caller)),
         buffer_(kMaxRequestBytes + 1) {}
 
-  void Start() { ReadRequest(); }
+  void Start() {
+    pusher_ = std::make_shared<SessionPusher>(weak_from_this(), socket_.get_executor());
+    ReadRequest();
+  }
   void Close() {
     boost::system::error_code ignored;
     socket_.close(ignored);
   }
 
+  // Queues `line` (without newline) for writing; REQUIRES: on the io thread.
+  void Send(std::string line) {
+    if (closed_) return;
+    if (outbox_.size() >= kMaxQueuedMessages) {
+      End();  // a client that never reads must not grow our memory forever
+      return;
+    }
+    line += '\n';
+    outbox_.push_back(std::move(line));
+    if (outbox_.size() == 1) WriteNext();
+  }
+
  private:
+  static constexpr std::size_t kMaxQueuedMessages = 10000;
+
+  class SessionPusher final : public Pusher {
+   public:
+    SessionPusher(std::weak_ptr<Session> session, stream_protocol::socket::executor_type executor)
+        : session_(std::move(session)), executor_(std::move(executor)) {}
+    void Push(std::string line) override {
+      asio::post(executor_, [weak = session_, line = std::move(line)]() mutable {
+        if (auto session = weak.lock()) session->Send(std::move(line));
+      });
+    }
+
+   private:
+    std::weak_ptr<Session> session_;
+    stream_protocol::socket::executor_type executor_;
+  };
+
   void ReadRequest() {
     asio::async_read_until(socket_, buffer_, '\n',
                            [self = shared_from_this()](const boost::system::error_code& ec,
@@ -66,8 +103,8 @@ class Session : public std::enable_shared_from_this<Session> {
   void OnRequest(const boost::system::error_code& ec, std::size_t length) {
     if (ec == asio::error::not_found) {
       // Longer than kMaxRequestBytes without a newline: refuse and hang up.
-      Reply(R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request too large"}})",
-            /*then_close=*/true);
+      close_after_write_ = true;
+      Send(R"({"jsonrpc":"2.0","id":null,"error":{"code":-32600,"message":"request too large"}})");
       return;
     }
     if (ec) {
@@ -83,36 +120,36 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.consume(length);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     bool shutdown = false;
-    std::string response = server_.dispatcher_.Handle(line, caller_, &shutdown);
+    std::string response = server_.dispatcher_.Handle(line, caller_, &shutdown, pusher_);
     platform::Cleanse(line);
     if (shutdown) {
-      Reply(response, /*then_close=*/true);
+      close_after_write_ = true;
+      Send(std::move(response));
       asio::post(server_.io_, server_.on_shutdown_);
       return;
     }
-    if (response.empty()) {
-      ReadRequest();  // a notification
-      return;
-    }
-    Reply(response, /*then_close=*/false);
+    if (!response.empty()) Send(std::move(response));
+    ReadRequest();
   }
 
-  void Reply(std::string response, bool then_close) {
-    reply_ = std::move(response);
-    reply_ += '\n';
+  void WriteNext() {
     asio::async_write(
-        socket_, asio::buffer(reply_),
-        [self = shared_from_this(), then_close](const boost::system::error_code& ec, std::size_t) {
-          if (ec || then_close) {
+        socket_, asio::buffer(outbox_.front()),
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+          self->outbox_.pop_front();
+          if (ec || (self->close_after_write_ && self->outbox_.empty())) {
             self->End();
-          } else {
-            self->ReadRequest();
+          } else if (!self->outbox_.empty()) {
+            self->WriteNext();
           }
         });
   }
 
   void End() {
+    if (closed_) return;
+    closed_ = true;
     Close();
+    server_.dispatcher_.DropSubscriptions(pusher_.get());
     server_.sessions_.erase(shared_from_this());
   }
 
@@ -120,7 +157,10 @@ class Session : public std::enable_shared_from_this<Session> {
   stream_protocol::socket socket_;
   engine::Caller caller_;
   asio::streambuf buffer_;
-  std::string reply_;
+  std::deque<std::string> outbox_;
+  std::shared_ptr<SessionPusher> pusher_;
+  bool close_after_write_ = false;
+  bool closed_ = false;
 };
 
 Server::Server(asio::io_context& io, int listening_fd, RpcDispatcher& dispatcher,

@@ -128,6 +128,28 @@ class OPENBITS_EXPORT Manager {
   virtual Status RotateCredentialKey() = 0;
 };
 
+// Where Connect() finds the daemon.
+struct ConnectOptions {
+  // The daemon's socket. Empty: $OPENBITS_SOCKET; else the system daemon's
+  // (/run/openbits/openbitsd.sock) when it exists and $OPENBITS_STATE_DIR
+  // is not set; else the per-user daemon's, in its state directory
+  // ($OPENBITS_STATE_DIR, ${XDG_STATE_HOME:-$HOME/.local/state}/openbits).
+  std::string socket_path;
+  // The per-user daemon's state directory (empty: as above).
+  std::string state_directory;
+  // Start a per-user openbitsd when none answers (never the system one).
+  bool start_daemon = true;
+  // The openbitsd to start; empty: on PATH.
+  std::string daemon_program;
+};
+
+// The same Manager, served by openbitsd over its socket (docs/ipc.md)
+// instead of in this process: an application chooses with one line. Jobs
+// belong to this process's user and survive it; JobCallback events arrive
+// on a thread of this library, as with Manager::Open. Fails with E_FAIL
+// when no daemon can be reached.
+OPENBITS_EXPORT Result<std::unique_ptr<Manager>> Connect(const ConnectOptions& options = {});
+
 }  // namespace openbits
 
 #endif  // OPENBITS_MANAGER_H_

@@ -121,7 +121,9 @@ TEST_F(DownloadTest, ThreeFilesIncludingA256MiBOneCompleteWithMatchingSha256) {
   auto watcher = Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
-  EXPECT_EQ(watcher->transferred_count(), 1);
+  // The JobTransferred callback follows the state change (a modification
+  // event may wake us first).
+  EXPECT_TRUE(watcher->WaitUntil(*job, [&](Job&) { return watcher->transferred_count() == 1; }));
 
   JobProgress p = job->GetProgress();
   EXPECT_EQ(p.files_total, 3u);
@@ -610,7 +612,7 @@ TEST_F(DownloadTest, NoProgressForNoProgressTimeoutTurnsATransientErrorFatal) {
   ASSERT_TRUE(watcher->WaitForState(*job, JobState::kError, std::chrono::seconds(60)));
   EXPECT_EQ(job->GetError()->code, HttpErrorCode(503));
   EXPECT_EQ(server_->AccessLogFor(Own("/busy")).size(), 1u);
-  EXPECT_EQ(watcher->error_count(), 1);
+  EXPECT_TRUE(watcher->WaitUntil(*job, [&](Job&) { return watcher->error_count() == 1; }));
 }
 
 TEST_F(DownloadTest, MaximumDownloadTimeEndsAJobThatTakesTooLong) {
