@@ -329,6 +329,8 @@ void Bitsadmin::Help() {
           "/SETNOTIFYCMDLINE job program [parameters] (NULL NULL removes); /GETNOTIFYCMDLINE job\n"
           "/SETPROXYSETTINGS job PRECONFIG|NO_PROXY|OVERRIDE [proxy_list] [bypass_list]\n"
           "/GETPROXYUSAGE /GETPROXYLIST /GETPROXYBYPASSLIST job\n"
+          "/SETHTTPMETHOD job verb; /GETHTTPMETHOD job (a verb other than GET: FOREGROUND, no "
+          "ranges)\n"
           "/SETCREDENTIALS job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE username password\n"
           "                                     (NULL NULL: the logon credentials; stored "
           "encrypted)\n"
@@ -644,6 +646,7 @@ int Bitsadmin::Getter() {
   if (c == "notifyflags")
     return Value(std::to_string(j["notifyFlags"].get<std::uint32_t>())), kExitOk;
   if (c == "customheaders") return Value(j["customHeaders"]), kExitOk;
+  if (c == "httpmethod") return Value(j.value("httpMethod", std::string("GET"))), kExitOk;
   if (c == "proxyusage") return Value(j.value("proxyUsage", std::string("PRECONFIG"))), kExitOk;
   if (c == "proxylist" || c == "proxybypasslist") {
     const std::string v = j.value(c == "proxylist" ? "proxyList" : "proxyBypass", std::string());
@@ -716,7 +719,11 @@ int Bitsadmin::Setter() {
     shown = std::to_string(args_.size() - 1) + " header(s)";
   } else {
     Exactly(2, (command_ + " job value").c_str());
-    if (c == "displayname" || c == "description") {
+    if (c == "httpmethod") {
+      property = "httpMethod";
+      value = args_[1];
+      shown = args_[1];
+    } else if (c == "displayname" || c == "description") {
       property = c == "displayname" ? "displayName" : "description";
       value = args_[1];
       shown = args_[1];

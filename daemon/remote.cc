@@ -369,6 +369,13 @@ class RemoteJob final : public Job {
   }
   Status SetDynamicContent(bool enable) override { return Set("dynamicContent", enable); }
   bool GetDynamicContent() const override { return GetInfo().dynamic_content; }
+  Status SetHttpMethod(std::string_view method) override {
+    return Set("httpMethod", std::string(method));
+  }
+  std::string GetHttpMethod() const override {
+    auto r = Info();
+    return r.ok() ? (*r)["job"].value("httpMethod", std::string("GET")) : std::string("GET");
+  }
   Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                           std::string_view bypass_list) override {
     const std::string_view name = ProxyUsageName(usage);

@@ -13,6 +13,7 @@
 
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
+#include "engine/http_method.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
 
@@ -184,7 +185,11 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
   }
   if (property == "priority") {
     if (!as_u32(&n) || n > 3) return RpcError{kInvalidParams, "priority is 0..3", nullptr};
-    return set([&](store::JobRecord& r) {
+    return set([&](store::JobRecord& r) -> Status {
+      if (engine::HasCustomHttpMethod(r) && n != 0) {
+        return Status(kBgENotSupportedWithCustomHttpMethod,
+                      "a job with a custom HTTP method stays FOREGROUND");
+      }
       r.priority = static_cast<JobPriority>(n);
       return Status::Ok();
     });
@@ -229,6 +234,12 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
       r.notify_parameters = parameters;
       return Status::Ok();
     });
+  }
+  if (property == "httpMethod") {
+    if (!value.is_string()) return RpcError{kInvalidParams, "httpMethod takes a string", nullptr};
+    const std::string method = value.get<std::string>();
+    if (Status st = engine::ValidateHttpMethod(method); !st.ok()) return FromStatus(st);
+    return set([&](store::JobRecord& r) { return engine::ApplyHttpMethod(r, method); });
   }
   if (property == "minNotificationInterval") {
     if (!as_u32(&n)) return RpcError{kInvalidParams, property + " takes milliseconds", nullptr};
@@ -452,6 +463,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         }
         json info = InfoJson(engine_->InfoOf(job));
         info["customHeaders"] = job.rec.custom_headers;
+        info["httpMethod"] = job.rec.http_method;
         info["notifyProgram"] = job.rec.notify_program;
         info["notifyParameters"] = job.rec.notify_parameters;
         return json{{"job", info}, {"files", files}};

@@ -13,6 +13,7 @@
 #include "auth/credentials.h"
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
+#include "engine/http_method.h"
 #include "engine/job_impl.h"
 #include "engine/notify_command.h"
 #include "engine/scheduler.h"
@@ -450,6 +451,10 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
                                 std::vector<store::SecretRecord>* secrets) {
   if (files.empty()) return Status(kEInvalidArg, "no file given");
   if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
+  if (ranges != nullptr && HasCustomHttpMethod(job)) {
+    return Status(kBgENotSupportedWithCustomHttpMethod,
+                  "ranges cannot be downloaded with a custom HTTP method");
+  }
   if (ranges != nullptr && job.dynamic_content) {
     return Status(kEInvalidArg, "ranges cannot be downloaded from dynamic content");
   }
@@ -1211,7 +1216,9 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   TransferConfig config;
   config.checkpoint_bytes = options_.checkpoint_bytes;
   config.checkpoint_interval = options_.checkpoint_interval;
-  config.dynamic_content = job->rec.dynamic_content;
+  // A custom method is not idempotent: no ranges, like dynamic content.
+  config.dynamic_content = job->rec.dynamic_content || HasCustomHttpMethod(job->rec);
+  config.http_method = job->rec.http_method;
   config.trust = trust_;
   if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);

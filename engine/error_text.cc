@@ -42,6 +42,8 @@ constexpr CodeText kCodes[] = {
      "The new owner has insufficient access to the local files for the job."},
     {kBgENewOwnerNoFileAccess, "BG_E_NEW_OWNER_NO_FILE_ACCESS",
      "The new owner has insufficient access to the temporary directory."},
+    {kBgENotSupportedWithCustomHttpMethod, "BG_E_NOT_SUPPORTED_WITH_CUSTOM_HTTP_METHOD",
+     "The operation is not supported with a custom HTTP method."},
     {kBgEProxyListTooLarge, "BG_E_PROXY_LIST_TOO_LARGE",
      "The length of the proxy list exceeds the maximum (32,767 characters)."},
     {kBgEProxyBypassListTooLarge, "BG_E_PROXY_BYPASS_LIST_TOO_LARGE",

@@ -300,6 +300,9 @@ void FileTransfer::IssueRequest() {
     case TransferConfig::Route::kEnvironment:
       break;
   }
+  if (config_.http_method != "GET") {
+    curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, config_.http_method.c_str());
+  }
   // The proxy's answer to CONNECT is not the server's response.
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
   if (config_.proxy.schemes != 0) {

@@ -88,6 +88,7 @@ struct TransferConfig {
   std::chrono::milliseconds checkpoint_interval{1000};
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
+  std::string http_method = "GET";
   std::shared_ptr<const TlsTrust> trust;  // extra CAs; may be null
   // System mode: the job's owner, whose identity opens and creates the
   // temporary file.

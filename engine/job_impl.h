@@ -63,6 +63,8 @@ class JobImpl final : public Job {
   NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
+  Status SetHttpMethod(std::string_view method) override;
+  std::string GetHttpMethod() const override;
   Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                           std::string_view bypass_list) override;
   ProxySettings GetProxySettings() const override;

@@ -7,6 +7,7 @@
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
 #include "engine/engine.h"
+#include "engine/http_method.h"
 #include "engine/job_impl.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
@@ -184,7 +185,14 @@ std::string JobImpl::GetDescription() const { return Read(&store::JobRecord::des
 Status JobImpl::SetPriority(JobPriority priority) {
   const int p = static_cast<int>(priority);
   if (p < 0 || p > 3) return Status(kEInvalidArg, "unknown priority");
-  return Assign(&store::JobRecord::priority, priority);
+  return Update([&](store::JobRecord& r) -> Status {
+    if (HasCustomHttpMethod(r) && priority != JobPriority::kForeground) {
+      return Status(kBgENotSupportedWithCustomHttpMethod,
+                    "a job with a custom HTTP method stays FOREGROUND");
+    }
+    r.priority = priority;
+    return Status::Ok();
+  });
 }
 JobPriority JobImpl::GetPriority() const { return Read(&store::JobRecord::priority); }
 
@@ -247,6 +255,13 @@ NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
     return NotifyCommandLine{data_->rec.notify_program, data_->rec.notify_parameters};
   });
 }
+
+Status JobImpl::SetHttpMethod(std::string_view method) {
+  OPENBITS_RETURN_IF_ERROR(ValidateHttpMethod(method));
+  return Update([&](store::JobRecord& r) { return ApplyHttpMethod(r, method); });
+}
+
+std::string JobImpl::GetHttpMethod() const { return Read(&store::JobRecord::http_method); }
 
 Status JobImpl::SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                                  std::string_view bypass_list) {

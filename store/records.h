@@ -66,6 +66,8 @@ struct JobRecord {
   std::string notify_program;
   std::string notify_parameters;
   bool dynamic_content = false;
+  // SetHttpMethod; "GET" unless changed.
+  std::string http_method = "GET";
   // SetProxySettings; the lists are empty unless usage is kOverride.
   ProxyUsage proxy_usage = ProxyUsage::kPreconfig;
   std::string proxy_list;

@@ -88,6 +88,10 @@ ALTER TABLE jobs ADD COLUMN proxy_list TEXT NOT NULL DEFAULT '';
 ALTER TABLE jobs ADD COLUMN proxy_bypass TEXT NOT NULL DEFAULT '';
 )sql";
 
+constexpr const char* kSchemaV5 = R"sql(
+ALTER TABLE jobs ADD COLUMN http_method TEXT NOT NULL DEFAULT 'GET';
+)sql";
+
 Status SqliteError(sqlite3* db, std::string_view what) {
   std::string message(what);
   message += ": ";
@@ -217,7 +221,7 @@ class SqliteStore final : public Store {
     const char* sql[] = {
         // kInsertJob
         "INSERT INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
-        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31)",
+        "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32)",
         // kUpdateJob
         "UPDATE jobs SET sequence=?2, owner=?3, type=?4, state=?5, priority=?6,"
         " display_name=?7, description=?8, minimum_retry_delay_s=?9,"
@@ -227,7 +231,7 @@ class SqliteStore final : public Store {
         " completion_time_ms=?19, error_code=?20, error_context=?21, error_file=?22,"
         " error_description=?23, error_count=?24, active_time_ms=?25, pending=?26,"
         " notify_program=?27, notify_parameters=?28, proxy_usage=?29, proxy_list=?30,"
-        " proxy_bypass=?31 WHERE id=?1",
+        " proxy_bypass=?31, http_method=?32 WHERE id=?1",
         // kDeleteJob
         "DELETE FROM jobs WHERE id=?1",
         // kInsertFile
@@ -244,7 +248,7 @@ class SqliteStore final : public Store {
         " ever_resumed, creation_time_ms, modification_time_ms, completion_time_ms,"
         " error_code, error_context, error_file, error_description, error_count,"
         " active_time_ms, pending, notify_program, notify_parameters, proxy_usage, proxy_list,"
-        " proxy_bypass FROM jobs"
+        " proxy_bypass, http_method FROM jobs"
         " ORDER BY sequence",
         // kSelectFiles
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
@@ -314,6 +318,7 @@ class SqliteStore final : public Store {
         j.proxy_usage = static_cast<ProxyUsage>(s.Int(28));
         j.proxy_list = s.Text(29);
         j.proxy_bypass = s.Text(30);
+        j.http_method = s.Text(31);
         if (static_cast<int>(j.state) < 0 || static_cast<int>(j.state) > 8 ||
             static_cast<int>(j.priority) < 0 || static_cast<int>(j.priority) > 3) {
           return Status(kBgEDatabaseCorrupt, "job row with an impossible state");
@@ -550,7 +555,8 @@ class SqliteStore final : public Store {
         .Bind(28, j.notify_parameters)
         .Bind(29, static_cast<std::int64_t>(j.proxy_usage))
         .Bind(30, j.proxy_list)
-        .Bind(31, j.proxy_bypass);
+        .Bind(31, j.proxy_bypass)
+        .Bind(32, j.http_method);
   }
 
   static void BindFile(Statement& s, const Guid& id, const FileRecord& f) {
@@ -615,7 +621,7 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 
 const std::vector<Migration>& SchemaMigrations() {
   static const std::vector<Migration> migrations = {
-      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}};
+      {1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3}, {4, kSchemaV4}, {5, kSchemaV5}};
   return migrations;
 }
 

@@ -65,6 +65,7 @@ inline constexpr HResult kBgEReadOnlyPropertyAfterAddFile = MakeHResult(0x802000
 inline constexpr HResult kBgEReadOnlyPropertyAfterResume = MakeHResult(0x80200062);
 inline constexpr HResult kBgENewOwnerDiffMapping = MakeHResult(0x80200015);
 inline constexpr HResult kBgENewOwnerNoFileAccess = MakeHResult(0x80200016);
+inline constexpr HResult kBgENotSupportedWithCustomHttpMethod = MakeHResult(0x80200071);
 inline constexpr HResult kBgEProxyListTooLarge = MakeHResult(0x80200018);
 inline constexpr HResult kBgEProxyBypassListTooLarge = MakeHResult(0x80200019);
 inline constexpr HResult kBgEInvalidProxyInfo = MakeHResult(0x8020003F);

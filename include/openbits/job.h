@@ -182,6 +182,15 @@ class OPENBITS_EXPORT Job {
   virtual Status SetDynamicContent(bool enable) = 0;
   virtual bool GetDynamicContent() const = 0;
 
+  // The HTTP method of the job's requests (IBackgroundCopyJobHttpOptions2).
+  // Default "GET". Another method (a token; not HEAD, CONNECT or TRACE)
+  // makes the job FOREGROUND for good and turns off ranges: interrupted
+  // files restart from byte 0, and SetPriority to anything but FOREGROUND
+  // or AddFileWithRanges fail with BG_E_NOT_SUPPORTED_WITH_CUSTOM_HTTP_METHOD.
+  // Only before the first Resume() (BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
+  virtual Status SetHttpMethod(std::string_view method) = 0;
+  virtual std::string GetHttpMethod() const = 0;
+
   // How the job reaches servers (BG_JOB_PROXY_USAGE). PRECONFIG (default)
   // follows the process environment (http_proxy, https_proxy, no_proxy);
   // NO_PROXY connects directly; OVERRIDE uses `proxy_list`

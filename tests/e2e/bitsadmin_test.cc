@@ -287,6 +287,13 @@ TEST_F(BitsadminTest, ProxyAndCredentialSwitches) {
   EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "BASIC", "u"}).status, 2);
   EXPECT_EQ(B({"/removecredentials", "proxied", "SERVER", "BASIC"}).out, "Credentials removed.\n");
   EXPECT_EQ(B({"/removecredentials", "proxied", "SERVER", "KERBEROS"}).status, 1);
+
+  EXPECT_EQ(B({"/rawreturn", "/gethttpmethod", "proxied"}).out, "GET");
+  EXPECT_EQ(B({"/sethttpmethod", "proxied", "POST"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/gethttpmethod", "proxied"}).out, "POST");
+  EXPECT_EQ(B({"/rawreturn", "/getpriority", "proxied"}).out, "FOREGROUND");
+  EXPECT_EQ(B({"/setpriority", "proxied", "LOW"}).status, 1);
+  EXPECT_EQ(B({"/sethttpmethod", "proxied", "HEAD"}).status, 1);
 }
 
 }  // namespace

@@ -834,3 +834,38 @@ TEST_F(DownloadTest, AFailingNotifyCommandRunsAgainAfterTheRetryDelay) {
 
 }  // namespace
 }  // namespace openbits
+
+namespace openbits {
+namespace {
+
+TEST_F(DownloadTest, ACustomHttpMethodIsSentWithoutRangesAndKeepsTheJobForeground) {
+  NginxServer echo(NginxServer::Options{
+      "location /method { default_type text/plain; return 200 \"$request_method\\n\"; }"});
+  ASSERT_TRUE(echo.ok()) << echo.error();
+  auto job = NewJob("custom method", JobPriority::kNormal);
+  ASSERT_TRUE(job->AddFile(echo.Url("/method"), Dest("method.txt")).ok());
+  EXPECT_EQ(job->GetHttpMethod(), "GET");
+  EXPECT_EQ(job->SetHttpMethod("HEAD").code(), kEInvalidArg);
+  EXPECT_EQ(job->SetHttpMethod("BAD METHOD").code(), kEInvalidArg);
+  ASSERT_TRUE(job->SetHttpMethod("POST").ok());
+  EXPECT_EQ(job->GetHttpMethod(), "POST");
+  EXPECT_EQ(job->GetPriority(), JobPriority::kForeground);  // for good
+  EXPECT_EQ(job->SetPriority(JobPriority::kLow).code(), kBgENotSupportedWithCustomHttpMethod);
+  EXPECT_EQ(job->AddFileWithRanges(echo.Url("/method"), Dest("r.txt"), {{0, 1}}).code(),
+            kBgENotSupportedWithCustomHttpMethod);
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  EXPECT_EQ(job->SetHttpMethod("PUT").code(), kBgEReadOnlyPropertyAfterResume);
+  ASSERT_TRUE(job->Complete().ok());
+  std::ifstream in(Dest("method.txt"));
+  std::string body;
+  std::getline(in, body);
+  EXPECT_EQ(body, "POST");
+  auto log = echo.AccessLogFor("/method");
+  ASSERT_EQ(log.size(), 1u);
+  EXPECT_EQ(log[0].range, "-");  // no Range with a non-idempotent method
+}
+
+}  // namespace
+}  // namespace openbits
