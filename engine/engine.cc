@@ -1021,6 +1021,10 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       // proxy (seed rule), or allowed by UseLMCompat.
       negotiate.enabled = true;
       negotiate.identity.implicit = true;
+      // Implicit credentials given for NTLM only (not Negotiate) answer NTLM.
+      negotiate.prefer_ntlm = negotiate.identity.ntlm_only =
+          server_ntlm.present && server_ntlm.implicit &&
+          !(server_negotiate.present && server_negotiate.implicit);
       if (auto cache = credential_caches_.find(job.rec.owner); cache != credential_caches_.end()) {
         negotiate.identity.credential_cache = cache->second;
       }

@@ -199,6 +199,34 @@ TEST_F(NegotiateTest, ExplicitNtlmThroughGssNtlmssp) {
   EXPECT_NE(AuthenticatedUser("/ntlm/file.bin").find("alice"), std::string::npos);
 }
 
+TEST_F(NegotiateTest, NegotiateCredentialsReachNtlmInsideSpnego) {
+  // Only NTLMSSP is accepted at /ntlm: SPNEGO must settle on it.
+  auto job = NewJob("/ntlm/file.bin");
+  ASSERT_TRUE(
+      job->SetCredentials(AuthTarget::kServer, AuthScheme::kNegotiate, "TESTDOM\\bob", "Bob-Pass-2")
+          .ok());
+  ASSERT_EQ(Run(*job), JobState::kTransferred)
+      << job->GetError().value_or(JobErrorInfo{}).description;
+  EXPECT_NE(AuthenticatedUser("/ntlm/file.bin").find("bob"), std::string::npos);
+}
+
+TEST_F(NegotiateTest, ImplicitNtlmCredentialsFromGssNtlmssp) {
+  // gss-ntlmssp's logon credentials on Linux: NTLM_USER_FILE and NTLMUSER
+  // (winbind on a domain member).
+  const std::string users = state_ / "ntlm_users";
+  std::ofstream(users) << "TESTDOM:alice:alicepw\n";
+  ::setenv("NTLM_USER_FILE", users.c_str(), 1);
+  ::setenv("NTLMUSER", "alice", 1);
+  auto job = NewJob("/ntlm/file.bin");
+  ASSERT_TRUE(job->SetImplicitCredentials(AuthTarget::kServer, AuthScheme::kNtlm).ok());
+  const JobState outcome = Run(*job);
+  ::unsetenv("NTLM_USER_FILE");
+  ::unsetenv("NTLMUSER");
+  ASSERT_EQ(outcome, JobState::kTransferred)
+      << job->GetError().value_or(JobErrorInfo{}).description;
+  EXPECT_NE(AuthenticatedUser("/ntlm/file.bin").find("alice"), std::string::npos);
+}
+
 // UseLMCompat (bits-authentication.md): whether a job without
 // SetCredentials answers a Negotiate prompt with the owner's ticket.
 TEST_F(NegotiateTest, UseLMCompatDecidesImplicitCredentialsWithoutSetCredentials) {
