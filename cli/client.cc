@@ -3,6 +3,7 @@
 #include "cli/client.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -42,19 +43,16 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     sent += static_cast<std::size_t>(n);
   }
   platform::Cleanse(request);  // it may have carried a password
-  std::size_t newline;
-  while ((newline = pending_.find('\n')) == std::string::npos) {
-    char buf[65536];
-    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return Status(kEFail, "openbitsd closed the connection");
-    pending_.append(buf, static_cast<std::size_t>(n));
-  }
-  const std::string line = pending_.substr(0, newline);
-  pending_.erase(0, newline + 1);
-  json reply = json::parse(line, nullptr, false);
-  if (reply.is_discarded() || !reply.is_object()) {
-    return Status(kEFail, "openbitsd sent a malformed reply");
+  json reply;
+  while (true) {
+    auto line = NextLine(-1);
+    if (!line.ok()) return line.status();
+    reply = json::parse(*line, nullptr, false);
+    if (reply.is_discarded() || !reply.is_object()) {
+      return Status(kEFail, "openbitsd sent a malformed reply");
+    }
+    if (reply.contains("id")) break;
+    ++events_seen_;  // a job.event that arrived before our reply
   }
   if (reply.contains("error")) {
     const json& e = reply["error"];
@@ -67,6 +65,35 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     return Status(code, e.value("message", std::string("error")));
   }
   return reply.value("result", json::object());
+}
+
+Result<std::string> DaemonClient::NextLine(int timeout_ms) {
+  std::size_t newline;
+  while ((newline = pending_.find('\n')) == std::string::npos) {
+    if (timeout_ms >= 0) {
+      pollfd p{fd_, POLLIN, 0};
+      const int ready = ::poll(&p, 1, timeout_ms);
+      if (ready == 0) return Status(kWinHttpTimeout, "no message");
+      if (ready < 0 && errno != EINTR) return Status(kEFail, "poll failed");
+    }
+    char buf[65536];
+    ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return Status(kEFail, "openbitsd closed the connection");
+    pending_.append(buf, static_cast<std::size_t>(n));
+  }
+  std::string line = pending_.substr(0, newline);
+  pending_.erase(0, newline + 1);
+  return line;
+}
+
+bool DaemonClient::WaitForEvent(int timeout_ms) {
+  if (events_seen_ > 0) {
+    events_seen_ = 0;
+    return true;
+  }
+  auto line = NextLine(timeout_ms);
+  return line.ok();
 }
 
 }  // namespace openbits::cli

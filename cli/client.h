@@ -21,7 +21,8 @@ class DaemonClient {
   static Result<DaemonClient> Connect(const std::string& state_dir, const std::string& socket_path,
                                       bool autostart);
 
-  DaemonClient(DaemonClient&& other) noexcept : fd_(other.fd_), next_id_(other.next_id_) {
+  DaemonClient(DaemonClient&& other) noexcept
+      : fd_(other.fd_), next_id_(other.next_id_), pending_(std::move(other.pending_)) {
     other.fd_ = -1;
   }
   DaemonClient(const DaemonClient&) = delete;
@@ -32,11 +33,19 @@ class DaemonClient {
   // carrying the BITS HRESULT.
   Result<nlohmann::json> Call(const std::string& method, const nlohmann::json& params);
 
+  // Waits up to `timeout_ms` for a "job.event" of a subscribed job (one
+  // that came while a Call waited for its reply counts). False on timeout
+  // or a broken connection.
+  bool WaitForEvent(int timeout_ms);
+
  private:
+  // The next line from the daemon; timeout_ms < 0 waits without bound.
+  Result<std::string> NextLine(int timeout_ms);
   explicit DaemonClient(int fd) : fd_(fd) {}
   int fd_ = -1;
   long next_id_ = 1;
   std::string pending_;
+  int events_seen_ = 0;
 };
 
 }  // namespace openbits::cli

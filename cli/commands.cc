@@ -873,6 +873,9 @@ int Bitsadmin::Transfer() {
     files.push_back({{"remote", pairs[i]}, {"local", Absolute(pairs[i + 1])}});
   }
   if (!Rpc("job.addFiles", {{"id", id}, {"files", files}}, "add files to job")) return abandon();
+  // Events wake us the moment the job finishes; the timeout below only
+  // paces the progress display.
+  const bool events = client_->Call("job.subscribe", {{"id", id}}).ok();
   if (!Rpc("job.resume", {{"id", id}}, "resume job")) return abandon();
 
   const bool tty = ::isatty(STDOUT_FILENO) == 1 && &out_ == &std::cout;
@@ -914,8 +917,12 @@ int Bitsadmin::Transfer() {
       PrintInfo(*info, true);
       return abandon();
     }
-    // A display refresh, not a synchronisation: the daemon owns the job.
-    std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 500));
+    if (events) {
+      client_->WaitForEvent(tty ? 200 : 1000);
+    } else {
+      // An older daemon without events: a display refresh.
+      std::this_thread::sleep_for(std::chrono::milliseconds(tty ? 200 : 500));
+    }
   }
 }
 
