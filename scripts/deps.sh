@@ -13,6 +13,8 @@ PACKAGES=(
   apache2 libapache2-mod-auth-gssapi squid krb5-kdc krb5-admin-server krb5-user gss-ntlmssp
   # compile-checks platform/windows/ (tests/CMakeLists.txt)
   g++-mingw-w64-x86-64-posix
+  # bench/run compares against these (its smoke run is in the test suite)
+  aria2 wget gnuplot-nox time
 )
 
 missing=()

@@ -1,0 +1,82 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// The library side of bench/run: downloads every "URL LOCAL_PATH" line of a
+// list file as the files of one FOREGROUND job (CreateJobs, one commit),
+// waits for its JobTransferred callback, completes it. Exit 0 on success.
+//
+//   openbits_fetch STATE_DIR LIST_FILE
+
+#include <condition_variable>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+#include <sstream>
+
+#include "openbits/openbits.h"
+
+namespace {
+
+class Waiter final : public openbits::JobCallback {
+ public:
+  void JobTransferred(openbits::Job&) override { Done(true); }
+  void JobError(openbits::Job&, const openbits::JobErrorInfo& error) override {
+    std::fprintf(stderr, "openbits_fetch: %s\n", error.description.c_str());
+    Done(false);
+  }
+  bool Wait() {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return finished_; });
+    return ok_;
+  }
+
+ private:
+  void Done(bool ok) {
+    std::lock_guard lock(mutex_);
+    finished_ = true;
+    ok_ = ok;
+    changed_.notify_all();
+  }
+  std::mutex mutex_;
+  std::condition_variable changed_;
+  bool finished_ = false;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  if (argc != 3) {
+    std::fprintf(stderr, "usage: %s STATE_DIR LIST_FILE\n", argv[0]);
+    return 2;
+  }
+  openbits::JobSpec spec;
+  spec.display_name = "bench";
+  spec.priority = openbits::JobPriority::kForeground;
+  std::ifstream list(argv[2]);
+  std::string line;
+  while (std::getline(list, line)) {
+    std::istringstream fields(line);
+    openbits::FileInfo file;
+    if (fields >> file.remote_name >> file.local_name) spec.files.push_back(file);
+  }
+  openbits::ManagerOptions options;
+  options.state_directory = argv[1];
+  options.key_directory = std::string(argv[1]) + "/keys";
+  auto manager = openbits::Manager::Open(options);
+  if (!manager.ok()) {
+    std::fprintf(stderr, "openbits_fetch: %s\n", manager.status().ToString().c_str());
+    return 1;
+  }
+  auto jobs = (*manager)->CreateJobs({spec});
+  if (!jobs.ok()) {
+    std::fprintf(stderr, "openbits_fetch: %s\n", jobs.status().ToString().c_str());
+    return 1;
+  }
+  auto& job = (*jobs)[0];
+  auto waiter = std::make_shared<Waiter>();
+  (void)job->SetNotifyInterface(waiter);
+  if (job->GetState() == openbits::JobState::kSuspended) (void)job->Resume();
+  // The job may have finished before the callback was set.
+  if (job->GetState() != openbits::JobState::kTransferred && !waiter->Wait()) return 1;
+  return job->Complete().ok() ? 0 : 1;
+}
