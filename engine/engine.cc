@@ -840,7 +840,14 @@ Status Engine::SetCredentialCache(const Caller& caller, std::string_view cache) 
     if (!caller.is_admin && platform::OwnerOf(path) != caller.user) {
       return Status(kEAccessDenied, "the credential cache " + path + " does not belong to you");
     }
-  } else if (type != "KEYRING" && type != "KCM" && type != "API") {
+  } else if (type == "KEYRING" || type == "KCM") {
+    // Kernel keyrings and KCM caches are named by uid: only the caller's own.
+    const std::string own = type == "KEYRING" ? "persistent:" + caller.user : caller.user;
+    if (!caller.is_admin && residual != own && residual.rfind(own + ":", 0) != 0) {
+      return Status(kEAccessDenied,
+                    "the credential cache " + std::string(cache) + " does not belong to you");
+    }
+  } else {
     return Status(kEInvalidArg, "unsupported credential cache type " + std::string(type));
   }
   credential_caches_[caller.user] = std::string(cache);

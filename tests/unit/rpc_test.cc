@@ -176,6 +176,15 @@ TEST_F(RpcTest, CredentialsAreSealedNeverShownAndDroppedByTakeOwnership) {
       kEAccessDenied);
   EXPECT_EQ(engine_->Call([&] { return engine_->SetCredentialCache(alice_, "MEMORY:x"); }).code(),
             kEInvalidArg);
+  EXPECT_EQ(
+      engine_->Call([&] { return engine_->SetCredentialCache(alice_, "KEYRING:persistent:1002"); })
+          .code(),
+      kEAccessDenied);  // bob's keyring
+  EXPECT_TRUE(
+      engine_->Call([&] { return engine_->SetCredentialCache(alice_, "KEYRING:persistent:1001"); })
+          .ok());
+  EXPECT_EQ(engine_->Call([&] { return engine_->SetCredentialCache(alice_, "KCM:0"); }).code(),
+            kEAccessDenied);
 }
 
 }  // namespace
