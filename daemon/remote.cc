@@ -75,18 +75,18 @@ class RemoteConnection {
         Dump(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
     line += '\n';
     ScrubPasswords(params);
+    lock.unlock();  // never held together with write_mutex_: no lock order to invert
     {
       std::lock_guard write(write_mutex_);
-      lock.unlock();
       for (std::size_t sent = 0; sent < line.size();) {
         const ssize_t n = ::send(fd_, line.data() + sent, line.size() - sent, MSG_NOSIGNAL);
         if (n < 0 && errno == EINTR) continue;
         if (n <= 0) break;
         sent += static_cast<std::size_t>(n);
       }
-      platform::Cleanse(line);  // it may have carried a password
-      lock.lock();
     }
+    platform::Cleanse(line);  // it may have carried a password
+    lock.lock();
     s.replied.wait(lock, [&] { return s.replies[id].has_value() || s.broken; });
     auto node = s.replies.extract(id);
     if (!node.mapped()) return Status(kEFail, "openbitsd closed the connection");
