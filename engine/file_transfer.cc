@@ -283,7 +283,13 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(
       e, CURLOPT_URL,
       config_.request_url.empty() ? file_.remote_name.c_str() : config_.request_url.c_str());
-  if (config_.server.schemes != 0) {
+  if (ntlm_via_curl_) {
+    // A new connection: the old one is in the middle of our handshake.
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_NTLM));
+    curl_easy_setopt(e, CURLOPT_USERNAME, config_.server_negotiate.identity.user_name.c_str());
+    curl_easy_setopt(e, CURLOPT_PASSWORD, config_.server_negotiate.identity.password.c_str());
+  } else if (config_.server.schemes != 0) {
     // curl keeps its own copies until the handle is reset or freed.
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, config_.server.schemes);
     curl_easy_setopt(e, CURLOPT_USERNAME, config_.server.user_name.c_str());
@@ -419,6 +425,7 @@ bool FileTransfer::AnswerChallenge() {
   curl_easy_getinfo(easy_.get(), CURLINFO_EFFECTIVE_URL, &effective);
   if (HostOf(effective) != login.host) return false;  // never to a redirect's host
   const auto challenges = auth::ParseChallenges(headers_.www_authenticate());
+  if (ntlm_via_curl_) return false;  // libcurl answers; its 401 is final
   auto refuse = [&](const std::string& why) {
     failure_ = TransferOutcome{false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
                                negotiate_scheme_ + ": " + why};
@@ -457,6 +464,15 @@ bool FileTransfer::AnswerChallenge() {
     server_token = std::move(*decoded);
   }
   auto token = negotiate_->Step(server_token);
+  if (!token.ok() && negotiate_scheme_ == "NTLM" && !login.identity.implicit) {
+    // Some servers' challenges (squid's NTLM helpers) do not parse in
+    // gss-ntlmssp; libcurl's own NTLM still talks to them.
+    ntlm_via_curl_ = true;
+    negotiate_.reset();
+    auth_retry_ = true;
+    discard_body_ = true;
+    return true;
+  }
   if (!token.ok()) return refuse(token.status().message());
   if (token->empty()) return refuse("the server refused the credentials");
   authorization_ = "Authorization: " + negotiate_scheme_ + " " + Base64Encode(*token);

@@ -192,6 +192,9 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::string authorization_;     // header for the next request, used once
   int auth_legs_ = 0;
   bool auth_retry_ = false;
+  // gss-ntlmssp could not read this server's NTLM challenge: libcurl's NTLM
+  // answers it instead (explicit credentials only).
+  bool ntlm_via_curl_ = false;
 
   // Local file state.
   std::uint64_t written_ = 0;            // bytes in the temporary file

@@ -7,6 +7,7 @@
 // Negotiate on the server when the proxy requires Basic (which BITS lists
 // as unsupported).
 
+#include <cstdio>
 #include <cstdlib>
 
 #include <gtest/gtest.h>
@@ -35,9 +36,10 @@ class ProxyNegotiateTest : public ::testing::Test {
     apache_ = std::make_unique<ApacheServer>(kdc_.get());
     negotiate_proxy_ =
         std::make_unique<SquidServer>(std::vector<std::string>{"negotiate"}, kdc_.get());
-    ntlm_proxy_ = std::make_unique<SquidServer>(std::vector<std::string>{"ntlm"});
-    basic_proxy_ = std::make_unique<SquidServer>(std::vector<std::string>{"basic"});
     target_ = std::make_unique<NginxServer>();
+    ntlm_proxy_ = std::make_unique<SquidServer>(std::vector<std::string>{"ntlm"}, nullptr,
+                                                target_->ok() ? target_->port() : 0);
+    basic_proxy_ = std::make_unique<SquidServer>(std::vector<std::string>{"basic"});
     NginxServer::Options tls;
     tls.tls = true;
     tls_target_ = std::make_unique<NginxServer>(tls);
@@ -193,6 +195,36 @@ TEST_F(ProxyNegotiateTest, ProxyNtlmForAnHttpsTarget) {
                  e.result == "TCP_TUNNEL/200";
   }
   EXPECT_TRUE(tunnelled);
+}
+
+TEST_F(ProxyNegotiateTest, RawNtlmServerAuthenticationThroughGssNtlmssp) {
+  // squid's accelerator port answers 401 with WWW-Authenticate: NTLM (no
+  // Negotiate): the NTLMSSP handshake over three legs on one connection.
+  const std::string uri = Own("/file.bin");
+  auto none = manager_->CreateJob("none");
+  ASSERT_TRUE((*none)->SetPriority(JobPriority::kForeground).ok());
+  const std::string url = "http://127.0.0.1:" + std::to_string(ntlm_proxy_->accel_port());
+  ASSERT_TRUE((*none)->AddFile(url + uri + "&none", dest_ / "none.bin").ok());
+  ASSERT_EQ(Run(**none), JobState::kError);
+  EXPECT_EQ((*none)->GetError()->code, HttpErrorCode(401));
+  auto job = manager_->CreateJob("ntlm");
+  ASSERT_TRUE((*job)->SetPriority(JobPriority::kForeground).ok());
+  ASSERT_TRUE((*job)->AddFile(url + uri, dest_ / "ntlm.bin").ok());
+  ASSERT_TRUE(
+      (*job)
+          ->SetCredentials(AuthTarget::kServer, AuthScheme::kNtlm, "TESTDOM\\alice", "alicepw")
+          .ok());
+  const JobState state = Run(**job);
+  auto error = (*job)->GetError();
+  ASSERT_EQ(state, JobState::kTransferred)
+      << (error.ok() ? FormatHResult(error->code) + " " + error->description : "");
+  bool authenticated = false;
+  for (const auto& e : ntlm_proxy_->AccessLog()) {
+    authenticated |= e.url.find(uri) != std::string::npos &&
+                     e.user.find("alice") != std::string::npos &&
+                     e.result.find("/20") != std::string::npos;
+  }
+  EXPECT_TRUE(authenticated);
 }
 
 TEST_F(ProxyNegotiateTest, ImplicitProxyCredentialsAuthenticateAtTheServerToo) {

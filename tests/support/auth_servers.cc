@@ -337,7 +337,7 @@ std::vector<ApacheServer::LogEntry> ApacheServer::AccessLog() const {
 
 // --- squid ------------------------------------------------------------------
 
-SquidServer::SquidServer(std::vector<std::string> schemes, const KdcServer* kdc) {
+SquidServer::SquidServer(std::vector<std::string> schemes, const KdcServer* kdc, int origin_port) {
   static std::atomic<int> instances{0};
   name_ = "openbitstest" + std::to_string(::getpid()) + "x" + std::to_string(++instances);
   const std::string d = dir_.path();
@@ -395,6 +395,17 @@ SquidServer::SquidServer(std::vector<std::string> schemes, const KdcServer* kdc)
              << "auth_param basic credentialsttl 5 seconds\n";
       }
     }
+    if (origin_port != 0) {
+      accel_port_ = FreeLoopbackPort();
+      conf << "http_port 127.0.0.1:" << accel_port_
+           << " accel defaultsite=127.0.0.1:" << origin_port << " no-vhost\n"
+           << "cache_peer 127.0.0.1 parent " << origin_port
+           << " 0 no-query originserver name=origin\n"
+           << "acl accel_port localport " << accel_port_ << "\n"
+           << "cache_peer_access origin allow accel_port\n"
+           << "cache_peer_access origin deny all\n"
+           << "never_direct allow accel_port\n";
+    }
     conf << "acl loopback_dst dst 127.0.0.0/8 ::1\n"
          << "acl open_port localport " << open_port_ << "\n"
          << "acl authed proxy_auth REQUIRED\n"
@@ -408,8 +419,8 @@ SquidServer::SquidServer(std::vector<std::string> schemes, const KdcServer* kdc)
       error_ = "cannot start squid (is it installed?)";
       return;
     }
-    if (WaitForLog(pid, d + "/logs", d + "/logs/cache.log", "Accepting HTTP Socket connections",
-                   2)) {
+    if (WaitForLog(pid, d + "/logs", d + "/logs/cache.log", "Accepting",
+                   origin_port != 0 ? 3 : 2)) {
       pid_ = pid;
     } else {
       ::kill(pid, SIGKILL);

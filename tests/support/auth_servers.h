@@ -96,7 +96,11 @@ class SquidServer {
   // `schemes`, offered in this order: "negotiate" (Kerberos; needs `kdc`),
   // "ntlm" (squid's ntlm_fake_auth: the handshake is real, the password is
   // not checked), "digest", "basic".
-  explicit SquidServer(std::vector<std::string> schemes, const KdcServer* kdc = nullptr);
+  // With `origin_port`, also a reverse-proxy (accelerator) port in front of
+  // http://127.0.0.1:origin_port that asks for the same schemes as *server*
+  // authentication (401, WWW-Authenticate).
+  explicit SquidServer(std::vector<std::string> schemes, const KdcServer* kdc = nullptr,
+                       int origin_port = 0);
   ~SquidServer();
   SquidServer(const SquidServer&) = delete;
   SquidServer& operator=(const SquidServer&) = delete;
@@ -108,6 +112,8 @@ class SquidServer {
   // A port of the same proxy that asks for nothing.
   int open_port() const { return open_port_; }
   std::string ProxyAddress() const { return "127.0.0.1:" + std::to_string(port_); }
+  // The reverse-proxy port (0 without an origin).
+  int accel_port() const { return accel_port_; }
 
   struct LogEntry {
     std::string result;  // "TCP_MISS/200", "TCP_DENIED/407", "TCP_TUNNEL/200"
@@ -122,6 +128,7 @@ class SquidServer {
   std::string name_;
   int port_ = 0;
   int open_port_ = 0;
+  int accel_port_ = 0;
   pid_t pid_ = -1;
   std::string error_;
 };
