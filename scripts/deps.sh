@@ -15,6 +15,8 @@ PACKAGES=(
   g++-mingw-w64-x86-64-posix
   # bench/run compares against these (its smoke run is in the test suite)
   aria2 wget gnuplot-nox time
+  # tests/fuzz (libFuzzer)
+  clang-14
 )
 
 missing=()
