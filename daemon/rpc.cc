@@ -378,7 +378,10 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
   if (message.is_discarded()) {
     return Dump(ErrorResponse(nullptr, {kParseError, "the request is not JSON", nullptr}));
   }
-  const bool valid = message.is_object() && message.value("jsonrpc", "") == "2.0" &&
+  // Only type-checked accessors here: json::value() throws when a member
+  // has another type ("jsonrpc": 2), and no request may end the daemon.
+  const bool valid = message.is_object() && message.contains("jsonrpc") &&
+                     message["jsonrpc"].is_string() && message["jsonrpc"] == "2.0" &&
                      message.contains("method") && message["method"].is_string() &&
                      (!message.contains("params") || message["params"].is_object());
   json id = message.is_object() && message.contains("id") ? message["id"] : json(nullptr);

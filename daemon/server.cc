@@ -120,7 +120,15 @@ class Session : public std::enable_shared_from_this<Session> {
     buffer_.consume(length);
     while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.pop_back();
     bool shutdown = false;
-    std::string response = server_.dispatcher_.Handle(line, caller_, &shutdown, pusher_);
+    std::string response;
+    try {
+      response = server_.dispatcher_.Handle(line, caller_, &shutdown, pusher_);
+    } catch (const std::exception&) {
+      // Handle reports errors as JSON-RPC errors; this is the last line of
+      // defence that keeps one bad request from ending the daemon.
+      response =
+          R"({"jsonrpc":"2.0","id":null,"error":{"code":-32603,"message":"internal error"}})";
+    }
     platform::Cleanse(line);
     if (shutdown) {
       close_after_write_ = true;

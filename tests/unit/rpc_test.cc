@@ -57,6 +57,9 @@ TEST_F(RpcTest, MalformedRequestsGetJsonRpcErrors) {
   EXPECT_EQ(Send(R"({"jsonrpc":"1.0","id":1,"method":"job.list"})", alice_)["error"]["code"],
             -32600);
   EXPECT_EQ(Send(R"({"jsonrpc":"2.0","id":1,"method":5})", alice_)["error"]["code"], -32600);
+  // Found by fuzz_rpc: a member of the wrong type must not throw.
+  EXPECT_EQ(Send(R"({"jsonrpc":2,"id":1,"method":"job.list"})", alice_)["error"]["code"], -32600);
+  EXPECT_EQ(Send(R"({"jsonrpc":null,"method":"x"})", alice_)["error"]["code"], -32600);
   EXPECT_EQ(
       Send(R"({"jsonrpc":"2.0","id":1,"method":"job.list","params":[1]})", alice_)["error"]["code"],
       -32600);
