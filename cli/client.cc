@@ -12,6 +12,7 @@
 #include "openbits/hresult.h"
 
 #include "daemon/connection.h"
+#include "daemon/json_rpc.h"
 #include "platform/secret_buffer.h"
 
 namespace openbits::cli {
@@ -54,17 +55,7 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     if (reply.contains("id")) break;
     ++events_seen_;  // a job.event that arrived before our reply
   }
-  if (reply.contains("error")) {
-    const json& e = reply["error"];
-    HResult code = kEFail;
-    if (e.contains("data") && e["data"].contains("hresult")) {
-      code = static_cast<HResult>(e["data"]["hresult"].get<std::uint32_t>());
-    } else if (e.value("code", 0) == -32602 || e.value("code", 0) == -32600) {
-      code = kEInvalidArg;
-    }
-    return Status(code, e.value("message", std::string("error")));
-  }
-  return reply.value("result", json::object());
+  return daemon::ResultOfReply(reply);
 }
 
 Result<std::string> DaemonClient::NextLine(int timeout_ms) {

@@ -22,6 +22,7 @@
 #include "openbits/manager.h"
 
 #include "daemon/connection.h"
+#include "daemon/json_rpc.h"
 #include "platform/paths.h"
 #include "platform/secret_buffer.h"
 
@@ -74,7 +75,7 @@ class RemoteConnection {
     std::string line =
         Dump(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
     line += '\n';
-    ScrubPasswords(params);
+    daemon::ScrubPasswords(params);
     lock.unlock();  // never held together with write_mutex_: no lock order to invert
     {
       std::lock_guard write(write_mutex_);
@@ -92,17 +93,7 @@ class RemoteConnection {
     if (!node.mapped()) return Status(kEFail, "openbitsd closed the connection");
     json reply = std::move(*node.mapped());
     lock.unlock();
-    if (reply.contains("error")) {
-      const json& e = reply["error"];
-      HResult code = kEFail;
-      if (e.contains("data") && e["data"].contains("hresult")) {
-        code = static_cast<HResult>(e["data"]["hresult"].get<std::uint32_t>());
-      } else if (e.value("code", 0) == -32602 || e.value("code", 0) == -32600) {
-        code = kEInvalidArg;
-      }
-      return Status(code, e.value("message", std::string("error")));
-    }
-    return reply.value("result", json::object());
+    return daemon::ResultOfReply(reply);
   }
 
  private:
@@ -117,20 +108,6 @@ class RemoteConnection {
     bool broken = false;
     bool stopping = false;
   };
-
-  static void ScrubPasswords(json& j) {
-    if (j.is_object()) {
-      for (auto it = j.begin(); it != j.end(); ++it) {
-        if ((it.key() == "password" || it.key() == "remote") && it.value().is_string()) {
-          platform::Cleanse(it.value().get_ref<std::string&>());
-        } else {
-          ScrubPasswords(it.value());
-        }
-      }
-    } else if (j.is_array()) {
-      for (json& item : j) ScrubPasswords(item);
-    }
-  }
 
   void ReadLoop() {
     Shared& s = *shared_;

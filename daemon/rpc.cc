@@ -13,6 +13,7 @@
 
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
+#include "daemon/json_rpc.h"
 #include "engine/http_method.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
@@ -305,23 +306,6 @@ int ParseAuthWord(const std::optional<std::string>& word, bool target) {
     if (w == AuthSchemeName(sc)) return static_cast<int>(sc);
   }
   return 0;
-}
-
-// Overwrites every "password" and "remote" string in `j` (the request's
-// copies of a secret must not linger in freed memory).
-void ScrubPasswords(json& j) {
-  if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) {
-      // "remote" URLs may embed a password.
-      if ((it.key() == "password" || it.key() == "remote") && it.value().is_string()) {
-        platform::Cleanse(it.value().get_ref<std::string&>());
-      } else {
-        ScrubPasswords(it.value());
-      }
-    }
-  } else if (j.is_array()) {
-    for (json& item : j) ScrubPasswords(item);
-  }
 }
 
 // Turns a job's events into "job.event" notifications on a session.

@@ -1,0 +1,39 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "daemon/json_rpc.h"
+
+#include "openbits/hresult.h"
+
+#include "platform/secret_buffer.h"
+
+namespace openbits::daemon {
+
+using json = nlohmann::json;
+
+Result<json> ResultOfReply(const json& reply) {
+  if (!reply.contains("error")) return reply.value("result", json::object());
+  const json& e = reply["error"];
+  HResult code = kEFail;
+  if (e.contains("data") && e["data"].contains("hresult")) {
+    code = static_cast<HResult>(e["data"]["hresult"].get<std::uint32_t>());
+  } else if (e.value("code", 0) == -32602 || e.value("code", 0) == -32600) {
+    code = kEInvalidArg;
+  }
+  return Status(code, e.value("message", std::string("error")));
+}
+
+void ScrubPasswords(json& j) {
+  if (j.is_object()) {
+    for (auto it = j.begin(); it != j.end(); ++it) {
+      if ((it.key() == "password" || it.key() == "remote") && it.value().is_string()) {
+        platform::Cleanse(it.value().get_ref<std::string&>());
+      } else {
+        ScrubPasswords(it.value());
+      }
+    }
+  } else if (j.is_array()) {
+    for (json& item : j) ScrubPasswords(item);
+  }
+}
+
+}  // namespace openbits::daemon

@@ -1,0 +1,26 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// JSON-RPC helpers shared by both ends of the daemon's protocol
+// (docs/ipc.md): the daemon, bitsadmin and openbits::Connect().
+
+#ifndef OPENBITS_DAEMON_JSON_RPC_H_
+#define OPENBITS_DAEMON_JSON_RPC_H_
+
+#include <nlohmann/json.hpp>
+
+#include "openbits/status.h"
+
+namespace openbits::daemon {
+
+// The "result" of a reply, or its "error" as a Status carrying the BITS
+// HRESULT (data.hresult; E_INVALIDARG for invalid requests or parameters).
+Result<nlohmann::json> ResultOfReply(const nlohmann::json& reply);
+
+// Overwrites every "password" and "remote" (a URL may embed a password)
+// string in `j`: a request's copies of a secret must not linger in freed
+// memory.
+void ScrubPasswords(nlohmann::json& j);
+
+}  // namespace openbits::daemon
+
+#endif  // OPENBITS_DAEMON_JSON_RPC_H_
