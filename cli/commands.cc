@@ -256,6 +256,9 @@ class Bitsadmin {
   int Util();
   int SetCredentials();
   int RemoveCredentials();
+  int SetClientCertificate();
+  int SetClientCertificatePassword();
+  int SetSecurityFlags();
   void PrintInfo(const json& info, bool verbose);
   void PrintFiles(const json& files);
   void PrintListLine(const json& job);
@@ -270,11 +273,23 @@ class Bitsadmin {
 
 int Bitsadmin::Dispatch() {
   if (command_ == "/util") return Util();
-  static const std::vector<std::string> kKnown = {
-      "/create",       "/addfile", "/addfileset", "/addfilewithranges", "/listfiles",
-      "/suspend",      "/resume",  "/cancel",     "/complete",          "/reset",
-      "/list",         "/info",    "/transfer",   "/monitor",           "/removecredentials",
-      "/takeownership"};
+  static const std::vector<std::string> kKnown = {"/create",
+                                                  "/addfile",
+                                                  "/addfileset",
+                                                  "/addfilewithranges",
+                                                  "/listfiles",
+                                                  "/suspend",
+                                                  "/resume",
+                                                  "/cancel",
+                                                  "/complete",
+                                                  "/reset",
+                                                  "/list",
+                                                  "/info",
+                                                  "/transfer",
+                                                  "/monitor",
+                                                  "/removecredentials",
+                                                  "/takeownership",
+                                                  "/removeclientcertificate"};
   const bool getter = command_.rfind("/get", 0) == 0;
   const bool setter = command_.rfind("/set", 0) == 0;
   if (!getter && !setter && std::find(kKnown.begin(), kKnown.end(), command_) == kKnown.end()) {
@@ -297,6 +312,16 @@ int Bitsadmin::Dispatch() {
   if (command_ == "/cancel") return Simple("job.cancel", "Job canceled.", "cancel job");
   if (command_ == "/complete") return Complete();
   if (command_ == "/reset") return Reset();
+  if (command_ == "/setclientcertificatebyid" || command_ == "/setclientcertificatebyname") {
+    return SetClientCertificate();
+  }
+  if (command_ == "/removeclientcertificate") {
+    Exactly(1, "/removeclientcertificate job");
+    return Simple("job.removeClientCertificate", "Client certificate removed.",
+                  "remove the client certificate");
+  }
+  if (command_ == "/setclientcertificatepassword") return SetClientCertificatePassword();
+  if (command_ == "/setsecurityflags") return SetSecurityFlags();
   if (command_ == "/list") return List();
   if (command_ == "/info") return InfoCommand();
   if (command_ == "/transfer") return Transfer();
@@ -336,6 +361,14 @@ void Bitsadmin::Help() {
           "encrypted)\n"
           "/REMOVECREDENTIALS job SERVER|PROXY scheme\n"
           "/TAKEOWNERSHIP job                   Makes you (an administrator) the owner\n"
+          "/SETCLIENTCERTIFICATEBYID job store_location store_name hash (40 hex digits)\n"
+          "/SETCLIENTCERTIFICATEBYNAME job store_location store_name subject\n"
+          "                                     store_location: CURRENT_USER or 1, LOCAL_MACHINE "
+          "or 2\n"
+          "/SETCLIENTCERTIFICATEPASSWORD job password  (openbits: opens protected PKCS#12 "
+          "files)\n"
+          "/GETCLIENTCERTIFICATE job; /REMOVECLIENTCERTIFICATE job\n"
+          "/SETSECURITYFLAGS job value; /GETSECURITYFLAGS job  (docs/tls.md)\n"
           "/UTIL /VERSION                       Displays the version\n\n"
           "job is a display name or a {GUID}. Exit status: 0 success, 1 failure, 2 usage,\n"
           "3 openbitsd unreachable (docs/bitsadmin.md).\n";
@@ -647,6 +680,21 @@ int Bitsadmin::Getter() {
     return Value(std::to_string(j["notifyFlags"].get<std::uint32_t>())), kExitOk;
   if (c == "customheaders") return Value(j["customHeaders"]), kExitOk;
   if (c == "httpmethod") return Value(j.value("httpMethod", std::string("GET"))), kExitOk;
+  if (c == "securityflags") {
+    return Value(std::to_string(j.value("securityFlags", 0u))), kExitOk;
+  }
+  if (c == "clientcertificate") {
+    if (!j.contains("clientCertificate") || !j["clientCertificate"].is_object()) {
+      Fail("get the client certificate", Status(kENotFound, "the job has no client certificate"));
+      return kExitFailed;
+    }
+    const json& cert = j["clientCertificate"];
+    out_ << "STORE LOCATION: " << cert.value("location", std::string()) << "\n"
+         << "STORE NAME: " << cert.value("store", std::string()) << "\n"
+         << "CERTIFICATE HASH: " << cert.value("hash", std::string()) << "\n"
+         << "SUBJECT NAME: " << cert.value("subject", std::string()) << "\n";
+    return kExitOk;
+  }
   if (c == "proxyusage") return Value(j.value("proxyUsage", std::string("PRECONFIG"))), kExitOk;
   if (c == "proxylist" || c == "proxybypasslist") {
     const std::string v = j.value(c == "proxylist" ? "proxyList" : "proxyBypass", std::string());
@@ -774,6 +822,81 @@ int Bitsadmin::SetCredentials() {
   if (params["password"].is_string()) platform::Cleanse(params["password"].get_ref<std::string&>());
   if (!done) return kExitFailed;
   out_ << "Credentials set.\n";
+  return kExitOk;
+}
+
+namespace {
+
+// bitsadmin's store locations: the BG_CERT_STORE_LOCATION names, or the
+// documented numbers 1 (CURRENT_USER) to 8 (LOCAL_MACHINE_ENTERPRISE).
+int ParseStoreLocation(const std::string& text) {
+  if (text.size() == 1 && text[0] >= '1' && text[0] <= '8') return text[0] - '1';
+  std::string upper = text;
+  for (char& ch : upper) ch = static_cast<char>(std::toupper(static_cast<unsigned char>(ch)));
+  if (upper.rfind("BG_CERT_STORE_LOCATION_", 0) == 0) upper = upper.substr(23);
+  for (int i = 0; i <= 7; ++i) {
+    if (CertStoreLocationName(static_cast<CertStoreLocation>(i)) == upper) return i;
+  }
+  throw UsageError{"unknown store location " + text +
+                   " (CURRENT_USER, LOCAL_MACHINE, ... or 1 to 8)"};
+}
+
+}  // namespace
+
+int Bitsadmin::SetClientCertificate() {
+  const bool by_id = command_ == "/setclientcertificatebyid";
+  Need(4, by_id ? "/setclientcertificatebyid job store_location store_name hex_cert_hash"
+                : "/setclientcertificatebyname job store_location store_name subject_name");
+  json params = {{"location", ParseStoreLocation(args_[1])}, {"store", args_[2]}};
+  // An unquoted hash with blanks, or a subject with blanks, arrives in pieces.
+  std::string rest;
+  for (std::size_t i = 3; i < args_.size(); ++i) {
+    if (i > 3 && !by_id) rest += ' ';
+    rest += args_[i];
+  }
+  params[by_id ? "hash" : "subject"] = rest;
+  auto id = Resolve(args_[0]);
+  if (!id) return kExitFailed;
+  params["id"] = *id;
+  if (!Rpc("job.setClientCertificate", params, "set the client certificate")) return kExitFailed;
+  out_ << "Client certificate set.\n";
+  return kExitOk;
+}
+
+int Bitsadmin::SetClientCertificatePassword() {
+  Exactly(2, "/setclientcertificatepassword job password (NULL removes it)");
+  auto id = Resolve(args_[0]);
+  if (!id) return kExitFailed;
+  json params = {{"id", *id}, {"password", args_[1] == "NULL" ? std::string() : args_[1]}};
+  platform::Cleanse(args_[1]);
+  auto done = Rpc("job.setClientCertificatePassword", params, "set the certificate password");
+  platform::Cleanse(params["password"].get_ref<std::string&>());
+  if (!done) return kExitFailed;
+  out_ << "Client certificate password set.\n";
+  return kExitOk;
+}
+
+int Bitsadmin::SetSecurityFlags() {
+  Exactly(2, "/setsecurityflags job value (decimal, or hexadecimal with 0x)");
+  const std::string& text = args_[1];
+  std::uint64_t flags = 0;
+  const bool hex = text.size() > 2 && text[0] == '0' && (text[1] == 'x' || text[1] == 'X');
+  const std::string digits = hex ? text.substr(2) : text;
+  if (digits.empty() || digits.size() > (hex ? 8u : 10u) ||
+      !std::all_of(digits.begin(), digits.end(), [&](char ch) {
+        return hex ? std::isxdigit(static_cast<unsigned char>(ch))
+                   : std::isdigit(static_cast<unsigned char>(ch));
+      })) {
+    throw UsageError{"expected a number, not " + text};
+  }
+  flags = std::stoull(digits, nullptr, hex ? 16 : 10);
+  if (flags > 0xFFFFFFFFull) throw UsageError{"expected a 32-bit number, not " + text};
+  auto id = Resolve(args_[0]);
+  if (!id) return kExitFailed;
+  if (!Rpc("job.setSecurityFlags", {{"id", *id}, {"flags", flags}}, "set the security flags")) {
+    return kExitFailed;
+  }
+  out_ << "securityFlags set to " << flags << ".\n";
   return kExitOk;
 }
 

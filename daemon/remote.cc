@@ -21,6 +21,7 @@
 #include "openbits/hresult.h"
 #include "openbits/manager.h"
 
+#include "auth/client_certificate.h"
 #include "daemon/connection.h"
 #include "daemon/json_rpc.h"
 #include "platform/paths.h"
@@ -229,6 +230,19 @@ JobInfo InfoOf(const json& j) {
   i.proxy.usage = ByName<ProxyUsage>(j["proxyUsage"], &ProxyUsageName, 3, ProxyUsage::kPreconfig);
   i.proxy.proxy_list = j.value("proxyList", std::string());
   i.proxy.bypass_list = j.value("proxyBypass", std::string());
+  i.security_flags = j.value("securityFlags", 0u);
+  if (j.contains("clientCertificate") && j["clientCertificate"].is_object()) {
+    const json& c = j["clientCertificate"];
+    ClientCertificate certificate;
+    certificate.location = ByName<CertStoreLocation>(c["location"], &CertStoreLocationName, 7,
+                                                     CertStoreLocation::kCurrentUser);
+    certificate.store_name = c.value("store", std::string());
+    if (auto hash = auth::ParseThumbprint(c.value("hash", std::string())); hash.ok()) {
+      certificate.hash = *hash;
+    }
+    certificate.subject = c.value("subject", std::string());
+    i.client_certificate = std::move(certificate);
+  }
   return i;
 }
 
@@ -376,6 +390,36 @@ class RemoteJob final : public Job {
                                        {"scheme", std::string(AuthSchemeName(scheme))}}));
   }
   Status TakeOwnership() override { return Simple("job.takeOwnership"); }
+  Status SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
+                                  const std::array<std::uint8_t, 20>& hash) override {
+    return StatusOf(Call("job.setClientCertificate", {{"id", id_text_},
+                                                      {"location", static_cast<int>(location)},
+                                                      {"store", std::string(store_name)},
+                                                      {"hash", auth::ThumbprintHex(hash)}}));
+  }
+  Status SetClientCertificateByName(CertStoreLocation location, std::string_view store_name,
+                                    std::string_view subject) override {
+    return StatusOf(Call("job.setClientCertificate", {{"id", id_text_},
+                                                      {"location", static_cast<int>(location)},
+                                                      {"store", std::string(store_name)},
+                                                      {"subject", std::string(subject)}}));
+  }
+  Status RemoveClientCertificate() override { return Simple("job.removeClientCertificate"); }
+  Result<ClientCertificate> GetClientCertificate() const override {
+    auto r = Info();
+    if (!r.ok()) return r.status();
+    JobInfo info = InfoOf((*r)["job"]);
+    if (!info.client_certificate) return Status(kENotFound, "the job has no client certificate");
+    return *info.client_certificate;
+  }
+  Status SetClientCertificatePassword(std::string_view password) override {
+    return StatusOf(Call("job.setClientCertificatePassword",
+                         {{"id", id_text_}, {"password", std::string(password)}}));
+  }
+  Status SetSecurityFlags(std::uint32_t flags) override {
+    return StatusOf(Call("job.setSecurityFlags", {{"id", id_text_}, {"flags", flags}}));
+  }
+  std::uint32_t GetSecurityFlags() const override { return GetInfo().security_flags; }
 
   Result<json> Info() const { return Call("job.info", {{"id", id_text_}}); }
 

@@ -11,6 +11,7 @@
 
 #include "openbits/hresult.h"
 
+#include "auth/client_certificate.h"
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
 #include "daemon/json_rpc.h"
@@ -99,6 +100,16 @@ json InfoJson(const JobInfo& i) {
   j["proxyUsage"] = ProxyUsageName(i.proxy.usage);
   j["proxyList"] = i.proxy.proxy_list;
   j["proxyBypass"] = i.proxy.bypass_list;
+  j["securityFlags"] = i.security_flags;
+  if (i.client_certificate) {
+    const ClientCertificate& c = *i.client_certificate;
+    j["clientCertificate"] = {{"location", CertStoreLocationName(c.location)},
+                              {"store", c.store_name},
+                              {"hash", auth::ThumbprintHex(c.hash)},
+                              {"subject", c.subject}};
+  } else {
+    j["clientCertificate"] = nullptr;
+  }
   if (i.error) {
     const JobErrorInfo& e = *i.error;
     j["error"] = {{"hresult", static_cast<std::uint32_t>(e.code)},
@@ -602,6 +613,58 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         for (JobSpec& spec : specs) {
           for (FileInfo& f : spec.files) platform::Cleanse(f.remote_name);
         }
+      }
+    } else if (method == "job.setClientCertificate") {
+      // {id, location: name or 0-7, store, hash (40 hex digits) | subject}
+      int location = -1;
+      if (params.has("location") && params["location"].is_number_unsigned()) {
+        location = static_cast<int>(std::min<std::uint64_t>(*params.Unsigned("location"), 99));
+      } else if (auto name = params.String("location")) {
+        for (int i = 0; i <= 7; ++i) {
+          if (CertStoreLocationName(static_cast<CertStoreLocation>(i)) == *name) location = i;
+        }
+      }
+      auto store = params.String("store");
+      auto hash_text = params.String("hash");
+      auto subject = params.String("subject");
+      if (location < 0 || location > 7 || !store || (!hash_text == !subject)) {
+        result = RpcError{kInvalidParams,
+                          "params.location (a BG_CERT_STORE_LOCATION name or 0-7), params.store "
+                          "and one of params.hash (40 hex digits) or params.subject are required",
+                          nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
+          const auto where = static_cast<CertStoreLocation>(location);
+          if (hash_text) {
+            auto hash = auth::ParseThumbprint(*hash_text);
+            if (!hash.ok()) return FromStatus(hash.status());
+            return StatusResult(engine_->SetClientCertificate(job, where, *store, &*hash, {}));
+          }
+          return StatusResult(engine_->SetClientCertificate(job, where, *store, nullptr, *subject));
+        });
+      }
+    } else if (method == "job.removeClientCertificate") {
+      result = call.OnJob([&](engine::JobData& job) {
+        return StatusResult(engine_->RemoveClientCertificate(job));
+      });
+    } else if (method == "job.setClientCertificatePassword") {
+      if (!params.String("password")) {
+        result = RpcError{kInvalidParams, "params.password (a string) is required", nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) {
+          return StatusResult(engine_->SetClientCertificatePassword(
+              job, params["password"].get_ref<const std::string&>()));
+        });
+      }
+    } else if (method == "job.setSecurityFlags") {
+      auto flags = params.Unsigned("flags");
+      if (!flags || *flags > 0xFFFFFFFFu) {
+        result = RpcError{kInvalidParams, "params.flags (a 32-bit unsigned number) is required",
+                          nullptr};
+      } else {
+        result = call.OnJob([&](engine::JobData& job) {
+          return StatusResult(engine_->SetSecurityFlags(job, static_cast<std::uint32_t>(*flags)));
+        });
       }
     } else if (method == "job.takeOwnership") {
       result = call.OnJob(

@@ -4,12 +4,15 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <ctime>
 #include <map>
 #include <sys/wait.h>
 
 #include <boost/asio/post.hpp>
 #include <curl/curl.h>
+#include <openssl/pem.h>
 
+#include "auth/client_certificate.h"
 #include "auth/credentials.h"
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
@@ -102,6 +105,31 @@ void KeepSecret(store::JobRecord& job, store::SecretRecord secret) {
 
 void ForgetSecret(store::JobRecord& job, std::string_view purpose) {
   std::erase_if(job.secrets, [&](const store::SecretRecord& s) { return s.purpose == purpose; });
+}
+
+constexpr std::string_view kCertificatePasswordPurpose = "client-certificate-password";
+constexpr std::uint32_t kKnownSecurityFlags =
+    kSslEnableCrlCheck | kSslIgnoreCertCnInvalid | kSslIgnoreCertDateInvalid | kSslIgnoreUnknownCa |
+    kSslIgnoreCertWrongUsage | kRedirectPolicyMask | kRedirectAllowHttpsToHttp;
+constexpr std::size_t kMaxCertificateSubject = 1024;
+constexpr std::size_t kMaxCertificatePassword = 65536;
+
+std::optional<ClientCertificate> ClientCertificateOf(const store::JobRecord& r) {
+  if (r.cert_location < 0) return std::nullopt;
+  ClientCertificate c;
+  c.location = static_cast<CertStoreLocation>(r.cert_location);
+  c.store_name = r.cert_store;
+  if (auto hash = auth::ParseThumbprint(r.cert_hash); hash.ok()) c.hash = *hash;
+  c.subject = r.cert_subject;
+  return c;
+}
+
+void AppendPem(X509* cert, std::string* out) {
+  CPtr<BIO> bio(BIO_new(BIO_s_mem()));
+  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return;
+  char* data = nullptr;
+  const long n = BIO_get_mem_data(bio.get(), &data);
+  if (n > 0) out->append(data, static_cast<std::size_t>(n));
 }
 
 long CurlAuthBit(AuthScheme scheme) {
@@ -766,11 +794,198 @@ JobInfo Engine::InfoOf(const JobData& job) const {
   info.notify_flags = r.notify_flags;
   info.dynamic_content = r.dynamic_content;
   info.proxy = ProxySettings{r.proxy_usage, r.proxy_list, r.proxy_bypass};
+  info.security_flags = r.security_flags;
+  if (auto certificate = ClientCertificateOf(r)) info.client_certificate = std::move(*certificate);
   for (const store::SecretRecord& secret : r.secrets) {
     CredentialSlot slot;
     if (auth::ParseCredentialPurpose(secret.purpose, &slot)) info.credentials.push_back(slot);
   }
   return info;
+}
+
+// --- TLS ----------------------------------------------------------------------
+
+Result<platform::CertStoreContents> Engine::ReadOwnerStore(const store::JobRecord& job,
+                                                           CertStoreLocation location,
+                                                           std::string_view store_name,
+                                                           const platform::SecretBuffer* password) {
+  auto identity = OwnerIdentity(job.owner);
+  if (!identity.ok()) return identity.status();
+  const std::string home = *identity ? (*identity)->home : std::string();
+  platform::CertStoreRoots roots{options_.current_user_certstores,
+                                 options_.local_machine_certstores};
+  auto directory = platform::CertStoreDirectory(roots, home, location, store_name);
+  if (!directory.ok()) return directory.status();
+  // The store is read with the owner's rights only (system mode).
+  auto as_owner = ActAsOwner(job.owner);
+  if (!as_owner.ok()) return as_owner.status();
+  return platform::ReadCertStore(*directory, password);
+}
+
+Result<platform::SecretBuffer> Engine::CertificatePassword(const store::JobRecord& job) const {
+  const store::SecretRecord* secret = FindSecret(job, kCertificatePasswordPurpose);
+  if (secret == nullptr) return platform::SecretBuffer();
+  return vault_->Unseal(job.id, secret->purpose, secret->sealed);
+}
+
+Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
+  const store::JobRecord& r = job.rec;
+  config->tls.engine_trust = trust_;
+  config->tls.flags = r.security_flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp);
+  config->redirect_flags = r.security_flags & (kRedirectPolicyMask | kRedirectAllowHttpsToHttp);
+  // Trust anchors and intermediates of the owner's ROOT and CA stores, on
+  // top of the system bundle; their CRLs when the job checks revocation.
+  std::string anchors;
+  for (CertStoreLocation location :
+       {CertStoreLocation::kCurrentUser, CertStoreLocation::kLocalMachine}) {
+    for (const char* name : {"ROOT", "CA"}) {
+      auto contents = ReadOwnerStore(r, location, name, nullptr);
+      if (!contents.ok()) continue;  // most users have no such store
+      for (const platform::StoredCertificate& c : contents->certificates) {
+        AppendPem(c.certificate.get(), &anchors);
+      }
+      if ((r.security_flags & kSslEnableCrlCheck) != 0) {
+        for (CPtr<X509_CRL>& crl : contents->crls) {
+          config->tls.crls.emplace_back(crl.release(), X509_CRL_free);
+        }
+      }
+    }
+  }
+  if (!anchors.empty()) {
+    config->tls.anchors_pem =
+        std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
+  }
+  if (r.cert_location < 0) return Status::Ok();
+  auto password = CertificatePassword(r);
+  if (!password.ok()) return password.status();
+  auto contents =
+      ReadOwnerStore(r, static_cast<CertStoreLocation>(r.cert_location), r.cert_store, &*password);
+  if (!contents.ok()) return contents.status();
+  auto hash = auth::ParseThumbprint(r.cert_hash);
+  if (!hash.ok()) return Status(kBgEDatabaseCorrupt, "the job's certificate hash is damaged");
+  auth::CertificateQuery query;
+  query.thumbprint = &*hash;
+  auto index = auth::SelectClientCertificate(*contents, query, std::time(nullptr));
+  if (!index.ok()) return index.status();
+  auto blob = auth::ClientCertificateBlob(contents->certificates[*index]);
+  if (!blob.ok()) return blob.status();
+  config->tls.client_certificate = std::make_shared<const platform::SecretBuffer>(std::move(*blob));
+  return Status::Ok();
+}
+
+void Engine::RestartTransfer(JobData& job) {
+  if (!job.transfer) return;
+  std::shared_ptr<JobData> shared = SharedOf(job);
+  StopTransfer(job, true);
+  if (shared) StartNextFile(shared);
+}
+
+Status Engine::SetClientCertificate(JobData& job, CertStoreLocation location,
+                                    std::string_view store_name,
+                                    const std::array<std::uint8_t, 20>* hash,
+                                    std::string_view subject) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  const int where = static_cast<int>(location);
+  if (where < 0 || where > 7) return Status(kEInvalidArg, "unknown certificate store location");
+  if (hash == nullptr && subject.empty()) {
+    return Status(kEInvalidArg, "the subject to look for is empty");
+  }
+  if (subject.size() > kMaxCertificateSubject || subject.find('\0') != std::string_view::npos) {
+    return Status(kEInvalidArg, "the subject is longer than 1024 characters or holds a NUL");
+  }
+  auto password = CertificatePassword(job.rec);
+  if (!password.ok()) return password.status();
+  auto contents = ReadOwnerStore(job.rec, location, store_name, &*password);
+  if (!contents.ok()) return contents.status();
+  auth::CertificateQuery query;
+  query.thumbprint = hash;
+  query.subject = subject;
+  auto index = auth::SelectClientCertificate(*contents, query, std::time(nullptr));
+  if (!index.ok()) return index.status();
+  X509* chosen = contents->certificates[*index].certificate.get();
+  const std::string hex = auth::ThumbprintHex(platform::Thumbprint(chosen));
+  const std::string shown = hash != nullptr ? auth::CommonName(chosen) : std::string(subject);
+  Status st = Modify(job, [&](store::JobRecord& r) {
+    r.cert_location = where;
+    r.cert_store = std::string(store_name);
+    r.cert_hash = hex;
+    r.cert_subject = shown;
+    return Status::Ok();
+  });
+  if (st.ok()) RestartTransfer(job);
+  return st;
+}
+
+Status Engine::RemoveClientCertificate(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  if (job.rec.cert_location < 0) return Status::Ok();
+  Status st = Modify(job, [](store::JobRecord& r) {
+    r.cert_location = -1;
+    r.cert_store.clear();
+    r.cert_hash.clear();
+    r.cert_subject.clear();
+    return Status::Ok();
+  });
+  if (st.ok()) RestartTransfer(job);
+  return st;
+}
+
+Status Engine::SetClientCertificatePassword(JobData& job, std::string_view password) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  if (password.size() > kMaxCertificatePassword) {
+    return Status(kBgEPasswordTooLarge, "the password is longer than 65536 characters");
+  }
+  const std::string purpose(kCertificatePasswordPurpose);
+  job.rec.modification_time_ms = NowMs();
+  if (password.empty()) {
+    if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
+    Status st = store_->RunInTransaction([&]() -> Status {
+      OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
+      return store_->UpdateJob(job.rec);
+    });
+    if (!st.ok()) return st;
+    ForgetSecret(job.rec, purpose);
+    return Status::Ok();
+  }
+  auto sealed = vault_->Seal(
+      job.rec.id, purpose,
+      std::span(reinterpret_cast<const std::uint8_t*>(password.data()), password.size()));
+  if (!sealed.ok()) return sealed.status();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::SetSecurityFlags(JobData& job, std::uint32_t flags) {
+  if ((flags & ~kKnownSecurityFlags) != 0) {
+    return Status(kENotImpl, "unknown security flags " +
+                                 FormatHResult(static_cast<HResult>(flags & ~kKnownSecurityFlags)));
+  }
+  const std::uint32_t policy = flags & kRedirectPolicyMask;
+  if (policy != kRedirectPolicyAllowSilent && policy != kRedirectPolicyAllowReport &&
+      policy != kRedirectPolicyDisallow) {
+    return Status(kEInvalidArg,
+                  "the redirect policy is ALLOW_SILENT (0x0000), ALLOW_REPORT "
+                  "(0x0100) or DISALLOW (0x0200)");
+  }
+  const bool changed = job.rec.security_flags != flags;
+  Status st = Modify(job, [&](store::JobRecord& r) {
+    r.security_flags = flags;
+    return Status::Ok();
+  });
+  if (st.ok() && changed) RestartTransfer(job);
+  return st;
 }
 
 // --- Credentials ------------------------------------------------------------
@@ -875,10 +1090,17 @@ Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
   }
   std::vector<std::string> dropped;
   for (const store::SecretRecord& secret : job.rec.secrets) {
-    if (secret.purpose.rfind("credential/", 0) == 0) dropped.push_back(secret.purpose);
+    if (secret.purpose.rfind("credential/", 0) == 0 ||
+        secret.purpose == kCertificatePasswordPurpose) {
+      dropped.push_back(secret.purpose);
+    }
   }
   store::JobRecord changed = job.rec;
   changed.owner = caller.user;
+  changed.cert_location = -1;
+  changed.cert_store.clear();
+  changed.cert_hash.clear();
+  changed.cert_subject.clear();
   changed.custom_headers.clear();
   changed.notify_program.clear();
   changed.notify_parameters.clear();
@@ -1230,11 +1452,12 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   // A custom method is not idempotent: no ranges, like dynamic content.
   config.dynamic_content = job->rec.dynamic_content || HasCustomHttpMethod(job->rec);
   config.http_method = job->rec.http_method;
-  config.trust = trust_;
   if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
-  if (Status credentials = ResolveCredentials(*job, *next, &config); !credentials.ok()) {
+  Status credentials = ResolveCredentials(*job, *next, &config);
+  if (credentials.ok()) credentials = ResolveTls(*job, &config);
+  if (!credentials.ok()) {
     // A secret that does not open is never guessed at: the job stops with
     // the reason, and new credentials plus Resume() fix it.
     StopTransfer(*job, true);

@@ -34,6 +34,7 @@
 #include "auth/implicit_policy.h"
 #include "engine/curl_multi.h"
 #include "engine/file_transfer.h"
+#include "platform/cert_store.h"
 #include "platform/file_system.h"
 #include "platform/identity.h"
 #include "store/store.h"
@@ -151,6 +152,13 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                        std::string_view user_name, std::string_view password);
   Status RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme);
   Status RotateCredentialKey(const Caller& caller);
+  // SetClientCertificateByID (hash) or ByName (subject): reads the store as
+  // the job's owner and records the certificate that qualifies.
+  Status SetClientCertificate(JobData& job, CertStoreLocation location, std::string_view store_name,
+                              const std::array<std::uint8_t, 20>* hash, std::string_view subject);
+  Status RemoveClientCertificate(JobData& job);
+  Status SetClientCertificatePassword(JobData& job, std::string_view password);
+  Status SetSecurityFlags(JobData& job, std::uint32_t flags);
   Status TakeOwnership(JobData& job, const Caller& caller);
   // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
   // are `caller`'s implicit credentials from now on (BITS's helper token).
@@ -179,6 +187,20 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // over SetCredentials). NTE_* when a secret does not open.
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
                             TransferConfig* config) const;
+  // The job's TLS settings for a transfer: flags, the client certificate
+  // (read again from its store, as the owner), and the owner's extra trust
+  // anchors and CRLs from the ROOT and CA stores.
+  Status ResolveTls(const JobData& job, TransferConfig* config);
+  // Reads a certificate store of `job`'s owner (as the owner).
+  Result<platform::CertStoreContents> ReadOwnerStore(const store::JobRecord& job,
+                                                     CertStoreLocation location,
+                                                     std::string_view store_name,
+                                                     const platform::SecretBuffer* password);
+  // The job's client certificate password, opened from the vault (empty
+  // buffer: none).
+  Result<platform::SecretBuffer> CertificatePassword(const store::JobRecord& job) const;
+  // A running transfer starts its request again with the job's new settings.
+  void RestartTransfer(JobData& job);
   void FinishPendingAction(JobData& job);
   // With act_as_job_owner, the calling thread acts as `owner` for file
   // access while the result lives; otherwise an empty optional.

@@ -155,6 +155,29 @@ constexpr CodeText kCodes[] = {
      "An error occurred in the secure channel support."},
     {kWinHttpSecureFailure, "ERROR_WINHTTP_SECURE_FAILURE",
      "A security error occurred: the server's certificate was not accepted."},
+    {kWinHttpSecureCertDateInvalid, "ERROR_WINHTTP_SECURE_CERT_DATE_INVALID",
+     "The server's certificate has expired or is not yet valid."},
+    {kWinHttpSecureCertCnInvalid, "ERROR_WINHTTP_SECURE_CERT_CN_INVALID",
+     "The server's certificate does not name the host that was requested."},
+    {kWinHttpSecureInvalidCa, "ERROR_WINHTTP_SECURE_INVALID_CA",
+     "The server's certificate was issued by an authority that is not trusted."},
+    {kWinHttpSecureCertRevFailed, "ERROR_WINHTTP_SECURE_CERT_REV_FAILED",
+     "The revocation of the server's certificate could not be checked: no certificate "
+     "revocation list was available."},
+    {kWinHttpSecureInvalidCert, "ERROR_WINHTTP_SECURE_INVALID_CERT",
+     "The server's certificate is invalid."},
+    {kWinHttpSecureCertRevoked, "ERROR_WINHTTP_SECURE_CERT_REVOKED",
+     "The server's certificate has been revoked."},
+    {kWinHttpSecureCertWrongUsage, "ERROR_WINHTTP_SECURE_CERT_WRONG_USAGE",
+     "The server's certificate is not valid for the requested usage."},
+    {kCryptENotFound, "CRYPT_E_NOT_FOUND", "Cannot find object or property."},
+    {kCertEExpired, "CERT_E_EXPIRED",
+     "A required certificate is not within its validity period when verifying against the "
+     "current system clock or the timestamp in the signed file."},
+    {kCryptENoKeyProperty, "CRYPT_E_NO_KEY_PROPERTY",
+     "Cannot find the certificate and private key for decryption."},
+    {kEInvalidPassword, "ERROR_INVALID_PASSWORD", "The specified network password is not correct."},
+    {kENotFound, "ERROR_NOT_FOUND", "Element not found."},
 };
 
 const CodeText* Find(HResult code) {
@@ -310,6 +333,28 @@ std::string_view ProxyUsageName(ProxyUsage usage) {
       return "OVERRIDE";
     case ProxyUsage::kAutodetect:
       return "AUTODETECT";
+  }
+  return "";
+}
+
+std::string_view CertStoreLocationName(CertStoreLocation location) {
+  switch (location) {
+    case CertStoreLocation::kCurrentUser:
+      return "CURRENT_USER";
+    case CertStoreLocation::kLocalMachine:
+      return "LOCAL_MACHINE";
+    case CertStoreLocation::kCurrentService:
+      return "CURRENT_SERVICE";
+    case CertStoreLocation::kServices:
+      return "SERVICES";
+    case CertStoreLocation::kUsers:
+      return "USERS";
+    case CertStoreLocation::kCurrentUserGroupPolicy:
+      return "CURRENT_USER_GROUP_POLICY";
+    case CertStoreLocation::kLocalMachineGroupPolicy:
+      return "LOCAL_MACHINE_GROUP_POLICY";
+    case CertStoreLocation::kLocalMachineEnterprise:
+      return "LOCAL_MACHINE_ENTERPRISE";
   }
   return "";
 }

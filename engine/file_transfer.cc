@@ -165,7 +165,8 @@ FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi, asio::thread_
       sync_pool_(sync_pool),
       host_(host),
       file_(std::move(file)),
-      config_(std::move(config)) {}
+      config_(std::move(config)),
+      tls_(std::make_unique<TlsSession>(config_.tls)) {}
 
 FileTransfer::~FileTransfer() {
   if (request_running_) multi_.Remove(easy_.get());
@@ -265,6 +266,7 @@ void FileTransfer::IssueRequest() {
   discard_body_ = false;
   received_ = 0;
   restart_requested_ = false;
+  redirect_refused_ = false;
   failure_.reset();
   error_buffer_[0] = '\0';
 
@@ -280,9 +282,8 @@ void FileTransfer::IssueRequest() {
   }
   CURL* e = easy_.get();
   multi_.PrepareEasy(e);
-  curl_easy_setopt(
-      e, CURLOPT_URL,
-      config_.request_url.empty() ? file_.remote_name.c_str() : config_.request_url.c_str());
+  curl_easy_setopt(e, CURLOPT_URL, RequestedUrl().c_str());
+  tls_checked_ = false;
   if (ntlm_via_curl_) {
     // A new connection: the old one is in the middle of our handshake.
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
@@ -317,8 +318,14 @@ void FileTransfer::IssueRequest() {
     curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, config_.proxy.password.c_str());
   }
   curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR, "http,https");
-  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  const std::string& requested = RequestedUrl();
+  const bool from_https = requested.rfind("https:", 0) == 0;
+  https_downgrade_refused_ =
+      from_https && (config_.redirect_flags & kRedirectAllowHttpsToHttp) == 0;
+  curl_easy_setopt(e, CURLOPT_REDIR_PROTOCOLS_STR,
+                   https_downgrade_refused_ ? "https" : "http,https");
+  const bool follow = (config_.redirect_flags & kRedirectPolicyMask) != kRedirectPolicyDisallow;
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, follow ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_MAXREDIRS, kMaxRedirects);
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
@@ -328,7 +335,7 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
-  if (config_.trust) TlsTrust::Apply(e, config_.trust.get());
+  tls_->Apply(e);
   curl_easy_setopt(e, CURLOPT_USERAGENT, "openbits/0.1 (BITS-compatible)");
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, error_buffer_);
   curl_easy_setopt(e, CURLOPT_HEADERFUNCTION, &FileTransfer::OnHeaderThunk);
@@ -360,8 +367,21 @@ void FileTransfer::IssueRequest() {
 }
 
 std::size_t FileTransfer::OnHeaderThunk(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* t = static_cast<FileTransfer*>(self);
   try {
-    static_cast<FileTransfer*>(self)->headers_.OnHeaderLine(std::string_view(data, size * n));
+    if (!t->tls_checked_) {
+      // The seed's rule: a server that asks for a client certificate the
+      // job does not have fails the job, even when it would go on without.
+      t->tls_checked_ = true;
+      if (t->tls_->CertificateNeeded(t->easy_.get())) {
+        t->failure_ = TransferOutcome{
+            false, kWinHttpClientAuthCertNeeded, ErrorContext::kGeneralTransport, false,
+            "the server asks for a client certificate and the job has none "
+            "(SetClientCertificateByID/ByName)"};
+        return 0;
+      }
+    }
+    t->headers_.OnHeaderLine(std::string_view(data, size * n));
     return size * n;
   } catch (...) {
     return 0;  // never let an exception cross curl's C frames
@@ -481,8 +501,29 @@ bool FileTransfer::AnswerChallenge() {
   return true;
 }
 
+bool FileTransfer::CheckRedirect() {
+  const std::uint32_t policy = config_.redirect_flags & kRedirectPolicyMask;
+  if (policy == kRedirectPolicyDisallow && headers_.status() / 100 == 3 &&
+      headers_.status() != 304) {
+    // libcurl resolves the target when the response ends: fail then.
+    redirect_refused_ = true;
+    discard_body_ = true;
+    return false;
+  }
+  if (policy == kRedirectPolicyAllowReport && headers_.status() / 100 == 2) {
+    char* effective = nullptr;
+    curl_easy_getinfo(easy_.get(), CURLINFO_EFFECTIVE_URL, &effective);
+    if (effective != nullptr && RequestedUrl() != effective && file_.remote_name != effective) {
+      file_.remote_name = effective;
+      Persist();
+    }
+  }
+  return true;
+}
+
 bool FileTransfer::Decide() {
   decided_ = true;
+  if (!CheckRedirect()) return redirect_refused_;
   if (headers_.status() == 401 && AnswerChallenge()) return !failure_;
   if (negotiate_ && headers_.status() / 100 == 2) {
     // Authenticated. A final server token (mutual authentication) completes
@@ -670,6 +711,22 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
     return;
   }
   auth_retry_ = false;
+  if (redirect_refused_) {
+    char* target = nullptr;
+    curl_easy_getinfo(easy_.get(), CURLINFO_REDIRECT_URL, &target);
+    const int status = headers_.status();
+    if (target != nullptr) {
+      // BITS: the remote name shows where the server wanted to go.
+      file_.remote_name = target;
+      Persist();
+    }
+    Fail(TransferOutcome{false, MakeHResult(0x80070000u | static_cast<std::uint32_t>(status)),
+                         ErrorContext::kRemoteFile, false,
+                         "the server redirected (HTTP " + std::to_string(status) + ") to " +
+                             (target != nullptr ? std::string(target) : std::string("?")) +
+                             " and the job's redirect policy is DISALLOW"});
+    return;
+  }
   if (restart_requested_) {
     if (++restarts_ > kMaxRestartsPerAttempt) {
       Fail(TransferOutcome{false, kBgERemoteFileChanged, ErrorContext::kRemoteFile, true,
@@ -697,6 +754,16 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
       Fail(TransferOutcome{
           false, HttpErrorCode(status), ErrorContext::kRemoteFile, IsTransientHttpStatus(status),
           "the proxy answered CONNECT with HTTP status " + std::to_string(status)});
+      return;
+    }
+    if (result == CURLE_UNSUPPORTED_PROTOCOL && https_downgrade_refused_) {
+      Fail(TransferOutcome{false, kWinHttpRedirectFailed, ErrorContext::kRemoteFile, false,
+                           "a redirect from HTTPS to HTTP was refused (security flag 0x0800 "
+                           "allows it)"});
+      return;
+    }
+    if (auto explained = tls_->Explain(result, error_buffer_)) {
+      Fail(*explained);
       return;
     }
     Fail(ClassifyCurlError(result, error_buffer_));

@@ -34,7 +34,7 @@
 
 #include "engine/curl_multi.h"
 #include "engine/http_response.h"
-#include "engine/tls_trust.h"
+#include "engine/tls_session.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
 #include "platform/identity.h"
@@ -89,7 +89,9 @@ struct TransferConfig {
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
   std::string http_method = "GET";
-  std::shared_ptr<const TlsTrust> trust;  // extra CAs; may be null
+  TlsSettings tls;
+  // BG_HTTP_REDIRECT_POLICY_* bits and BG_HTTP_REDIRECT_POLICY_ALLOW_HTTPS_TO_HTTP.
+  std::uint32_t redirect_flags = 0;
   // System mode: the job's owner, whose identity opens and creates the
   // temporary file.
   std::optional<platform::UserIdentity> owner;
@@ -140,10 +142,17 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   static std::size_t OnHeaderThunk(char* data, std::size_t size, std::size_t n, void* self);
   static std::size_t OnBodyThunk(char* data, std::size_t size, std::size_t n, void* self);
 
+  // The URL requests go to: the remote name without user information.
+  const std::string& RequestedUrl() const {
+    return config_.request_url.empty() ? file_.remote_name : config_.request_url;
+  }
   Status OpenTemporaryFile();
   void IssueRequest();
   std::size_t OnBody(const char* data, std::size_t size);
   bool Decide();
+  // Applies the redirect policy to the response just decided; false when
+  // the response is refused (redirect_refused_: reported when it ends).
+  bool CheckRedirect();
   // A 401 the job can answer with Negotiate or NTLM: prepares the next
   // request's Authorization header. Returns false when it does not apply;
   // sets failure_ when the exchange failed.
@@ -165,6 +174,11 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   TransferHost& host_;
   store::FileRecord file_;
   TransferConfig config_;
+
+  std::unique_ptr<TlsSession> tls_;
+  bool tls_checked_ = false;  // the certificate-request check of this response
+  bool https_downgrade_refused_ = false;
+  bool redirect_refused_ = false;  // a redirect under BG_HTTP_REDIRECT_POLICY_DISALLOW
 
   platform::ScopedFd dir_;
   std::shared_ptr<platform::ScopedFd> fd_;

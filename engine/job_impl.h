@@ -63,6 +63,15 @@ class JobImpl final : public Job {
   NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
+  Status SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
+                                  const std::array<std::uint8_t, 20>& hash) override;
+  Status SetClientCertificateByName(CertStoreLocation location, std::string_view store_name,
+                                    std::string_view subject) override;
+  Status RemoveClientCertificate() override;
+  Result<ClientCertificate> GetClientCertificate() const override;
+  Status SetClientCertificatePassword(std::string_view password) override;
+  Status SetSecurityFlags(std::uint32_t flags) override;
+  std::uint32_t GetSecurityFlags() const override;
   Status SetHttpMethod(std::string_view method) override;
   std::string GetHttpMethod() const override;
   Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,

@@ -281,6 +281,43 @@ ProxySettings JobImpl::GetProxySettings() const {
   });
 }
 
+Status JobImpl::SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
+                                         const std::array<std::uint8_t, 20>& hash) {
+  return engine_->Call(
+      [&] { return engine_->SetClientCertificate(*data_, location, store_name, &hash, {}); });
+}
+
+Status JobImpl::SetClientCertificateByName(CertStoreLocation location, std::string_view store_name,
+                                           std::string_view subject) {
+  return engine_->Call([&] {
+    return engine_->SetClientCertificate(*data_, location, store_name, nullptr, subject);
+  });
+}
+
+Status JobImpl::RemoveClientCertificate() {
+  return engine_->Call([&] { return engine_->RemoveClientCertificate(*data_); });
+}
+
+Result<ClientCertificate> JobImpl::GetClientCertificate() const {
+  return engine_->Call([&]() -> Result<ClientCertificate> {
+    JobInfo info = engine_->InfoOf(*data_);
+    if (!info.client_certificate) {
+      return Status(kENotFound, "the job has no client certificate");
+    }
+    return *info.client_certificate;
+  });
+}
+
+Status JobImpl::SetClientCertificatePassword(std::string_view password) {
+  return engine_->Call([&] { return engine_->SetClientCertificatePassword(*data_, password); });
+}
+
+Status JobImpl::SetSecurityFlags(std::uint32_t flags) {
+  return engine_->Call([&] { return engine_->SetSecurityFlags(*data_, flags); });
+}
+
+std::uint32_t JobImpl::GetSecurityFlags() const { return Read(&store::JobRecord::security_flags); }
+
 Status JobImpl::SetCredentials(AuthTarget target, AuthScheme scheme, std::string_view user_name,
                                std::string_view password) {
   return engine_->Call(

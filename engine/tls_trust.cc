@@ -24,19 +24,4 @@ Result<std::shared_ptr<const TlsTrust>> TlsTrust::FromPemFile(const std::string&
   return std::shared_ptr<const TlsTrust>(std::move(trust));
 }
 
-void TlsTrust::Apply(CURL* easy, const TlsTrust* trust) {
-  curl_easy_setopt(easy, CURLOPT_SSL_CTX_FUNCTION, &TlsTrust::OnSslContext);
-  curl_easy_setopt(easy, CURLOPT_SSL_CTX_DATA, const_cast<TlsTrust*>(trust));
-}
-
-CURLcode TlsTrust::OnSslContext(CURL* /*easy*/, void* ssl_ctx, void* self) {
-  auto* trust = static_cast<const TlsTrust*>(self);
-  X509_STORE* store = SSL_CTX_get_cert_store(static_cast<SSL_CTX*>(ssl_ctx));
-  for (const CPtr<X509>& cert : trust->certificates_) {
-    // An anchor already present (the same CA in the system bundle) is fine.
-    if (X509_STORE_add_cert(store, cert.get()) != 1) ERR_clear_error();
-  }
-  return CURLE_OK;
-}
-
 }  // namespace openbits::engine

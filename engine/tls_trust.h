@@ -1,7 +1,8 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 //
-// Extra trust anchors for HTTPS, added to each TLS context curl creates, on
-// top of the system bundle (CURLOPT_CAINFO would replace the bundle).
+// Extra trust anchors for HTTPS from ManagerOptions::additional_ca_file,
+// added to each TLS context curl creates, on top of the system bundle
+// (TlsSession installs them).
 
 #ifndef OPENBITS_ENGINE_TLS_TRUST_H_
 #define OPENBITS_ENGINE_TLS_TRUST_H_
@@ -23,14 +24,14 @@ class TlsTrust {
   // Reads every certificate of a PEM file. E_INVALIDARG if there is none.
   static Result<std::shared_ptr<const TlsTrust>> FromPemFile(const std::string& path);
 
-  // Installs the anchors on `easy` (CURLOPT_SSL_CTX_FUNCTION). `trust` must
-  // outlive the transfer.
-  static void Apply(CURL* easy, const TlsTrust* trust);
-
   std::size_t size() const { return certificates_.size(); }
+  std::vector<X509*> certificates() const {
+    std::vector<X509*> out;
+    for (const CPtr<X509>& c : certificates_) out.push_back(c.get());
+    return out;
+  }
 
  private:
-  static CURLcode OnSslContext(CURL* easy, void* ssl_ctx, void* self);
   std::vector<CPtr<X509>> certificates_;
 };
 

@@ -72,6 +72,15 @@ struct JobRecord {
   ProxyUsage proxy_usage = ProxyUsage::kPreconfig;
   std::string proxy_list;
   std::string proxy_bypass;
+  // SetSecurityFlags (BG_SSL_*, BG_HTTP_REDIRECT_POLICY_*).
+  std::uint32_t security_flags = 0;
+  // The client certificate: BG_CERT_STORE_LOCATION (-1: none), store name,
+  // SHA-1 thumbprint in hex, and the subject (ByName's text, or the common
+  // name). Its files' password is the secret "client-certificate-password".
+  int cert_location = -1;
+  std::string cert_store;
+  std::string cert_hash;
+  std::string cert_subject;
   bool ever_resumed = false;
   // Wall-clock times in milliseconds since the Unix epoch; 0 = not set.
   std::int64_t creation_time_ms = 0;

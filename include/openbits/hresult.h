@@ -95,9 +95,25 @@ inline constexpr HResult kWinHttpCannotConnect = MakeHResult(0x80072EFD);
 inline constexpr HResult kWinHttpConnectionError = MakeHResult(0x80072EFE);
 inline constexpr HResult kWinHttpClientAuthCertNeeded = MakeHResult(0x80072F0C);
 inline constexpr HResult kWinHttpInvalidServerResponse = MakeHResult(0x80072F78);
-inline constexpr HResult kWinHttpRedirectFailed = MakeHResult(0x80072F7A);
+inline constexpr HResult kWinHttpRedirectFailed = MakeHResult(0x80072F7C);
 inline constexpr HResult kWinHttpSecureChannelError = MakeHResult(0x80072F7D);
 inline constexpr HResult kWinHttpSecureFailure = MakeHResult(0x80072F8F);
+inline constexpr HResult kWinHttpSecureCertDateInvalid = MakeHResult(0x80072F05);
+inline constexpr HResult kWinHttpSecureCertCnInvalid = MakeHResult(0x80072F06);
+inline constexpr HResult kWinHttpSecureInvalidCa = MakeHResult(0x80072F0D);
+inline constexpr HResult kWinHttpSecureCertRevFailed = MakeHResult(0x80072F19);
+inline constexpr HResult kWinHttpSecureInvalidCert = MakeHResult(0x80072F89);
+inline constexpr HResult kWinHttpSecureCertRevoked = MakeHResult(0x80072F8A);
+inline constexpr HResult kWinHttpSecureCertWrongUsage = MakeHResult(0x80072F93);
+
+// Certificate store codes (winerror.h), returned when choosing a client
+// certificate: none matches, it has expired, it has no private key, its
+// password is missing or wrong, the job has none.
+inline constexpr HResult kCryptENotFound = MakeHResult(0x80092004);
+inline constexpr HResult kCertEExpired = MakeHResult(0x800B0101);
+inline constexpr HResult kCryptENoKeyProperty = MakeHResult(0x8009200B);
+inline constexpr HResult kEInvalidPassword = MakeHResult(0x80070056);  // ERROR_INVALID_PASSWORD
+inline constexpr HResult kENotFound = MakeHResult(0x80070490);         // ERROR_NOT_FOUND
 
 // BG_E_HTTP_ERROR_nnn: 0x80190000 + the decimal HTTP status.
 constexpr HResult HttpErrorCode(int http_status) {

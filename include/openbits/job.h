@@ -11,6 +11,7 @@
 #ifndef OPENBITS_JOB_H_
 #define OPENBITS_JOB_H_
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -201,6 +202,45 @@ class OPENBITS_EXPORT Job {
   virtual Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                                   std::string_view bypass_list) = 0;
   virtual ProxySettings GetProxySettings() const = 0;
+
+  // --- TLS (IBackgroundCopyJobHttpOptions) ----------------------------------
+
+  // Chooses the client certificate sent to servers that ask for one, from
+  // certificate store `store_name` ("MY", "ROOT", "CA", ...; matched without
+  // regard to case) at `location` (docs/tls.md maps both to directories).
+  // By ID: the SHA-1 thumbprint of the certificate's DER encoding. By name:
+  // the first certificate whose subject contains `subject`, ignoring case
+  // (CERT_FIND_SUBJECT_STR). Only a certificate that has its private key and
+  // is inside its validity period qualifies. Fails with CRYPT_E_NOT_FOUND
+  // (no such store or certificate), CERT_E_EXPIRED, CRYPT_E_NO_KEY_PROPERTY
+  // (no private key), ERROR_INVALID_PASSWORD (a protected file of the store
+  // did not open with the job's certificate password), E_NOTIMPL (a
+  // location this system does not have), E_INVALIDARG (a store name that is
+  // not a plain name, an empty subject). The choice is persisted; the file
+  // is read again, as the job's owner, for each connection.
+  virtual Status SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
+                                          const std::array<std::uint8_t, 20>& hash) = 0;
+  virtual Status SetClientCertificateByName(CertStoreLocation location, std::string_view store_name,
+                                            std::string_view subject) = 0;
+  // Removes the choice; succeeds if there is none.
+  virtual Status RemoveClientCertificate() = 0;
+  // The choice; ERROR_NOT_FOUND when there is none.
+  virtual Result<ClientCertificate> GetClientCertificate() const = 0;
+  // openbits extension: the password that opens password-protected PKCS#12
+  // files and encrypted PEM keys in the certificate stores, kept in the
+  // credential vault. Set it before choosing a certificate from such a
+  // file; empty removes it.
+  virtual Status SetClientCertificatePassword(std::string_view password) = 0;
+
+  // BG_SSL_* and BG_HTTP_REDIRECT_POLICY_* flags (default 0: full
+  // certificate checks, redirects followed silently, never HTTPS to HTTP).
+  // Each ignore flag admits exactly its own certificate fault. Unknown bits
+  // fail with E_NOTIMPL, a redirect policy other than ALLOW_SILENT,
+  // ALLOW_REPORT or DISALLOW with E_INVALIDARG. A change takes effect with
+  // the next request: a file in transfer restarts its request (keeping its
+  // bytes).
+  virtual Status SetSecurityFlags(std::uint32_t flags) = 0;
+  virtual std::uint32_t GetSecurityFlags() const = 0;
 
   // --- Credentials (IBackgroundCopyJob2) ------------------------------------
   // Stored sealed in the credential vault (docs/vault.md); they cannot be

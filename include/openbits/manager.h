@@ -53,6 +53,13 @@ struct ManagerOptions {
   // Open() fails with E_INVALIDARG if the file holds no certificate.
   std::string additional_ca_file;
 
+  // Certificate store roots (docs/tls.md): each holds one directory per
+  // store name ("MY", "ROOT", "CA"). Empty: CURRENT_USER is the job owner's
+  // ${XDG_DATA_HOME:-$HOME/.local/share}/openbits/certstores, LOCAL_MACHINE
+  // is /etc/openbits/certstores.
+  std::string current_user_certstores;
+  std::string local_machine_certstores;
+
   // Where the credential vault keeps its data keys: a directory of mode
   // 0700 separate from the state directory (docs/vault.md). Empty:
   // $OPENBITS_KEY_DIR, else ${XDG_CONFIG_HOME:-$HOME/.config}/openbits/keys.

@@ -182,6 +182,45 @@ struct CredentialSlot {
   AuthScheme scheme = AuthScheme::kBasic;
 };
 
+// BG_CERT_STORE_LOCATION. Where a client certificate's store lives; on
+// Linux and other Unix systems only CURRENT_USER and LOCAL_MACHINE exist
+// (docs/tls.md), the others fail with E_NOTIMPL.
+enum class CertStoreLocation : int {
+  kCurrentUser = 0,
+  kLocalMachine = 1,
+  kCurrentService = 2,
+  kServices = 3,
+  kUsers = 4,
+  kCurrentUserGroupPolicy = 5,
+  kLocalMachineGroupPolicy = 6,
+  kLocalMachineEnterprise = 7,
+};
+// "CURRENT_USER", "LOCAL_MACHINE", ... ; "" for values outside the enum.
+std::string_view CertStoreLocationName(CertStoreLocation location);
+
+// The client certificate of a job (GetClientCertificate): the store it is
+// taken from, the SHA-1 thumbprint of its DER encoding, and a subject:
+// the text given to SetClientCertificateByName, or the certificate's common
+// name when it was chosen by thumbprint.
+struct ClientCertificate {
+  CertStoreLocation location = CertStoreLocation::kCurrentUser;
+  std::string store_name;
+  std::array<std::uint8_t, 20> hash{};
+  std::string subject;
+};
+
+// SetSecurityFlags bits (BG_SSL_* and BG_HTTP_REDIRECT_POLICY_*).
+inline constexpr std::uint32_t kSslEnableCrlCheck = 0x0001;
+inline constexpr std::uint32_t kSslIgnoreCertCnInvalid = 0x0002;
+inline constexpr std::uint32_t kSslIgnoreCertDateInvalid = 0x0004;
+inline constexpr std::uint32_t kSslIgnoreUnknownCa = 0x0008;
+inline constexpr std::uint32_t kSslIgnoreCertWrongUsage = 0x0010;
+inline constexpr std::uint32_t kRedirectPolicyAllowSilent = 0x0000;
+inline constexpr std::uint32_t kRedirectPolicyAllowReport = 0x0100;
+inline constexpr std::uint32_t kRedirectPolicyDisallow = 0x0200;
+inline constexpr std::uint32_t kRedirectPolicyMask = 0x0700;
+inline constexpr std::uint32_t kRedirectAllowHttpsToHttp = 0x0800;
+
 // A consistent snapshot of a job, taken in one step (for listings).
 struct JobInfo {
   Guid id;
@@ -202,6 +241,8 @@ struct JobInfo {
   bool dynamic_content = false;
   std::vector<CredentialSlot> credentials;  // set with SetCredentials
   ProxySettings proxy;
+  std::uint32_t security_flags = 0;
+  std::optional<ClientCertificate> client_certificate;
 };
 
 // What Manager::CreateJobs needs to make one job.

@@ -86,7 +86,8 @@ TEST_F(HttpsTest, AnUntrustedServerIsAFatalSecurityError) {
   auto watcher = Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kError);
-  EXPECT_EQ(job->GetError()->code, kWinHttpSecureFailure);
+  // ERROR_WINHTTP_SECURE_INVALID_CA: the certificate's issuer is unknown.
+  EXPECT_EQ(job->GetError()->code, kWinHttpSecureInvalidCa);
   EXPECT_TRUE(server_->AccessLogFor("/file.bin?untrusted").empty());  // no request was sent
 }
 

@@ -483,3 +483,258 @@ std::vector<SquidServer::LogEntry> SquidServer::AccessLog() const {
 }
 
 }  // namespace openbits::testing
+
+namespace openbits::testing {
+
+TestPki::TestPki(const std::string& crl_url) {
+  const std::string d = dir_.path();
+  ::chmod(d.c_str(), 0755);  // Apache's workers read the certificates
+  ::mkdir((d + "/newcerts").c_str(), 0755);
+  { std::ofstream(d + "/index.txt"); }
+  { std::ofstream(d + "/serial") << "1000\n"; }
+  { std::ofstream(d + "/crlnumber") << "1000\n"; }
+  std::ofstream conf(d + "/ca.cnf");
+  conf << "[ ca ]\ndefault_ca = test_ca\n"
+       << "[ test_ca ]\ndir = " << d << "\ndatabase = $dir/index.txt\n"
+       << "new_certs_dir = $dir/newcerts\nserial = $dir/serial\ncrlnumber = $dir/crlnumber\n"
+       << "certificate = $dir/ca.crt\nprivate_key = $dir/ca.key\ndefault_md = sha256\n"
+       << "policy = policy_any\ndefault_days = 3\ndefault_crl_days = 3\nunique_subject = no\n"
+       << "[ policy_any ]\ncommonName = supplied\norganizationName = optional\n"
+       << "[ server_ext ]\nbasicConstraints = CA:FALSE\n"
+       << "keyUsage = critical,digitalSignature,keyEncipherment\n"
+       << "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n"
+       << "crlDistributionPoints = URI:" << crl_url << "\n"
+       << "[ wronghost_ext ]\nbasicConstraints = CA:FALSE\n"
+       << "keyUsage = critical,digitalSignature,keyEncipherment\n"
+       << "extendedKeyUsage = serverAuth\nsubjectAltName = DNS:wrong.example\n"
+       << "crlDistributionPoints = URI:" << crl_url << "\n"
+       << "[ wrongusage_ext ]\nbasicConstraints = CA:FALSE\n"
+       << "keyUsage = critical,digitalSignature,keyEncipherment\n"
+       << "extendedKeyUsage = clientAuth\nsubjectAltName = DNS:localhost,IP:127.0.0.1\n"
+       << "crlDistributionPoints = URI:" << crl_url << "\n"
+       << "[ client_ext ]\nbasicConstraints = CA:FALSE\n"
+       << "keyUsage = critical,digitalSignature\nextendedKeyUsage = clientAuth\n";
+  conf.close();
+  const std::string openssl = "/usr/bin/openssl";
+  auto key_and_csr = [&](const std::string& name, const std::string& subject) {
+    return std::vector<std::string>{openssl,
+                                    "req",
+                                    "-newkey",
+                                    "ec",
+                                    "-pkeyopt",
+                                    "ec_paramgen_curve:prime256v1",
+                                    "-nodes",
+                                    "-keyout",
+                                    d + "/" + name + ".key",
+                                    "-out",
+                                    d + "/" + name + ".csr",
+                                    "-subj",
+                                    subject};
+  };
+  auto self_signed_ca = [&](const std::string& name, const std::string& subject) {
+    return std::vector<std::string>{openssl,
+                                    "req",
+                                    "-x509",
+                                    "-newkey",
+                                    "ec",
+                                    "-pkeyopt",
+                                    "ec_paramgen_curve:prime256v1",
+                                    "-nodes",
+                                    "-keyout",
+                                    d + "/" + name + ".key",
+                                    "-out",
+                                    d + "/" + name + ".crt",
+                                    "-days",
+                                    "3",
+                                    "-subj",
+                                    subject,
+                                    "-addext",
+                                    "basicConstraints=critical,CA:TRUE",
+                                    "-addext",
+                                    "keyUsage=critical,keyCertSign,cRLSign"};
+  };
+  auto sign = [&](const std::string& name, const std::string& extensions,
+                  std::vector<std::string> extra = {}) {
+    std::vector<std::string> args = {openssl,       "ca",
+                                     "-batch",      "-notext",
+                                     "-config",     d + "/ca.cnf",
+                                     "-extensions", extensions,
+                                     "-in",         d + "/" + name + ".csr",
+                                     "-out",        d + "/" + name + ".crt"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    return args;
+  };
+  auto rogue_sign = [&](const std::string& name, const std::string& extensions) {
+    return std::vector<std::string>{openssl,
+                                    "x509",
+                                    "-req",
+                                    "-in",
+                                    d + "/" + name + ".csr",
+                                    "-CA",
+                                    d + "/rogue-ca.crt",
+                                    "-CAkey",
+                                    d + "/rogue-ca.key",
+                                    "-CAcreateserial",
+                                    "-days",
+                                    "3",
+                                    "-extfile",
+                                    d + "/ca.cnf",
+                                    "-extensions",
+                                    extensions,
+                                    "-out",
+                                    d + "/" + name + ".crt"};
+  };
+  const std::vector<std::vector<std::string>> steps = {
+      self_signed_ca("ca", "/CN=openbits TLS test CA"),
+      self_signed_ca("rogue-ca", "/CN=openbits rogue CA"),
+      key_and_csr("server", "/CN=localhost"),
+      sign("server", "server_ext"),
+      key_and_csr("expired", "/CN=localhost"),
+      sign("expired", "server_ext",
+           {"-startdate", "20200101000000Z", "-enddate", "20200102000000Z"}),
+      key_and_csr("wronghost", "/CN=wrong.example"),
+      sign("wronghost", "wronghost_ext"),
+      key_and_csr("wrongusage", "/CN=localhost"),
+      sign("wrongusage", "wrongusage_ext"),
+      key_and_csr("revoked", "/CN=localhost"),
+      sign("revoked", "server_ext"),
+      key_and_csr("unknownca", "/CN=localhost"),
+      rogue_sign("unknownca", "server_ext"),
+      key_and_csr("client", "/CN=openbits-client/O=openbits tests"),
+      sign("client", "client_ext"),
+      key_and_csr("client-expired", "/CN=openbits-old-client/O=openbits tests"),
+      sign("client-expired", "client_ext",
+           {"-startdate", "20200101000000Z", "-enddate", "20200102000000Z"}),
+      key_and_csr("rogue-client", "/CN=openbits-rogue-client"),
+      rogue_sign("rogue-client", "client_ext"),
+      {openssl, "ca", "-config", d + "/ca.cnf", "-revoke", d + "/revoked.crt"},
+      {openssl, "ca", "-config", d + "/ca.cnf", "-gencrl", "-out", d + "/ca.crl"},
+      {openssl, "pkcs12", "-export", "-in", d + "/client.crt", "-inkey", d + "/client.key",
+       "-certfile", d + "/ca.crt", "-out", d + "/client.p12", "-passout",
+       std::string("pass:") + kP12Password},
+  };
+  for (const auto& step : steps) {
+    std::string output;
+    if (RunProgram(step, &output) != 0) {
+      error_ = "openssl failed: " + step[1] + " " + step.back() + ": " + output;
+      return;
+    }
+  }
+  Run({"/bin/sh", "-c", "chmod 644 " + d + "/*"});
+}
+
+ApacheTlsServer::ApacheTlsServer() {
+  const std::string d = dir_.path();
+  ::chmod(d.c_str(), 0755);
+  root_ = d + "/www";
+  for (const char* sub : {"/www", "/www/public", "/www/crl", "/logs", "/run"}) {
+    ::mkdir((d + sub).c_str(), 0755);
+  }
+  { std::ofstream(root_ + "/public/hello.txt") << "hello over TLS\n"; }
+  for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
+    http_port_ = FreeLoopbackPort();
+    for (int& port : ports_) port = FreeLoopbackPort();
+    pki_ = std::make_unique<TestPki>(HttpUrl("/crl/ca.crl"));
+    if (!pki_->ok()) {
+      error_ = pki_->error();
+      return;
+    }
+    Run({"/bin/cp", *pki_ / "ca.crl", root_ + "/crl/ca.crl"});
+    const TestPki& pki = *pki_;
+    std::ofstream conf(d + "/httpd.conf");
+    conf << "ServerRoot /usr/lib/apache2\nServerName localhost\n"
+         << "DefaultRuntimeDir " << d << "/run\nPidFile " << d << "/run/httpd.pid\n"
+         << "Mutex file:" << d << "/run default\nErrorLog " << d << "/logs/error.log\n"
+         << "LogLevel warn\nUser www-data\nGroup www-data\n"
+         << "LoadModule mpm_event_module modules/mod_mpm_event.so\n"
+         << "LoadModule authz_core_module modules/mod_authz_core.so\n"
+         << "LoadModule mime_module modules/mod_mime.so\n"
+         << "LoadModule alias_module modules/mod_alias.so\n"
+         << "LoadModule socache_shmcb_module modules/mod_socache_shmcb.so\n"
+         << "LoadModule ssl_module modules/mod_ssl.so\n"
+         << "StartServers 1\nServerLimit 2\nThreadsPerChild 16\nMaxRequestWorkers 32\n"
+         << "MinSpareThreads 8\nMaxSpareThreads 32\nTypesConfig /etc/mime.types\n"
+         << "SSLSessionCache shmcb:" << d << "/run/ssl_scache(512000)\n"
+         << "SSLRandomSeed startup builtin\n"
+         << "LogFormat \"%>s %U %{SSL_CLIENT_S_DN_CN}x\" openbits\n"
+         << "CustomLog " << d << "/logs/access.log openbits\n"
+         << "DocumentRoot " << root_ << "\n"
+         << "<Directory " << root_ << ">\n  Require all granted\n  Options None\n"
+         << "  AllowOverride None\n</Directory>\n"
+         << "Listen 127.0.0.1:" << http_port_ << "\n";
+    struct Vhost {
+      Port port;
+      const char* cert;
+      const char* client_auth;  // "" none
+      bool tls12_only;
+    };
+    const Vhost vhosts[] = {
+        {kRequire, "server", "require", false},   {kRequire12, "server", "require", true},
+        {kOptional, "server", "optional", false}, {kPlain, "server", "", false},
+        {kExpired, "expired", "", false},         {kWrongHost, "wronghost", "", false},
+        {kUnknownCa, "unknownca", "", false},     {kWrongUsage, "wrongusage", "", false},
+        {kRevoked, "revoked", "", false},
+    };
+    for (const Vhost& v : vhosts) {
+      const int port = ports_[v.port];
+      conf << "Listen 127.0.0.1:" << port << "\n<VirtualHost 127.0.0.1:" << port << ">\n"
+           << "  SSLEngine on\n  SSLCertificateFile " << pki / (std::string(v.cert) + ".crt")
+           << "\n  SSLCertificateKeyFile " << pki / (std::string(v.cert) + ".key") << "\n";
+      if (v.client_auth[0] != '\0') {
+        conf << "  SSLCACertificateFile " << pki / "ca.crt"
+             << "\n  SSLVerifyClient " << v.client_auth << "\n  SSLVerifyDepth 2\n";
+      }
+      if (v.tls12_only) conf << "  SSLProtocol -all +TLSv1.2\n";
+      if (v.port == kPlain) {
+        conf << "  Redirect 302 /hop /public/hello.txt\n"
+             << "  Redirect 302 /tohttp http://127.0.0.1:" << http_port_ << "/public/hello.txt\n";
+      }
+      conf << "</VirtualHost>\n";
+    }
+    conf.close();
+    const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"});
+    if (pid < 0) {
+      error_ = "cannot start apache2 (is it installed?)";
+      return;
+    }
+    if (WaitForLog(pid, d + "/logs", d + "/logs/error.log", "resuming normal operations", 1)) {
+      pid_ = pid;
+      error_.clear();
+    } else {
+      ::kill(pid, SIGKILL);
+      ::waitpid(pid, nullptr, 0);
+      error_ = "apache2 did not start: " + ReadAll(d + "/logs/error.log");
+    }
+  }
+}
+
+ApacheTlsServer::~ApacheTlsServer() {
+  if (pid_ > 0) {
+    ::kill(pid_, SIGTERM);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+std::string ApacheTlsServer::Url(Port port, const std::string& path) const {
+  return "https://127.0.0.1:" + std::to_string(ports_[port]) + path;
+}
+
+std::string ApacheTlsServer::HttpUrl(const std::string& path) const {
+  return "http://127.0.0.1:" + std::to_string(http_port_) + path;
+}
+
+std::vector<ApacheTlsServer::LogEntry> ApacheTlsServer::AccessLog() const {
+  std::vector<LogEntry> out;
+  std::istringstream lines(ReadAll(dir_ / "logs/access.log"));
+  std::string line;
+  while (std::getline(lines, line)) {
+    LogEntry e;
+    std::istringstream fields(line);
+    fields >> e.status >> e.uri;
+    std::getline(fields >> std::ws, e.client_cn);
+    out.push_back(std::move(e));
+  }
+  return out;
+}
+
+}  // namespace openbits::testing

@@ -12,6 +12,7 @@
 #ifndef OPENBITS_TESTS_SUPPORT_AUTH_SERVERS_H_
 #define OPENBITS_TESTS_SUPPORT_AUTH_SERVERS_H_
 
+#include <memory>
 #include <string>
 #include <sys/types.h>
 #include <utility>
@@ -129,6 +130,74 @@ class SquidServer {
   int port_ = 0;
   int open_port_ = 0;
   int accel_port_ = 0;
+  pid_t pid_ = -1;
+  std::string error_;
+};
+
+// A throwaway PKI made with the openssl command (test-rig.md §3): a CA that
+// issues server certificates (good, expired, for another host, for client
+// use only, revoked: ca.crl lists it) and client certificates; a second,
+// untrusted CA; the client certificate also as client.p12 protected by
+// kP12Password. Every file is <name>.crt / <name>.key in dir().
+class TestPki {
+ public:
+  static constexpr const char* kP12Password = "p12-Secret-9";
+  // `crl_url`: the CRL distribution point written into server certificates.
+  explicit TestPki(const std::string& crl_url);
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  const std::string& dir() const { return dir_.path(); }
+  std::string operator/(const std::string& name) const { return dir_ / name; }
+
+ private:
+  TempDir dir_;
+  std::string error_;
+};
+
+// Apache with mod_ssl on loopback, one port per case; /public/hello.txt on
+// each. Every HTTPS port presents a certificate of `pki`.
+class ApacheTlsServer {
+ public:
+  enum Port {
+    kRequire,     // SSLVerifyClient require (TLS 1.2 and 1.3)
+    kRequire12,   // the same, TLS 1.2 only
+    kOptional,    // SSLVerifyClient optional
+    kPlain,       // no client authentication; /hop and /tohttp redirect
+    kExpired,     // an expired server certificate
+    kWrongHost,   // a certificate for wrong.example
+    kUnknownCa,   // a certificate from the untrusted CA
+    kWrongUsage,  // a certificate for client authentication only
+    kRevoked,     // a certificate that ca.crl revokes
+    kPortCount
+  };
+  ApacheTlsServer();
+  ~ApacheTlsServer();
+  ApacheTlsServer(const ApacheTlsServer&) = delete;
+  ApacheTlsServer& operator=(const ApacheTlsServer&) = delete;
+
+  bool ok() const { return pid_ > 0; }
+  const std::string& error() const { return error_; }
+  const TestPki& pki() const { return *pki_; }
+  // https://127.0.0.1:PORT/path (or https://localhost:... for kWrongHost's
+  // counterpart tests, use UrlFor with a host).
+  std::string Url(Port port, const std::string& path) const;
+  // http://127.0.0.1:PORT/path on the plain HTTP port (serves /crl/ca.crl).
+  std::string HttpUrl(const std::string& path) const;
+  const std::string& root() const { return root_; }
+
+  struct LogEntry {
+    int status = 0;
+    std::string uri;
+    std::string client_cn;  // "-" when no certificate was verified
+  };
+  std::vector<LogEntry> AccessLog() const;
+
+ private:
+  TempDir dir_;
+  std::unique_ptr<TestPki> pki_;
+  std::string root_;
+  int http_port_ = 0;
+  int ports_[kPortCount] = {};
   pid_t pid_ = -1;
   std::string error_;
 };

@@ -1,0 +1,304 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+//
+// Certificate stores as directories (docs/tls.md).
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <sys/stat.h>
+
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/x509.h>
+
+#include "openbits/hresult.h"
+
+#include "platform/cert_store.h"
+
+namespace openbits::platform {
+namespace {
+
+constexpr std::size_t kMaxStoreNameLength = 64;
+constexpr std::size_t kMaxFileBytes = 1 << 20;
+constexpr std::size_t kMaxFiles = 1000;
+
+bool EndsWith(const std::string& name, std::string_view suffix) {
+  if (name.size() < suffix.size()) return false;
+  return std::equal(suffix.rbegin(), suffix.rend(), name.rbegin(), [](char a, char b) {
+    return a == std::tolower(static_cast<unsigned char>(b));
+  });
+}
+
+bool EqualIgnoringCase(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+std::string Environment(const char* name) {
+  const char* v = std::getenv(name);
+  return v != nullptr ? std::string(v) : std::string();
+}
+
+std::string CurrentUserRoot(const CertStoreRoots& roots, const std::string& home) {
+  if (!roots.current_user.empty()) return roots.current_user;
+  std::string data;
+  if (home.empty()) {
+    data = Environment("XDG_DATA_HOME");
+    if (data.empty() || data[0] != '/') {
+      const std::string own_home = Environment("HOME");
+      if (own_home.empty()) return {};
+      data = own_home + "/.local/share";
+    }
+  } else {
+    data = home + "/.local/share";
+  }
+  return data + "/openbits/certstores";
+}
+
+// The whole file, if it is a regular file of reasonable size.
+bool ReadSmallFile(const std::string& path, std::string* out) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+  if (fd < 0) return false;
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0 && S_ISREG(st.st_mode) &&
+            static_cast<std::size_t>(st.st_size) <= kMaxFileBytes;
+  if (ok) {
+    out->resize(static_cast<std::size_t>(st.st_size));
+    std::size_t done = 0;
+    while (ok && done < out->size()) {
+      const ssize_t n = ::read(fd, out->data() + done, out->size() - done);
+      if (n <= 0) {
+        ok = n == 0;
+        break;
+      }
+      done += static_cast<std::size_t>(n);
+    }
+    out->resize(done);
+  }
+  ::close(fd);
+  return ok;
+}
+
+int PasswordCallback(char* buffer, int size, int /*rwflag*/, void* user) {
+  const auto* password = static_cast<const SecretBuffer*>(user);
+  if (password == nullptr || password->empty() ||
+      password->size() > static_cast<std::size_t>(size)) {
+    return -1;
+  }
+  std::memcpy(buffer, password->data(), password->size());
+  return static_cast<int>(password->size());
+}
+
+struct LooseKey {
+  CPtr<EVP_PKEY> key;
+};
+
+// A PEM file: certificates (the first one that matches a key of the file
+// gets it), keys, CRLs. Returns false if the file is protected and did not
+// open.
+bool ReadPem(const std::string& text, const std::string& file, const SecretBuffer* password,
+             CertStoreContents* out, std::vector<LooseKey>* keys) {
+  CPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+  if (!bio) return true;
+  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, &PasswordCallback,
+                                                      const_cast<SecretBuffer*>(password));
+  ERR_clear_error();
+  if (infos == nullptr) {
+    const bool encrypted = text.find("ENCRYPTED") != std::string::npos;
+    return !encrypted;
+  }
+  std::vector<StoredCertificate> certificates;
+  std::vector<CPtr<EVP_PKEY>> file_keys;
+  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
+    X509_INFO* info = sk_X509_INFO_value(infos, i);
+    if (info->x509 != nullptr) {
+      X509_up_ref(info->x509);
+      StoredCertificate c;
+      c.certificate.reset(info->x509);
+      c.file = file;
+      certificates.push_back(std::move(c));
+    }
+    if (info->x_pkey != nullptr && info->x_pkey->dec_pkey != nullptr) {
+      EVP_PKEY_up_ref(info->x_pkey->dec_pkey);
+      file_keys.emplace_back(info->x_pkey->dec_pkey);
+    }
+    if (info->crl != nullptr) {
+      X509_CRL_up_ref(info->crl);
+      out->crls.emplace_back(info->crl);
+    }
+  }
+  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  for (CPtr<EVP_PKEY>& key : file_keys) {
+    bool used = false;
+    for (StoredCertificate& c : certificates) {
+      if (!c.key && X509_check_private_key(c.certificate.get(), key.get()) == 1) {
+        c.key = std::move(key);
+        used = true;
+        break;
+      }
+    }
+    ERR_clear_error();
+    if (!used) keys->push_back(LooseKey{std::move(key)});
+  }
+  // Every certificate of a file is a possible issuer of the others.
+  for (std::size_t i = 0; i < certificates.size(); ++i) {
+    for (std::size_t j = 0; j < certificates.size(); ++j) {
+      if (i == j) continue;
+      X509_up_ref(certificates[j].certificate.get());
+      certificates[i].chain.emplace_back(certificates[j].certificate.get());
+    }
+  }
+  for (StoredCertificate& c : certificates) out->certificates.push_back(std::move(c));
+  return true;
+}
+
+bool ReadPkcs12(const std::string& bytes, const std::string& file, const SecretBuffer* password,
+                CertStoreContents* out) {
+  const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
+  CPtr<PKCS12> p12(d2i_PKCS12(nullptr, &p, static_cast<long>(bytes.size())));
+  if (!p12) {
+    ERR_clear_error();
+    return true;  // not PKCS#12 after all: skipped
+  }
+  // An unprotected file has an empty (or absent) password.
+  const char* pass = nullptr;
+  if (PKCS12_verify_mac(p12.get(), "", 0) == 1) {
+    pass = "";
+  } else if (PKCS12_verify_mac(p12.get(), nullptr, 0) == 1) {
+    pass = nullptr;
+  } else if (password != nullptr && !password->empty() &&
+             PKCS12_verify_mac(p12.get(), password->c_str(), static_cast<int>(password->size())) ==
+                 1) {
+    pass = password->c_str();
+  } else {
+    ERR_clear_error();
+    return false;
+  }
+  EVP_PKEY* key = nullptr;
+  X509* cert = nullptr;
+  STACK_OF(X509)* ca = nullptr;
+  if (PKCS12_parse(p12.get(), pass, &key, &cert, &ca) != 1) {
+    ERR_clear_error();
+    return false;
+  }
+  StoredCertificate c;
+  c.certificate.reset(cert);
+  c.key.reset(key);
+  c.file = file;
+  for (int i = 0; ca != nullptr && i < sk_X509_num(ca); ++i) {
+    c.chain.emplace_back(sk_X509_value(ca, i));  // takes the stack's reference
+  }
+  sk_X509_free(ca);
+  if (c.certificate) out->certificates.push_back(std::move(c));
+  return true;
+}
+
+}  // namespace
+
+std::array<std::uint8_t, 20> Thumbprint(X509* certificate) {
+  std::array<std::uint8_t, 20> out{};
+  unsigned int len = 0;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  if (X509_digest(certificate, EVP_sha1(), digest, &len) == 1 && len == out.size()) {
+    std::memcpy(out.data(), digest, out.size());
+  }
+  return out;
+}
+
+Result<std::string> CertStoreDirectory(const CertStoreRoots& roots, const std::string& home,
+                                       CertStoreLocation location, std::string_view store_name) {
+  if (store_name.empty() || store_name.size() > kMaxStoreNameLength || store_name == "." ||
+      store_name == "..") {
+    return Status(kEInvalidArg, "a certificate store name is a plain name of 1 to 64 characters");
+  }
+  for (char c : store_name) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
+      return Status(kEInvalidArg,
+                    "a certificate store name has only letters, digits, '-', '_' and '.'");
+    }
+  }
+  std::string root;
+  switch (location) {
+    case CertStoreLocation::kCurrentUser:
+      root = CurrentUserRoot(roots, home);
+      if (root.empty()) {
+        return Status(kCryptENotFound,
+                      "the CURRENT_USER certificate stores have no home: neither XDG_DATA_HOME "
+                      "nor HOME is set");
+      }
+      break;
+    case CertStoreLocation::kLocalMachine:
+      root = roots.local_machine.empty() ? "/etc/openbits/certstores" : roots.local_machine;
+      break;
+    default:
+      return Status(kENotImpl, "the certificate store location " +
+                                   std::string(CertStoreLocationName(location)) +
+                                   " has no equivalent on this system; use CURRENT_USER or "
+                                   "LOCAL_MACHINE (docs/tls.md)");
+  }
+  if (DIR* dir = ::opendir(root.c_str())) {
+    while (dirent* entry = ::readdir(dir)) {
+      if (EqualIgnoringCase(entry->d_name, store_name)) {
+        std::string found = root + "/" + entry->d_name;
+        ::closedir(dir);
+        return found;
+      }
+    }
+    ::closedir(dir);
+  }
+  return root + "/" + std::string(store_name);
+}
+
+Result<CertStoreContents> ReadCertStore(const std::string& directory,
+                                        const SecretBuffer* password) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) {
+    return Status(kCryptENotFound, "the certificate store " + directory + " does not exist or " +
+                                       "cannot be read: " + std::strerror(errno));
+  }
+  std::vector<std::string> names;
+  while (dirent* entry = ::readdir(dir)) {
+    if (entry->d_name[0] == '.') continue;
+    names.emplace_back(entry->d_name);
+    if (names.size() > kMaxFiles) break;
+  }
+  ::closedir(dir);
+  std::sort(names.begin(), names.end());
+
+  CertStoreContents out;
+  out.directory = directory;
+  std::vector<LooseKey> keys;
+  for (const std::string& name : names) {
+    const bool pkcs12 = EndsWith(name, ".p12") || EndsWith(name, ".pfx");
+    const bool pem = EndsWith(name, ".pem") || EndsWith(name, ".crt") || EndsWith(name, ".cer") ||
+                     EndsWith(name, ".key") || EndsWith(name, ".crl");
+    if (!pkcs12 && !pem) continue;
+    std::string bytes;
+    if (!ReadSmallFile(directory + "/" + name, &bytes)) continue;
+    bool opened = pkcs12 ? ReadPkcs12(bytes, name, password, &out)
+                         : ReadPem(bytes, name, password, &out, &keys);
+    Cleanse(bytes);
+    if (!opened) out.locked_files.push_back(name);
+  }
+  // Keys kept in files of their own.
+  for (LooseKey& loose : keys) {
+    for (StoredCertificate& c : out.certificates) {
+      if (!c.key && X509_check_private_key(c.certificate.get(), loose.key.get()) == 1) {
+        c.key = std::move(loose.key);
+        break;
+      }
+    }
+    ERR_clear_error();
+  }
+  return out;
+}
+
+}  // namespace openbits::platform
