@@ -851,6 +851,17 @@ Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
       }
     }
   }
+  if ((r.security_flags & kSslEnableCrlCheck) != 0) {
+    for (auto it = crl_cache_.begin(); it != crl_cache_.end();) {
+      const ASN1_TIME* next = X509_CRL_get0_nextUpdate(it->second.get());
+      if (next != nullptr && X509_cmp_current_time(next) <= 0) {
+        it = crl_cache_.erase(it);  // stale: fetched again when needed
+        continue;
+      }
+      config->tls.crls.push_back(it->second);
+      ++it;
+    }
+  }
   if (!anchors.empty()) {
     config->tls.anchors_pem =
         std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
@@ -871,6 +882,12 @@ Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
   if (!blob.ok()) return blob.status();
   config->tls.client_certificate = std::make_shared<const platform::SecretBuffer>(std::move(*blob));
   return Status::Ok();
+}
+
+void Engine::OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) {
+  constexpr std::size_t kMaxCachedCrls = 64;
+  if (crl_cache_.size() >= kMaxCachedCrls && crl_cache_.count(url) == 0) crl_cache_.clear();
+  crl_cache_[url] = std::move(crl);
 }
 
 void Engine::RestartTransfer(JobData& job) {

@@ -243,6 +243,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void OnTransferProgress(FileTransfer& transfer) override;
   Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
+  void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override;
 
   ManagerOptions options_;
   std::shared_ptr<const TlsTrust> trust_;
@@ -252,6 +253,8 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   auth::ImplicitCredentialPolicy implicit_policy_;
   std::unordered_map<std::string, std::string> credential_caches_;  // owner -> cache
   std::unordered_map<std::string, platform::UserIdentity> owner_identities_;
+  // CRLs fetched from distribution points, by URL, until their nextUpdate.
+  std::unordered_map<std::string, std::shared_ptr<X509_CRL>> crl_cache_;
 
   boost::asio::io_context io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;

@@ -7,7 +7,9 @@
 #include <cstring>
 
 #include <boost/asio/post.hpp>
+#include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 
 #include "openbits/hresult.h"
 
@@ -29,6 +31,7 @@ constexpr long kMaxRedirects = 10;
 // Negotiate takes one round trip, NTLM two; more is a server playing games.
 constexpr int kMaxAuthLegs = 4;
 constexpr int kMaxRestartsPerAttempt = 3;
+constexpr int kMaxCrlRounds = 4;
 constexpr unsigned kTemporaryFileMode = 0600;
 // Writeback is started in chunks of this size as data arrives.
 constexpr std::uint64_t kWritebackChunk = 1 << 20;
@@ -170,6 +173,7 @@ FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi, asio::thread_
 
 FileTransfer::~FileTransfer() {
   if (request_running_) multi_.Remove(easy_.get());
+  if (crl_running_) multi_.Remove(crl_easy_.get());
 }
 
 void FileTransfer::Start() {
@@ -763,6 +767,15 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
       return;
     }
     if (auto explained = tls_->Explain(result, error_buffer_)) {
+      // A chain may lack one list per certificate: a few rounds at most.
+      if (explained->error == kWinHttpSecureCertRevFailed && crl_rounds_ < kMaxCrlRounds &&
+          !tls_->MissingCrlUrls().empty()) {
+        ++crl_rounds_;
+        crl_urls_ = tls_->MissingCrlUrls();
+        crl_next_ = 0;
+        FetchNextCrl();
+        return;
+      }
       Fail(*explained);
       return;
     }
@@ -782,6 +795,92 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
     return;
   }
   IssueRequest();  // the next range, or FinishFile when none is left
+}
+
+namespace {
+constexpr curl_off_t kMaxCrlBytes = 16 << 20;
+constexpr long kCrlTimeoutSeconds = 60;
+}  // namespace
+
+void FileTransfer::FetchNextCrl() {
+  if (crl_next_ >= crl_urls_.size()) {
+    IssueRequest();  // with the lists just fetched
+    return;
+  }
+  if (!crl_easy_) crl_easy_.reset(curl_easy_init());
+  if (!crl_easy_) {
+    Fail(TransferOutcome{false, kEOutOfMemory, ErrorContext::kGeneralQueueManager, true,
+                         "curl_easy_init failed"});
+    return;
+  }
+  CURL* e = crl_easy_.get();
+  curl_easy_reset(e);
+  multi_.PrepareEasy(e);
+  crl_body_.clear();
+  curl_easy_setopt(e, CURLOPT_URL, crl_urls_[crl_next_].c_str());
+  curl_easy_setopt(e, CURLOPT_PROTOCOLS_STR, "http,https");
+  curl_easy_setopt(e, CURLOPT_FOLLOWLOCATION, 1L);
+  curl_easy_setopt(e, CURLOPT_MAXREDIRS, 3L);
+  curl_easy_setopt(e, CURLOPT_MAXFILESIZE_LARGE, kMaxCrlBytes);
+  curl_easy_setopt(e, CURLOPT_TIMEOUT, kCrlTimeoutSeconds);
+  curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
+  curl_easy_setopt(e, CURLOPT_FAILONERROR, 1L);
+  switch (config_.route) {
+    case TransferConfig::Route::kDirect:
+      curl_easy_setopt(e, CURLOPT_PROXY, "");
+      break;
+    case TransferConfig::Route::kProxy:
+      curl_easy_setopt(e, CURLOPT_PROXY, config_.proxy_url.c_str());
+      if (!config_.no_proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, config_.no_proxy.c_str());
+      break;
+    case TransferConfig::Route::kEnvironment:
+      break;
+  }
+  curl_easy_setopt(e, CURLOPT_USERAGENT, "openbits/0.1 (BITS-compatible)");
+  curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, &FileTransfer::OnCrlBodyThunk);
+  curl_easy_setopt(e, CURLOPT_WRITEDATA, this);
+  crl_running_ = true;
+  std::weak_ptr<FileTransfer> weak = weak_from_this();
+  multi_.Add(e, [weak](CURLcode result) {
+    if (auto self = weak.lock()) self->OnCrlDone(result);
+  });
+}
+
+std::size_t FileTransfer::OnCrlBodyThunk(char* data, std::size_t size, std::size_t n, void* self) {
+  auto* t = static_cast<FileTransfer*>(self);
+  if (t->crl_body_.size() + size * n > static_cast<std::size_t>(kMaxCrlBytes)) return 0;
+  t->crl_body_.append(data, size * n);
+  return size * n;
+}
+
+void FileTransfer::OnCrlDone(CURLcode result) {
+  crl_running_ = false;
+  if (stopped_ || finished_) return;
+  const std::string& url = crl_urls_[crl_next_];
+  X509_CRL* crl = nullptr;
+  if (result == CURLE_OK) {
+    const auto* p = reinterpret_cast<const unsigned char*>(crl_body_.data());
+    crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(crl_body_.size()));
+    if (crl == nullptr) {
+      CPtr<BIO> bio(BIO_new_mem_buf(crl_body_.data(), static_cast<int>(crl_body_.size())));
+      if (bio) crl = PEM_read_bio_X509_CRL(bio.get(), nullptr, nullptr, nullptr);
+    }
+    ERR_clear_error();
+  }
+  crl_body_.clear();
+  if (crl == nullptr) {
+    Fail(TransferOutcome{false, kWinHttpSecureCertRevFailed, ErrorContext::kGeneralTransport, false,
+                         "the revocation list at " + url +
+                             (result == CURLE_OK ? std::string(" is not a CRL")
+                                                 : " could not be fetched: " +
+                                                       std::string(curl_easy_strerror(result)))});
+    return;
+  }
+  std::shared_ptr<X509_CRL> shared(crl, X509_CRL_free);
+  tls_->AddCrl(shared);
+  host_.OnCrlFetched(url, shared);
+  ++crl_next_;
+  FetchNextCrl();
 }
 
 void FileTransfer::FinishFile() {
@@ -820,6 +919,10 @@ void FileTransfer::Finish(const TransferOutcome& outcome) {
 void FileTransfer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (crl_running_) {
+    crl_running_ = false;
+    multi_.Remove(crl_easy_.get());
+  }
   if (request_running_) {
     request_running_ = false;
     multi_.Remove(easy_.get());
@@ -830,6 +933,10 @@ void FileTransfer::Stop() {
 void FileTransfer::Abandon() {
   if (stopped_) return;
   stopped_ = true;
+  if (crl_running_) {
+    crl_running_ = false;
+    multi_.Remove(crl_easy_.get());
+  }
   if (request_running_) {
     request_running_ = false;
     multi_.Remove(easy_.get());

@@ -65,6 +65,12 @@ class TransferHost {
   virtual Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) = 0;
   // The transfer ended; the host destroys it afterwards.
   virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
+  // A certificate revocation list was fetched from a distribution point
+  // (BG_SSL_ENABLE_CRL_CHECK): the host may keep it for later transfers.
+  virtual void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) {
+    (void)url;
+    (void)crl;
+  }
 };
 
 // Who answers "Negotiate" and "NTLM" challenges of the server, through the
@@ -179,6 +185,18 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   bool tls_checked_ = false;  // the certificate-request check of this response
   bool https_downgrade_refused_ = false;
   bool redirect_refused_ = false;  // a redirect under BG_HTTP_REDIRECT_POLICY_DISALLOW
+
+  // Fetching the CRLs a CRL check missed, from the certificates'
+  // distribution points; then the request is made again, once.
+  void FetchNextCrl();
+  void OnCrlDone(CURLcode result);
+  static std::size_t OnCrlBodyThunk(char* data, std::size_t size, std::size_t n, void* self);
+  CPtr<CURL> crl_easy_;
+  bool crl_running_ = false;
+  int crl_rounds_ = 0;
+  std::vector<std::string> crl_urls_;
+  std::size_t crl_next_ = 0;
+  std::string crl_body_;
 
   platform::ScopedFd dir_;
   std::shared_ptr<platform::ScopedFd> fd_;

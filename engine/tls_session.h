@@ -78,6 +78,9 @@ class TlsSession {
   // CRL distribution points the last connection lacked (CRL check on).
   std::vector<std::string> MissingCrlUrls() const;
 
+  // Adds a revocation list for the connections opened from now on.
+  void AddCrl(std::shared_ptr<X509_CRL> crl) { settings_.crls.push_back(std::move(crl)); }
+
   const TlsSettings& settings() const { return settings_; }
 
  private:

@@ -285,6 +285,38 @@ TEST_F(TlsTest, ARevokedCertificateFailsOnlyWithTheCrlCheck) {
   EXPECT_EQ(Run(*good), JobState::kTransferred) << good->GetError()->description;
 }
 
+TEST_F(TlsTest, TheCrlIsFetchedFromTheDistributionPointOrTheCheckFails) {
+  auto manager = Open();
+  auto revoked = NewJob(*manager, server_->Url(Port::kRevoked, "/public/hello.txt"));
+  ASSERT_TRUE(revoked->SetSecurityFlags(kSslEnableCrlCheck).ok());
+  ASSERT_EQ(Run(*revoked), JobState::kError);
+  EXPECT_EQ(ErrorOf(*revoked), kWinHttpSecureCertRevoked);
+  auto good = NewJob(*manager, server_->Url(Port::kPlain, "/public/hello.txt"));
+  ASSERT_TRUE(good->SetSecurityFlags(kSslEnableCrlCheck).ok());
+  EXPECT_EQ(Run(*good), JobState::kTransferred) << good->GetError()->description;
+  int fetches = 0;
+  for (const auto& e : server_->AccessLog()) fetches += e.uri == "/crl/ca.crl" ? 1 : 0;
+  EXPECT_GE(fetches, 1);
+
+  // Unreachable distribution point, no list in the stores: the check fails.
+  const std::string served = server_->root() + "/crl/ca.crl";
+  ASSERT_EQ(::rename(served.c_str(), (served + ".away").c_str()), 0);
+  auto fresh_manager_state = std::make_unique<TempDir>();
+  manager.reset();
+  ManagerOptions options;
+  options.state_directory = *fresh_manager_state / "queue";
+  options.key_directory = *fresh_manager_state / "keys";
+  options.additional_ca_file = pki() / "ca.crt";
+  auto fresh = Manager::Open(options);
+  ASSERT_TRUE(fresh.ok());
+  auto unchecked = NewJob(**fresh, server_->Url(Port::kPlain, "/public/hello.txt"));
+  ASSERT_TRUE(unchecked->SetSecurityFlags(kSslEnableCrlCheck).ok());
+  const JobState outcome = Run(*unchecked);
+  ::rename((served + ".away").c_str(), served.c_str());
+  ASSERT_EQ(outcome, JobState::kError);
+  EXPECT_EQ(ErrorOf(*unchecked), kWinHttpSecureCertRevFailed);
+}
+
 TEST_F(TlsTest, TheCurrentUsersRootStoreAddsTrustAnchors) {
   auto manager = Open(/*trust_test_ca=*/false);
   auto before = NewJob(*manager, server_->Url(Port::kPlain, "/public/hello.txt"));
