@@ -7,10 +7,12 @@
 #include <optional>
 
 #include <openssl/err.h>
-#include <openssl/pkcs12.h>
+#include <openssl/evp.h>
 #include <openssl/x509.h>
 
 #include "openbits/hresult.h"
+
+#include "platform/c_handles.h"
 
 namespace openbits::auth {
 namespace {
@@ -43,7 +45,12 @@ std::string EntryValue(X509_NAME_ENTRY* entry) {
   return out;
 }
 
-}  // namespace
+CPtr<X509> Parse(const std::vector<std::uint8_t>& der) {
+  const unsigned char* p = der.data();
+  CPtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
+  if (!cert) ERR_clear_error();
+  return cert;
+}
 
 bool SubjectContains(X509* certificate, std::string_view subject) {
   if (subject.empty()) return false;
@@ -62,6 +69,29 @@ std::string CommonName(X509* certificate) {
   X509_NAME* name = X509_get_subject_name(certificate);
   const int i = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
   return i < 0 ? std::string() : EntryValue(X509_NAME_get_entry(name, i));
+}
+
+}  // namespace
+
+bool SubjectContains(const std::vector<std::uint8_t>& der, std::string_view subject) {
+  CPtr<X509> cert = Parse(der);
+  return cert && SubjectContains(cert.get(), subject);
+}
+
+std::string CommonName(const std::vector<std::uint8_t>& der) {
+  CPtr<X509> cert = Parse(der);
+  return cert ? CommonName(cert.get()) : std::string();
+}
+
+std::array<std::uint8_t, 20> Thumbprint(const std::vector<std::uint8_t>& der) {
+  std::array<std::uint8_t, 20> out{};
+  unsigned int len = 0;
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  if (EVP_Digest(der.data(), der.size(), digest, &len, EVP_sha1(), nullptr) == 1 &&
+      len == out.size()) {
+    std::copy(digest, digest + out.size(), out.begin());
+  }
+  return out;
 }
 
 std::string ThumbprintHex(const std::array<std::uint8_t, 20>& thumbprint) {
@@ -101,13 +131,14 @@ Result<std::size_t> SelectClientCertificate(const platform::CertStoreContents& s
   }
   std::optional<Status> best_refusal;
   for (std::size_t i = 0; i < store.certificates.size(); ++i) {
-    X509* cert = store.certificates[i].certificate.get();
-    const bool matches = query.thumbprint != nullptr
-                             ? platform::Thumbprint(cert) == *query.thumbprint
-                             : SubjectContains(cert, query.subject);
+    const platform::StoredCertificate& entry = store.certificates[i];
+    CPtr<X509> parsed = Parse(entry.der);
+    if (!parsed) continue;
+    X509* cert = parsed.get();
+    const bool matches = query.thumbprint != nullptr ? Thumbprint(entry.der) == *query.thumbprint
+                                                     : SubjectContains(cert, query.subject);
     if (!matches) continue;
-    const std::string what =
-        "the certificate \"" + CommonName(cert) + "\" in " + store.certificates[i].file;
+    const std::string what = "the certificate \"" + CommonName(cert) + "\" in " + entry.source;
     std::time_t when = now;
     if (X509_cmp_time(X509_get0_notAfter(cert), &when) <= 0 ||
         X509_cmp_time(X509_get0_notBefore(cert), &when) >= 0) {
@@ -115,10 +146,10 @@ Result<std::size_t> SelectClientCertificate(const platform::CertStoreContents& s
         best_refusal = Status(kCertEExpired, what + " is outside its validity period");
       continue;
     }
-    if (!store.certificates[i].key) {
+    if (entry.identity_p12.empty()) {
       if (!best_refusal || best_refusal->code() != kCertEExpired) {
         best_refusal = Status(kCryptENoKeyProperty,
-                              what + " has no private key in the store " + store.directory);
+                              what + " has no usable private key in " + store.description);
       }
       continue;
     }
@@ -128,35 +159,15 @@ Result<std::size_t> SelectClientCertificate(const platform::CertStoreContents& s
   const std::string wanted = query.thumbprint != nullptr
                                  ? "with the hash " + ThumbprintHex(*query.thumbprint)
                                  : "whose subject contains \"" + std::string(query.subject) + "\"";
-  if (!store.locked_files.empty()) {
+  if (!store.locked.empty()) {
     std::string files;
-    for (const std::string& f : store.locked_files) files += (files.empty() ? "" : ", ") + f;
-    return Status(kEInvalidPassword, "no certificate " + wanted + " in " + store.directory +
+    for (const std::string& f : store.locked) files += (files.empty() ? "" : ", ") + f;
+    return Status(kEInvalidPassword, "no certificate " + wanted + " in " + store.description +
                                          "; these files did not open with the job's certificate "
                                          "password (SetClientCertificatePassword): " +
                                          files);
   }
-  return Status(kCryptENotFound, "no certificate " + wanted + " in " + store.directory);
-}
-
-Result<platform::SecretBuffer> ClientCertificateBlob(const platform::StoredCertificate& chosen) {
-  STACK_OF(X509)* chain = sk_X509_new_null();
-  if (chain == nullptr) return Status(kEOutOfMemory, "out of memory");
-  for (const CPtr<X509>& c : chosen.chain) sk_X509_push(chain, c.get());
-  // No encryption (-1) and no MAC: the blob never leaves memory.
-  CPtr<PKCS12> p12(PKCS12_create(nullptr, nullptr, chosen.key.get(), chosen.certificate.get(),
-                                 chain, -1, -1, 0, -1, 0));
-  sk_X509_free(chain);  // the certificates stay owned by `chosen`
-  if (!p12) {
-    ERR_clear_error();
-    return Status(kEFail, "cannot assemble the client certificate for TLS");
-  }
-  const int size = i2d_PKCS12(p12.get(), nullptr);
-  if (size <= 0) return Status(kEFail, "cannot encode the client certificate");
-  platform::SecretBuffer out(static_cast<std::size_t>(size));
-  unsigned char* p = out.data();
-  i2d_PKCS12(p12.get(), &p);
-  return out;
+  return Status(kCryptENotFound, "no certificate " + wanted + " in " + store.description);
 }
 
 }  // namespace openbits::auth

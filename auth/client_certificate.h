@@ -1,8 +1,8 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 //
 // Choosing a job's client certificate from a certificate store
-// (SetClientCertificateByID / ByName) and the TLS material made from it.
-// Policy only: platform/cert_store.h reads the stores.
+// (SetClientCertificateByID / ByName). Policy only: platform/cert_store.h
+// reads the stores.
 
 #ifndef OPENBITS_AUTH_CLIENT_CERTIFICATE_H_
 #define OPENBITS_AUTH_CLIENT_CERTIFICATE_H_
@@ -12,6 +12,7 @@
 #include <ctime>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "openbits/status.h"
 
@@ -34,23 +35,21 @@ struct CertificateQuery {
 Result<std::size_t> SelectClientCertificate(const platform::CertStoreContents& store,
                                             const CertificateQuery& query, std::time_t now);
 
-// True if `subject` occurs, ignoring ASCII case, in the certificate's
-// subject name written as "CN=a, O=b" or in one of its attribute values
-// (the semantics of CERT_FIND_SUBJECT_STR).
-bool SubjectContains(X509* certificate, std::string_view subject);
+// True if `subject` occurs, ignoring ASCII case, in the subject name of
+// the DER certificate, written as "CN=a,O=b", or in one of its attribute
+// values (the semantics of CERT_FIND_SUBJECT_STR).
+bool SubjectContains(const std::vector<std::uint8_t>& der, std::string_view subject);
 
 // The certificate's common name (its simple display name), or "".
-std::string CommonName(X509* certificate);
+std::string CommonName(const std::vector<std::uint8_t>& der);
+
+// SHA-1 of the DER encoding: the Windows thumbprint.
+std::array<std::uint8_t, 20> Thumbprint(const std::vector<std::uint8_t>& der);
 
 // "1A2B..." (40 upper-case hex digits); and back, with blanks allowed
 // between digits (bitsadmin's form). E_INVALIDARG unless 40 hex digits.
 std::string ThumbprintHex(const std::array<std::uint8_t, 20>& thumbprint);
 Result<std::array<std::uint8_t, 20>> ParseThumbprint(std::string_view text);
-
-// The certificate, its key and its chain as an unencrypted PKCS#12 in
-// memory, which libcurl loads for the connection (CURLOPT_SSLCERT_BLOB).
-// Kept in a SecretBuffer: it holds the private key.
-Result<platform::SecretBuffer> ClientCertificateBlob(const platform::StoredCertificate& chosen);
 
 }  // namespace openbits::auth
 

@@ -124,9 +124,11 @@ std::optional<ClientCertificate> ClientCertificateOf(const store::JobRecord& r) 
   return c;
 }
 
-void AppendPem(X509* cert, std::string* out) {
+void AppendPem(const std::vector<std::uint8_t>& der, std::string* out) {
+  const unsigned char* p = der.data();
+  CPtr<X509> cert(d2i_X509(nullptr, &p, static_cast<long>(der.size())));
   CPtr<BIO> bio(BIO_new(BIO_s_mem()));
-  if (!bio || PEM_write_bio_X509(bio.get(), cert) != 1) return;
+  if (!cert || !bio || PEM_write_bio_X509(bio.get(), cert.get()) != 1) return;
   char* data = nullptr;
   const long n = BIO_get_mem_data(bio.get(), &data);
   if (n > 0) out->append(data, static_cast<std::size_t>(n));
@@ -814,12 +816,10 @@ Result<platform::CertStoreContents> Engine::ReadOwnerStore(const store::JobRecor
   const std::string home = *identity ? (*identity)->home : std::string();
   platform::CertStoreRoots roots{options_.current_user_certstores,
                                  options_.local_machine_certstores};
-  auto directory = platform::CertStoreDirectory(roots, home, location, store_name);
-  if (!directory.ok()) return directory.status();
   // The store is read with the owner's rights only (system mode).
   auto as_owner = ActAsOwner(job.owner);
   if (!as_owner.ok()) return as_owner.status();
-  return platform::ReadCertStore(*directory, password);
+  return platform::ReadCertStore(roots, home, location, store_name, password);
 }
 
 Result<platform::SecretBuffer> Engine::CertificatePassword(const store::JobRecord& job) const {
@@ -842,11 +842,14 @@ Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
       auto contents = ReadOwnerStore(r, location, name, nullptr);
       if (!contents.ok()) continue;  // most users have no such store
       for (const platform::StoredCertificate& c : contents->certificates) {
-        AppendPem(c.certificate.get(), &anchors);
+        AppendPem(c.der, &anchors);
       }
       if ((r.security_flags & kSslEnableCrlCheck) != 0) {
-        for (CPtr<X509_CRL>& crl : contents->crls) {
-          config->tls.crls.emplace_back(crl.release(), X509_CRL_free);
+        for (const std::vector<std::uint8_t>& der : contents->crls) {
+          const unsigned char* p = der.data();
+          if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()))) {
+            config->tls.crls.emplace_back(crl, X509_CRL_free);
+          }
         }
       }
     }
@@ -878,9 +881,8 @@ Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
   query.thumbprint = &*hash;
   auto index = auth::SelectClientCertificate(*contents, query, std::time(nullptr));
   if (!index.ok()) return index.status();
-  auto blob = auth::ClientCertificateBlob(contents->certificates[*index]);
-  if (!blob.ok()) return blob.status();
-  config->tls.client_certificate = std::make_shared<const platform::SecretBuffer>(std::move(*blob));
+  config->tls.client_certificate = std::make_shared<const platform::SecretBuffer>(
+      std::move(contents->certificates[*index].identity_p12));
   return Status::Ok();
 }
 
@@ -921,8 +923,8 @@ Status Engine::SetClientCertificate(JobData& job, CertStoreLocation location,
   query.subject = subject;
   auto index = auth::SelectClientCertificate(*contents, query, std::time(nullptr));
   if (!index.ok()) return index.status();
-  X509* chosen = contents->certificates[*index].certificate.get();
-  const std::string hex = auth::ThumbprintHex(platform::Thumbprint(chosen));
+  const std::vector<std::uint8_t>& chosen = contents->certificates[*index].der;
+  const std::string hex = auth::ThumbprintHex(auth::Thumbprint(chosen));
   const std::string shown = hash != nullptr ? auth::CommonName(chosen) : std::string(subject);
   Status st = Modify(job, [&](store::JobRecord& r) {
     r.cert_location = where;

@@ -1,6 +1,6 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 //
-// Certificate stores as directories (docs/tls.md).
+// Certificate stores as directories of PEM and PKCS#12 files (docs/tls.md).
 
 #include <dirent.h>
 #include <fcntl.h>
@@ -19,12 +19,12 @@
 
 #include "openbits/hresult.h"
 
+#include "platform/c_handles.h"
 #include "platform/cert_store.h"
 
 namespace openbits::platform {
 namespace {
 
-constexpr std::size_t kMaxStoreNameLength = 64;
 constexpr std::size_t kMaxFileBytes = 1 << 20;
 constexpr std::size_t kMaxFiles = 1000;
 
@@ -97,15 +97,57 @@ int PasswordCallback(char* buffer, int size, int /*rwflag*/, void* user) {
   return static_cast<int>(password->size());
 }
 
+// What a directory holds, as OpenSSL objects, before it is handed out.
+struct Certificate {
+  CPtr<X509> certificate;
+  CPtr<EVP_PKEY> key;             // null: no private key for it
+  std::vector<CPtr<X509>> chain;  // the file's other certificates (issuers)
+  std::string file;
+};
+
+struct Directory {
+  std::vector<Certificate> certificates;
+  std::vector<CPtr<X509_CRL>> crls;
+  std::vector<std::string> locked;
+};
+
 struct LooseKey {
   CPtr<EVP_PKEY> key;
 };
+
+std::vector<std::uint8_t> Der(X509* cert) {
+  const int n = i2d_X509(cert, nullptr);
+  if (n <= 0) return {};
+  std::vector<std::uint8_t> out(static_cast<std::size_t>(n));
+  unsigned char* p = out.data();
+  i2d_X509(cert, &p);
+  return out;
+}
+
+// The certificate, key and chain as an unencrypted PKCS#12 (no MAC either:
+// it never leaves memory).
+SecretBuffer IdentityPkcs12(const Certificate& c) {
+  STACK_OF(X509)* chain = sk_X509_new_null();
+  if (chain == nullptr) return {};
+  for (const CPtr<X509>& issuer : c.chain) sk_X509_push(chain, issuer.get());
+  CPtr<PKCS12> p12(
+      PKCS12_create(nullptr, nullptr, c.key.get(), c.certificate.get(), chain, -1, -1, 0, -1, 0));
+  sk_X509_free(chain);  // the certificates stay owned by `c`
+  ERR_clear_error();
+  if (!p12) return {};
+  const int size = i2d_PKCS12(p12.get(), nullptr);
+  if (size <= 0) return {};
+  SecretBuffer out(static_cast<std::size_t>(size));
+  unsigned char* p = out.data();
+  i2d_PKCS12(p12.get(), &p);
+  return out;
+}
 
 // A PEM file: certificates (the first one that matches a key of the file
 // gets it), keys, CRLs. Returns false if the file is protected and did not
 // open.
 bool ReadPem(const std::string& text, const std::string& file, const SecretBuffer* password,
-             CertStoreContents* out, std::vector<LooseKey>* keys) {
+             Directory* out, std::vector<LooseKey>* keys) {
   CPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
   if (!bio) return true;
   STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, &PasswordCallback,
@@ -115,13 +157,13 @@ bool ReadPem(const std::string& text, const std::string& file, const SecretBuffe
     const bool encrypted = text.find("ENCRYPTED") != std::string::npos;
     return !encrypted;
   }
-  std::vector<StoredCertificate> certificates;
+  std::vector<Certificate> certificates;
   std::vector<CPtr<EVP_PKEY>> file_keys;
   for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
     X509_INFO* info = sk_X509_INFO_value(infos, i);
     if (info->x509 != nullptr) {
       X509_up_ref(info->x509);
-      StoredCertificate c;
+      Certificate c;
       c.certificate.reset(info->x509);
       c.file = file;
       certificates.push_back(std::move(c));
@@ -138,7 +180,7 @@ bool ReadPem(const std::string& text, const std::string& file, const SecretBuffe
   sk_X509_INFO_pop_free(infos, X509_INFO_free);
   for (CPtr<EVP_PKEY>& key : file_keys) {
     bool used = false;
-    for (StoredCertificate& c : certificates) {
+    for (Certificate& c : certificates) {
       if (!c.key && X509_check_private_key(c.certificate.get(), key.get()) == 1) {
         c.key = std::move(key);
         used = true;
@@ -156,12 +198,12 @@ bool ReadPem(const std::string& text, const std::string& file, const SecretBuffe
       certificates[i].chain.emplace_back(certificates[j].certificate.get());
     }
   }
-  for (StoredCertificate& c : certificates) out->certificates.push_back(std::move(c));
+  for (Certificate& c : certificates) out->certificates.push_back(std::move(c));
   return true;
 }
 
 bool ReadPkcs12(const std::string& bytes, const std::string& file, const SecretBuffer* password,
-                CertStoreContents* out) {
+                Directory* out) {
   const auto* p = reinterpret_cast<const unsigned char*>(bytes.data());
   CPtr<PKCS12> p12(d2i_PKCS12(nullptr, &p, static_cast<long>(bytes.size())));
   if (!p12) {
@@ -189,7 +231,7 @@ bool ReadPkcs12(const std::string& bytes, const std::string& file, const SecretB
     ERR_clear_error();
     return false;
   }
-  StoredCertificate c;
+  Certificate c;
   c.certificate.reset(cert);
   c.key.reset(key);
   c.file = file;
@@ -201,30 +243,9 @@ bool ReadPkcs12(const std::string& bytes, const std::string& file, const SecretB
   return true;
 }
 
-}  // namespace
-
-std::array<std::uint8_t, 20> Thumbprint(X509* certificate) {
-  std::array<std::uint8_t, 20> out{};
-  unsigned int len = 0;
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  if (X509_digest(certificate, EVP_sha1(), digest, &len) == 1 && len == out.size()) {
-    std::memcpy(out.data(), digest, out.size());
-  }
-  return out;
-}
-
-Result<std::string> CertStoreDirectory(const CertStoreRoots& roots, const std::string& home,
-                                       CertStoreLocation location, std::string_view store_name) {
-  if (store_name.empty() || store_name.size() > kMaxStoreNameLength || store_name == "." ||
-      store_name == "..") {
-    return Status(kEInvalidArg, "a certificate store name is a plain name of 1 to 64 characters");
-  }
-  for (char c : store_name) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_' && c != '.') {
-      return Status(kEInvalidArg,
-                    "a certificate store name has only letters, digits, '-', '_' and '.'");
-    }
-  }
+Result<std::string> StoreDirectory(const CertStoreRoots& roots, const std::string& home,
+                                   CertStoreLocation location, std::string_view store_name) {
+  OPENBITS_RETURN_IF_ERROR(ValidateStoreName(store_name));
   std::string root;
   switch (location) {
     case CertStoreLocation::kCurrentUser:
@@ -257,8 +278,7 @@ Result<std::string> CertStoreDirectory(const CertStoreRoots& roots, const std::s
   return root + "/" + std::string(store_name);
 }
 
-Result<CertStoreContents> ReadCertStore(const std::string& directory,
-                                        const SecretBuffer* password) {
+Result<Directory> ReadDirectory(const std::string& directory, const SecretBuffer* password) {
   DIR* dir = ::opendir(directory.c_str());
   if (dir == nullptr) {
     return Status(kCryptENotFound, "the certificate store " + directory + " does not exist or " +
@@ -273,8 +293,7 @@ Result<CertStoreContents> ReadCertStore(const std::string& directory,
   ::closedir(dir);
   std::sort(names.begin(), names.end());
 
-  CertStoreContents out;
-  out.directory = directory;
+  Directory out;
   std::vector<LooseKey> keys;
   for (const std::string& name : names) {
     const bool pkcs12 = EndsWith(name, ".p12") || EndsWith(name, ".pfx");
@@ -286,11 +305,11 @@ Result<CertStoreContents> ReadCertStore(const std::string& directory,
     bool opened = pkcs12 ? ReadPkcs12(bytes, name, password, &out)
                          : ReadPem(bytes, name, password, &out, &keys);
     Cleanse(bytes);
-    if (!opened) out.locked_files.push_back(name);
+    if (!opened) out.locked.push_back(name);
   }
   // Keys kept in files of their own.
   for (LooseKey& loose : keys) {
-    for (StoredCertificate& c : out.certificates) {
+    for (Certificate& c : out.certificates) {
       if (!c.key && X509_check_private_key(c.certificate.get(), loose.key.get()) == 1) {
         c.key = std::move(loose.key);
         break;
@@ -298,6 +317,36 @@ Result<CertStoreContents> ReadCertStore(const std::string& directory,
     }
     ERR_clear_error();
   }
+  return out;
+}
+
+}  // namespace
+
+Result<CertStoreContents> ReadCertStore(const CertStoreRoots& roots, const std::string& home,
+                                        CertStoreLocation location, std::string_view store_name,
+                                        const SecretBuffer* password) {
+  auto directory = StoreDirectory(roots, home, location, store_name);
+  if (!directory.ok()) return directory.status();
+  auto read = ReadDirectory(*directory, password);
+  if (!read.ok()) return read.status();
+  CertStoreContents out;
+  out.description = *directory;
+  for (const Certificate& c : read->certificates) {
+    StoredCertificate entry;
+    entry.der = Der(c.certificate.get());
+    if (c.key) entry.identity_p12 = IdentityPkcs12(c);
+    entry.source = c.file;
+    if (!entry.der.empty()) out.certificates.push_back(std::move(entry));
+  }
+  for (const CPtr<X509_CRL>& crl : read->crls) {
+    const int n = i2d_X509_CRL(crl.get(), nullptr);
+    if (n <= 0) continue;
+    std::vector<std::uint8_t> der(static_cast<std::size_t>(n));
+    unsigned char* p = der.data();
+    i2d_X509_CRL(crl.get(), &p);
+    out.crls.push_back(std::move(der));
+  }
+  out.locked = std::move(read->locked);
   return out;
 }
 
