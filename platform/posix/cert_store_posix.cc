@@ -148,36 +148,46 @@ SecretBuffer IdentityPkcs12(const Certificate& c) {
 // open.
 bool ReadPem(const std::string& text, const std::string& file, const SecretBuffer* password,
              Directory* out, std::vector<LooseKey>* keys) {
-  CPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
-  if (!bio) return true;
-  STACK_OF(X509_INFO)* infos = PEM_X509_INFO_read_bio(bio.get(), nullptr, &PasswordCallback,
-                                                      const_cast<SecretBuffer*>(password));
-  ERR_clear_error();
-  if (infos == nullptr) {
-    const bool encrypted = text.find("ENCRYPTED") != std::string::npos;
-    return !encrypted;
-  }
+  // Certificates and CRLs; keys are read on their own below, because only
+  // PEM_read_bio_PrivateKey opens every encrypted key format.
   std::vector<Certificate> certificates;
-  std::vector<CPtr<EVP_PKEY>> file_keys;
-  for (int i = 0; i < sk_X509_INFO_num(infos); ++i) {
-    X509_INFO* info = sk_X509_INFO_value(infos, i);
-    if (info->x509 != nullptr) {
-      X509_up_ref(info->x509);
-      Certificate c;
-      c.certificate.reset(info->x509);
-      c.file = file;
-      certificates.push_back(std::move(c));
+  {
+    CPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    if (!bio) return true;
+    // No password here: a callback is still given, so OpenSSL never falls
+    // back to prompting on a terminal.
+    STACK_OF(X509_INFO)* infos =
+        PEM_X509_INFO_read_bio(bio.get(), nullptr, &PasswordCallback, nullptr);
+    ERR_clear_error();
+    for (int i = 0; infos != nullptr && i < sk_X509_INFO_num(infos); ++i) {
+      X509_INFO* info = sk_X509_INFO_value(infos, i);
+      if (info->x509 != nullptr) {
+        X509_up_ref(info->x509);
+        Certificate c;
+        c.certificate.reset(info->x509);
+        c.file = file;
+        certificates.push_back(std::move(c));
+      }
+      if (info->crl != nullptr) {
+        X509_CRL_up_ref(info->crl);
+        out->crls.emplace_back(info->crl);
+      }
     }
-    if (info->x_pkey != nullptr && info->x_pkey->dec_pkey != nullptr) {
-      EVP_PKEY_up_ref(info->x_pkey->dec_pkey);
-      file_keys.emplace_back(info->x_pkey->dec_pkey);
-    }
-    if (info->crl != nullptr) {
-      X509_CRL_up_ref(info->crl);
-      out->crls.emplace_back(info->crl);
-    }
+    if (infos != nullptr) sk_X509_INFO_pop_free(infos, X509_INFO_free);
   }
-  sk_X509_INFO_pop_free(infos, X509_INFO_free);
+  std::vector<CPtr<EVP_PKEY>> file_keys;
+  bool locked = false;
+  if (text.find("PRIVATE KEY-----") != std::string::npos) {
+    CPtr<BIO> bio(BIO_new_mem_buf(text.data(), static_cast<int>(text.size())));
+    while (bio) {
+      EVP_PKEY* key = PEM_read_bio_PrivateKey(bio.get(), nullptr, &PasswordCallback,
+                                              const_cast<SecretBuffer*>(password));
+      if (key == nullptr) break;
+      file_keys.emplace_back(key);
+    }
+    ERR_clear_error();
+    locked = file_keys.empty() && (text.find("ENCRYPTED") != std::string::npos);
+  }
   for (CPtr<EVP_PKEY>& key : file_keys) {
     bool used = false;
     for (Certificate& c : certificates) {
@@ -199,7 +209,7 @@ bool ReadPem(const std::string& text, const std::string& file, const SecretBuffe
     }
   }
   for (Certificate& c : certificates) out->certificates.push_back(std::move(c));
-  return true;
+  return !locked;
 }
 
 bool ReadPkcs12(const std::string& bytes, const std::string& file, const SecretBuffer* password,

@@ -16,6 +16,7 @@
 
 #include <gtest/gtest.h>
 
+#include "tests/support/auth_servers.h"
 #include "tests/support/test_support.h"
 
 namespace openbits {
@@ -241,6 +242,58 @@ TEST_F(SystemModeTest, RootTakesOwnershipAndTheJobLosesThePreviousOwnersSecrets)
   ASSERT_EQ(AsUser({"/list"}, &out), 0);
   EXPECT_EQ(out.find("taken"), std::string::npos);  // no longer the user's
   EXPECT_NE(AsRoot({"/list"}).find("taken"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace openbits
+
+namespace openbits {
+namespace {
+
+// The daemon reads a user's certificate store as that user: a symbolic link
+// to a key only root may read gives the user nothing.
+TEST_F(SystemModeTest, CertificateStoresAreReadWithTheOwnersRights) {
+  testing::TestPki pki("http://127.0.0.1:9/unused.crl");
+  ASSERT_TRUE(pki.ok()) << pki.error();
+  std::string out;
+  // The store lives under the owner's home as the password database has it
+  // (the test user has none of its own: made here, removed at the end).
+  const passwd* pw = ::getpwnam(kUser);
+  ASSERT_NE(pw, nullptr);
+  const std::string home = pw->pw_dir;
+  ASSERT_TRUE(home.size() > 1 && home.front() == '/' && home != "/");
+  struct stat existing {};
+  const bool made_home = ::stat(home.c_str(), &existing) != 0;
+  if (made_home) {
+    ASSERT_EQ(::mkdir(home.c_str(), 0700), 0);
+    ASSERT_EQ(::chown(home.c_str(), uid_, gid_), 0);
+  }
+  struct RemoveHome {
+    std::string path;
+    bool active;
+    ~RemoveHome() {
+      std::string ignored;
+      if (active) testing::RunProgram({"/bin/rm", "-rf", path}, &ignored);
+    }
+  } remove_home{home, made_home};
+  const std::string my = home + "/.local/share/openbits/certstores/MY";
+  ASSERT_EQ(ShellAsUser("mkdir -p " + my), 0);
+  ASSERT_EQ(ShellAsUser("cp " + (pki / "client.crt") + " " + my + "/"), 0);
+  // Root's copy of the key, out of the user's reach, linked into the store.
+  ASSERT_EQ(testing::RunProgram({"/bin/cp", pki / "client.key", root_only_ / "client.key"}, &out),
+            0);
+  ::chmod((root_only_ / "client.key").c_str(), 0600);
+  ASSERT_EQ(ShellAsUser("ln -s " + (root_only_ / "client.key") + " " + my + "/client.key"), 0);
+
+  ASSERT_EQ(AsUser({"/create", "certjob"}), 0);
+  EXPECT_EQ(AsUser({"/setclientcertificatebyname", "certjob", "1", "MY", "openbits-client"}), 1);
+  // With a key of their own, the same call works.
+  ASSERT_EQ(ShellAsUser("rm " + my + "/client.key"), 0);
+  ASSERT_EQ(testing::RunProgram({"/bin/cp", pki / "client.key", my + "/client.key"}, &out), 0);
+  ASSERT_EQ(::chown((my + "/client.key").c_str(), uid_, gid_), 0);
+  EXPECT_EQ(AsUser({"/setclientcertificatebyname", "certjob", "1", "MY", "openbits-client"}, &out),
+            0)
+      << out;
 }
 
 }  // namespace
