@@ -146,6 +146,24 @@ TEST_F(TlsE2eTest, ClientCertificateByNameAndByIdThroughBitsadmin) {
   EXPECT_NE(none.find("0x80070490"), std::string::npos) << none;
 }
 
+TEST_F(TlsE2eTest, SecurityFlagsAndRedirectPolicyThroughBitsadmin) {
+  NewJob("expired", Port::kExpired);
+  EXPECT_EQ(RunJob("expired"), "ERROR");
+  EXPECT_NE(B({"/geterror", "expired"}).find("0x80072f05"), std::string::npos);
+  NewJob("admitted", Port::kExpired);
+  B({"/setsecurityflags", "admitted", "4"});  // BG_SSL_IGNORE_CERT_DATE_INVALID
+  EXPECT_EQ(RunJob("admitted"), "TRANSFERRED");
+
+  B({"/create", "hop"});
+  B({"/addfile", "hop", server_->Url(Port::kPlain, "/hop"), dest_ / "hop"});
+  B({"/setpriority", "hop", "FOREGROUND"});
+  B({"/setsecurityflags", "hop", "0x200"});  // BG_HTTP_REDIRECT_POLICY_DISALLOW
+  EXPECT_EQ(RunJob("hop"), "ERROR");
+  EXPECT_NE(B({"/geterror", "hop"}).find("0x8007012e"), std::string::npos);
+  EXPECT_NE(B({"/listfiles", "hop"}).find(server_->Url(Port::kPlain, "/public/hello.txt")),
+            std::string::npos);
+}
+
 TEST_F(TlsE2eTest, ErrorsAndExitCodes) {
   Stock("client.crt");
   Stock("client.key");

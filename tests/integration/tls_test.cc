@@ -159,6 +159,25 @@ TEST_F(TlsTest, ARequiringServerWithoutCertificateIsClientAuthCertNeededOnTls13A
   }
 }
 
+TEST_F(TlsTest, ACertificateRequestedAfterTheHandshakeCountsToo) {
+  Stock("MY", {"client.crt", "client.key"});
+  auto manager = Open();
+  for (Port port : {Port::kPerLocation, Port::kPerLocation12}) {
+    // The handshake asks for nothing; /certopt asks afterwards (TLS 1.3
+    // post-handshake authentication, TLS 1.2 renegotiation).
+    auto plain = NewJob(*manager, server_->Url(port, "/public/hello.txt"));
+    EXPECT_EQ(Run(*plain), JobState::kTransferred) << port;
+    auto without = NewJob(*manager, server_->Url(port, "/certopt/hello.txt"));
+    ASSERT_EQ(Run(*without), JobState::kError) << port;
+    EXPECT_EQ(ErrorOf(*without), kWinHttpClientAuthCertNeeded) << port;
+    auto with = NewJob(*manager, server_->Url(port, "/certreq/hello.txt"));
+    ASSERT_TRUE(
+        with->SetClientCertificateByName(CertStoreLocation::kCurrentUser, "MY", "client").ok());
+    EXPECT_EQ(Run(*with), JobState::kTransferred) << port << ": " << with->GetError()->description;
+  }
+  EXPECT_EQ(ClientsFor("/certreq/hello.txt"), std::vector<std::string>(2, "openbits-client"));
+}
+
 TEST_F(TlsTest, AnUntrustedClientCertificateIsRefusedByTheServer) {
   Stock("MY", {"rogue-client.crt", "rogue-client.key"});
   auto manager = Open();

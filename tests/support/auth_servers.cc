@@ -614,8 +614,11 @@ TestPki::TestPki(const std::string& crl_url) {
        std::string("pass:") + kP12Password},
   };
   for (const auto& step : steps) {
+    // openssl reports on stderr: kept with stdout, shown only on failure.
+    std::vector<std::string> quiet = {"/bin/sh", "-c", "exec \"$0\" \"$@\" 2>&1"};
+    quiet.insert(quiet.end(), step.begin(), step.end());
     std::string output;
-    if (RunProgram(step, &output) != 0) {
+    if (RunProgram(quiet, &output) != 0) {
       error_ = "openssl failed: " + step[1] + " " + step.back() + ": " + output;
       return;
     }
@@ -673,7 +676,8 @@ ApacheTlsServer::ApacheTlsServer() {
         {kOptional, "server", "optional", false}, {kPlain, "server", "", false},
         {kExpired, "expired", "", false},         {kWrongHost, "wronghost", "", false},
         {kUnknownCa, "unknownca", "", false},     {kWrongUsage, "wrongusage", "", false},
-        {kRevoked, "revoked", "", false},
+        {kRevoked, "revoked", "", false},         {kPerLocation, "server", "", false},
+        {kPerLocation12, "server", "", true},
     };
     for (const Vhost& v : vhosts) {
       const int port = ports_[v.port];
@@ -685,6 +689,14 @@ ApacheTlsServer::ApacheTlsServer() {
              << "\n  SSLVerifyClient " << v.client_auth << "\n  SSLVerifyDepth 2\n";
       }
       if (v.tls12_only) conf << "  SSLProtocol -all +TLSv1.2\n";
+      if (v.port == kPerLocation || v.port == kPerLocation12) {
+        conf << "  SSLCACertificateFile " << pki / "ca.crt"
+             << "\n  SSLVerifyDepth 2\n"
+             << "  <Location /certreq>\n    SSLVerifyClient require\n  </Location>\n"
+             << "  <Location /certopt>\n    SSLVerifyClient optional\n  </Location>\n"
+             << "  Alias /certreq " << root_ << "/public\n"
+             << "  Alias /certopt " << root_ << "/public\n";
+      }
       if (v.port == kPlain) {
         conf << "  Redirect 302 /hop /public/hello.txt\n"
              << "  Redirect 302 /tohttp http://127.0.0.1:" << http_port_ << "/public/hello.txt\n";

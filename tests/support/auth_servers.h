@@ -168,6 +168,11 @@ class ApacheTlsServer {
     kUnknownCa,   // a certificate from the untrusted CA
     kWrongUsage,  // a certificate for client authentication only
     kRevoked,     // a certificate that ca.crl revokes
+    // /certreq requires and /certopt accepts a client certificate after the
+    // handshake: TLS 1.3 post-handshake authentication, and over TLS 1.2
+    // renegotiation.
+    kPerLocation,
+    kPerLocation12,
     kPortCount
   };
   ApacheTlsServer();
