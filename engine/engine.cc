@@ -1468,6 +1468,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   TransferConfig config;
   config.checkpoint_bytes = options_.checkpoint_bytes;
   config.checkpoint_interval = options_.checkpoint_interval;
+  config.stall_timeout = options_.stall_timeout;
   // A custom method is not idempotent: no ranges, like dynamic content.
   config.dynamic_content = job->rec.dynamic_content || HasCustomHttpMethod(job->rec);
   config.http_method = job->rec.http_method;
@@ -1525,6 +1526,7 @@ void Engine::OnAllFilesDone(JobData& job) {
 }
 
 void Engine::RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index) {
+  job.retry_after_s = outcome.retry_after_s;
   job.rec.error_code = outcome.error;
   job.rec.error_context = outcome.context;
   job.rec.error_file = file_index;
@@ -1548,8 +1550,10 @@ void Engine::EnterTransientError(const std::shared_ptr<JobData>& job) {
 
 void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
   const auto now = steady_clock::now();
+  // A server's Retry-After may lengthen the wait, within bounds.
   const auto delay = std::max<std::chrono::milliseconds>(
-      std::chrono::seconds(job->rec.minimum_retry_delay_s), options_.minimum_retry_delay_floor);
+      std::chrono::seconds(RetryDelaySeconds(job->rec.minimum_retry_delay_s, job->retry_after_s)),
+      options_.minimum_retry_delay_floor);
   const auto give_up = job->last_progress + std::chrono::seconds(job->rec.no_progress_timeout_s);
   const bool retry_in_time = now + delay < give_up;
   job->retry_timer.get().expires_at(retry_in_time ? now + delay : give_up);

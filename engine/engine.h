@@ -87,6 +87,8 @@ struct JobData {
   std::chrono::steady_clock::time_point last_progress;
   std::chrono::steady_clock::time_point active_since;
   LazyTimer retry_timer;
+  // The Retry-After of the response behind the last transient error.
+  std::optional<std::uint64_t> retry_after_s;
   LazyTimer slice_timer;
   LazyTimer deadline_timer;
   LazyTimer notify_timer;

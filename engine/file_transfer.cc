@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <ctime>
 
 #include <boost/asio/post.hpp>
 #include <openssl/err.h>
@@ -24,8 +25,6 @@ using platform::ScopedFd;
 namespace {
 
 constexpr long kConnectTimeoutSeconds = 60;
-// A connection that delivers nothing for this long is a transient error.
-constexpr long kStallSeconds = 120;
 constexpr long kReceiveBufferBytes = 512 * 1024;
 constexpr long kMaxRedirects = 10;
 // Negotiate takes one round trip, NTLM two; more is a server playing games.
@@ -334,7 +333,8 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT, kConnectTimeoutSeconds);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME, kStallSeconds);
+  curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
+                   static_cast<long>(std::max<std::int64_t>(config_.stall_timeout.count(), 1)));
   curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
@@ -557,6 +557,9 @@ bool FileTransfer::Decide() {
       o.transient = decision_.transient;
       o.context = ErrorContext::kRemoteFile;
       o.why = decision_.why;
+      if (o.transient && !headers_.retry_after().empty()) {
+        o.retry_after_s = ParseRetryAfter(headers_.retry_after(), std::time(nullptr));
+      }
       failure_ = o;
       return false;
     }

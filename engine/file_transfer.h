@@ -47,11 +47,17 @@ namespace openbits::engine {
 class FileTransfer;
 
 struct TransferOutcome {
+  TransferOutcome() = default;
+  TransferOutcome(bool done, HResult code, ErrorContext where, bool retry, std::string text)
+      : file_done(done), error(code), context(where), transient(retry), why(std::move(text)) {}
+
   bool file_done = false;  // the file is complete in its temporary file
   HResult error = 0;
   ErrorContext context = ErrorContext::kNone;
   bool transient = false;
   std::string why;
+  // Seconds the server asked to wait (Retry-After), if it did.
+  std::optional<std::uint64_t> retry_after_s;
 };
 
 class TransferHost {
@@ -92,6 +98,8 @@ struct HttpLogin {
 struct TransferConfig {
   std::uint64_t checkpoint_bytes = 4u << 20;
   std::chrono::milliseconds checkpoint_interval{1000};
+  // A connection that delivers no byte for this long is a transient error.
+  std::chrono::seconds stall_timeout{120};
   std::vector<std::string> headers;  // validated custom headers
   bool dynamic_content = false;
   std::string http_method = "GET";

@@ -6,6 +6,8 @@
 #include <cctype>
 #include <charconv>
 
+#include <curl/curl.h>
+
 #include "openbits/hresult.h"
 
 namespace openbits::engine {
@@ -130,7 +132,29 @@ void ResponseHeaders::OnHeaderLine(std::string_view line) {
     content_type_ = std::string(value);
   } else if (IEquals(name, "WWW-Authenticate")) {
     if (www_authenticate_.size() < 32) www_authenticate_.emplace_back(value);
+  } else if (IEquals(name, "Retry-After")) {
+    retry_after_ = std::string(value.substr(0, 128));
   }
+}
+
+std::optional<std::uint64_t> ParseRetryAfter(std::string_view value, std::int64_t now) {
+  value = Trim(value);
+  if (value.empty()) return std::nullopt;
+  if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    std::uint64_t seconds = 0;
+    if (!ParseU64(value, &seconds)) return kMaxRetryAfterSeconds * 1000;  // absurd: capped later
+    return seconds;
+  }
+  const std::string text(value);
+  const time_t when = curl_getdate(text.c_str(), nullptr);
+  if (when < 0) return std::nullopt;
+  return when <= now ? 0 : static_cast<std::uint64_t>(when - now);
+}
+
+std::uint64_t RetryDelaySeconds(std::uint64_t minimum_retry_delay,
+                                std::optional<std::uint64_t> retry_after) {
+  if (!retry_after) return minimum_retry_delay;
+  return std::max(minimum_retry_delay, std::min(*retry_after, kMaxRetryAfterSeconds));
 }
 
 bool IsStrongEtag(std::string_view etag) {

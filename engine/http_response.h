@@ -50,6 +50,8 @@ class ResponseHeaders {
   const std::string& content_type() const { return content_type_; }
   // The WWW-Authenticate values of this response, in order.
   const std::vector<std::string>& www_authenticate() const { return www_authenticate_; }
+  // The Retry-After value as sent ("" when absent).
+  const std::string& retry_after() const { return retry_after_; }
 
  private:
   void Reset(int status);
@@ -63,6 +65,7 @@ class ResponseHeaders {
   std::string content_encoding_;
   std::string content_type_;
   std::vector<std::string> www_authenticate_;
+  std::string retry_after_;
 };
 
 // True for an ETag usable in If-Range (not W/ weak).
@@ -112,6 +115,20 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& response
 
 // HTTP statuses that are worth retrying (408, 429, 5xx but 501 and 505).
 bool IsTransientHttpStatus(int status);
+
+// Seconds to wait according to a Retry-After value: delay-seconds, or an
+// HTTP-date (relative to `now`, Unix seconds). nullopt when malformed; a
+// date in the past is 0.
+std::optional<std::uint64_t> ParseRetryAfter(std::string_view value, std::int64_t now);
+
+// The most a server's Retry-After may hold a job back: an hour.
+inline constexpr std::uint64_t kMaxRetryAfterSeconds = 3600;
+
+// The delay before retrying a job in TRANSIENT_ERROR: the job's
+// MinimumRetryDelay, or the server's Retry-After when that is longer, but
+// never more than kMaxRetryAfterSeconds on the server's word alone.
+std::uint64_t RetryDelaySeconds(std::uint64_t minimum_retry_delay,
+                                std::optional<std::uint64_t> retry_after);
 
 // --- Ranges of AddFileWithRanges -------------------------------------------
 

@@ -48,6 +48,11 @@ struct ManagerOptions {
   // Default: 4 MiB.
   std::uint64_t checkpoint_bytes = 4u << 20;
 
+  // A connection that delivers no byte for this long fails the request
+  // with a transient ERROR_WINHTTP_TIMEOUT (the transfer resumes on retry).
+  // Default: 120 seconds.
+  std::chrono::seconds stall_timeout = std::chrono::seconds(120);
+
   // PEM file of certificate authorities trusted for HTTPS in addition to
   // the system's bundle (for private CAs). Empty: the system bundle only.
   // Open() fails with E_INVALIDARG if the file holds no certificate.

@@ -251,5 +251,33 @@ TEST(RangesTest, AWholeFileIsOneOpenRange) {
   EXPECT_FALSE(NextRange({}, 100, 100));
 }
 
+TEST(RetryAfterTest, SecondsAndDatesAreParsedAndBounded) {
+  const std::int64_t now = 1700000000;  // 2023-11-14T22:13:20Z
+  EXPECT_EQ(ParseRetryAfter("120", now), 120u);
+  EXPECT_EQ(ParseRetryAfter(" 0 ", now), 0u);
+  EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 22:15:20 GMT", now), 120u);
+  EXPECT_EQ(ParseRetryAfter("Tue, 14 Nov 2023 20:00:00 GMT", now), 0u);  // in the past
+  EXPECT_FALSE(ParseRetryAfter("soon", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("", now).has_value());
+  EXPECT_FALSE(ParseRetryAfter("-5", now).has_value());
+  // An absurd number is not an error, and is capped by RetryDelaySeconds.
+  const auto huge = ParseRetryAfter("99999999999999999999999", now);
+  ASSERT_TRUE(huge.has_value());
+  EXPECT_EQ(RetryDelaySeconds(600, huge), kMaxRetryAfterSeconds);
+  EXPECT_EQ(RetryDelaySeconds(600, std::nullopt), 600u);
+  EXPECT_EQ(RetryDelaySeconds(600, 30), 600u);    // never sooner than the job allows
+  EXPECT_EQ(RetryDelaySeconds(5, 30), 30u);       // later when the server asks
+  EXPECT_EQ(RetryDelaySeconds(7200, 30), 7200u);  // the job's own delay is not capped
+}
+
+TEST(ResponseHeadersTest, RetryAfterIsKept) {
+  ResponseHeaders h;
+  h.OnHeaderLine("HTTP/1.1 503 Service Unavailable\r\n");
+  h.OnHeaderLine("Retry-After: 30\r\n");
+  EXPECT_EQ(h.retry_after(), "30");
+  h.OnHeaderLine("HTTP/1.1 200 OK\r\n");
+  EXPECT_EQ(h.retry_after(), "");
+}
+
 }  // namespace
 }  // namespace openbits::engine
