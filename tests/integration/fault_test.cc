@@ -180,6 +180,17 @@ TEST_F(FaultTest, SlowHeadersStillMakeProgress) {
   ExpectPublished(*job, server.Body(0));
 }
 
+// The stall timer counts body bytes only: header bytes trickling in for
+// ever do not keep a transfer slot.
+TEST_F(FaultTest, HeadersThatNeverEndAreAStall) {
+  FaultServer server(Fault::kEndlessHeaders, {});
+  auto job = NewJob(server.Url());
+  ASSERT_EQ(Drive(*job), JobState::kTransferred);
+  ASSERT_EQ(errors_.size(), 1u);
+  EXPECT_EQ(errors_[0], kWinHttpTimeout);
+  ExpectPublished(*job, server.Body(0));
+}
+
 TEST_F(FaultTest, EndlessRedirectsAndRedirectLoopsAreFatal) {
   for (Fault fault : {Fault::kEndlessRedirect, Fault::kRedirectLoop}) {
     FaultServer server(fault, {1 << 16, -1, 0});

@@ -170,6 +170,17 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
                     "\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
     return;
   }
+  if (f == Fault::kEndlessHeaders) {
+    if (!SendAll(fd, "HTTP/1.1 200 OK\r\n")) return;
+    const auto deadline =
+        std::chrono::steady_clock::now() + std::chrono::milliseconds(kStallLimitMs);
+    for (int i = 0; !stopping_ && std::chrono::steady_clock::now() < deadline; ++i) {
+      const std::string piece = i % 16 == 15 ? "\r\n" : (i % 16 == 0 ? "X-Slow: " : "a");
+      if (!SendAll(fd, piece)) return;                             // the client gave up
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the fault itself
+    }
+    return;
+  }
   if (f == Fault::k503 || f == Fault::k503RetryAfter) {
     std::string response = "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n";
     if (f == Fault::k503RetryAfter) {

@@ -33,6 +33,7 @@ enum class Fault {
   kLongerBody,          // more bytes than Content-Length
   kAbsurdLength,        // Content-Length of a petabyte, then FIN
   kSlowHeaders,         // the headers one byte at a time
+  kEndlessHeaders,      // header lines, one byte every 50 ms, for ever
   kEndlessRedirect,     // 302 to a new URL, forever
   kRedirectLoop,        // 302 /a -> /b -> /a
   kGzip,                // Content-Encoding: gzip though identity was asked
