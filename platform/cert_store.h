@@ -5,8 +5,8 @@
 // docs/tls.md). A store is named by a location (BG_CERT_STORE_LOCATION) and
 // a store name ("MY", "ROOT", "CA", ...). One implementation per OS:
 // posix/cert_store_posix.cc reads directories of PEM and PKCS#12 files;
-// windows/cert_store_windows.cc reads the CryptoAPI system stores. (macOS
-// uses the POSIX directories until a Keychain implementation exists.)
+// windows/cert_store_windows.cc reads the CryptoAPI system stores;
+// macos/cert_store_macos.cc reads the directories and the Keychain.
 //
 // Everything crosses this interface in DER and PKCS#12, so callers choose
 // their own TLS library. Reading a store opens files: in system mode the

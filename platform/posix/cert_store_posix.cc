@@ -21,6 +21,7 @@
 
 #include "platform/c_handles.h"
 #include "platform/cert_store.h"
+#include "platform/posix/cert_store_directory.h"
 
 namespace openbits::platform {
 namespace {
@@ -332,9 +333,11 @@ Result<Directory> ReadDirectory(const std::string& directory, const SecretBuffer
 
 }  // namespace
 
-Result<CertStoreContents> ReadCertStore(const CertStoreRoots& roots, const std::string& home,
-                                        CertStoreLocation location, std::string_view store_name,
-                                        const SecretBuffer* password) {
+Result<CertStoreContents> ReadDirectoryCertStore(const CertStoreRoots& roots,
+                                                 const std::string& home,
+                                                 CertStoreLocation location,
+                                                 std::string_view store_name,
+                                                 const SecretBuffer* password) {
   auto directory = StoreDirectory(roots, home, location, store_name);
   if (!directory.ok()) return directory.status();
   auto read = ReadDirectory(*directory, password);
@@ -359,5 +362,13 @@ Result<CertStoreContents> ReadCertStore(const CertStoreRoots& roots, const std::
   out.locked = std::move(read->locked);
   return out;
 }
+
+#if !defined(__APPLE__)
+Result<CertStoreContents> ReadCertStore(const CertStoreRoots& roots, const std::string& home,
+                                        CertStoreLocation location, std::string_view store_name,
+                                        const SecretBuffer* password) {
+  return ReadDirectoryCertStore(roots, home, location, store_name, password);
+}
+#endif
 
 }  // namespace openbits::platform
