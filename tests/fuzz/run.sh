@@ -10,7 +10,7 @@ cd "$(dirname "$0")/../.."
 SECONDS_EACH="${1:-60}"
 shift || true
 TARGETS=("$@")
-((${#TARGETS[@]})) || TARGETS=(fuzz_http_headers fuzz_challenge fuzz_url fuzz_rpc fuzz_store)
+((${#TARGETS[@]})) || TARGETS=(fuzz_http_headers fuzz_challenge fuzz_url fuzz_rpc fuzz_store fuzz_bitsadmin)
 BUILD=build/fuzz
 SAN="-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer"
 cmake -S . -B "$BUILD" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
