@@ -155,7 +155,9 @@ TEST_F(CertStoreTest, ThumbprintsAndExpiry) {
 
 TEST_F(CertStoreTest, StoreNamesAndLocations) {
   platform::CertStoreRoots roots{root_.path(), machine_.path()};
-  for (const char* bad : {"", ".", "..", "../MY", "MY/..", "a b", std::string(65, 'A').c_str()}) {
+  const std::vector<std::string> bad_names = {
+      "", ".", "..", "../MY", "MY/..", "a b", std::string(65, 'A')};
+  for (const std::string& bad : bad_names) {
     EXPECT_EQ(platform::ReadCertStore(roots, "", CertStoreLocation::kCurrentUser, bad, nullptr)
                   .status()
                   .code(),
