@@ -87,8 +87,15 @@ class CrashLoopTest : public ::testing::Test {
   }
 
   void KillDaemon() {
+    if (daemon_.pid <= 0) return;
     ::kill(daemon_.pid, SIGKILL);
     testing::Reap(daemon_);
+    daemon_.pid = -1;
+  }
+  // A failed check returns early: the daemon must not outlive the test.
+  void TearDown() override {
+    manager_.reset();
+    KillDaemon();
   }
 
   // Checks every invariant against the model after a restart.

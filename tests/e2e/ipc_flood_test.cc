@@ -131,12 +131,15 @@ TEST_F(IpcFloodTest, AHeavyClientDoesNotStarveAnother) {
   }
   // Another client asks while tens of thousands of requests are queued
   // before it: its answer comes while the heavy client is still served.
+  // (No ASSERT until the threads are joined.)
   const int polite = ConnectTo(socket_);
-  ASSERT_GE(polite, 0);
-  ASSERT_TRUE(SendAll(polite,
-                      R"({"jsonrpc":"2.0","id":7,"method":"job.create","params":{"name":"b"}})"
-                      "\n"));
-  const std::string reply = ReadLine(polite, 30000);
+  EXPECT_GE(polite, 0);
+  std::string reply;
+  if (polite >= 0 &&
+      SendAll(polite, R"({"jsonrpc":"2.0","id":7,"method":"job.create","params":{"name":"b"}})"
+                      "\n")) {
+    reply = ReadLine(polite, 30000);
+  }
   const int heavy_answered_then = answered;
   EXPECT_NE(reply.find(R"("id":7)"), std::string::npos) << reply;
   EXPECT_NE(reply.find(R"("result")"), std::string::npos) << reply;

@@ -44,7 +44,8 @@ class IsolationTest : public ::testing::Test {
     ::setenv("OPENBITS_KEY_DIR", (root_home_ / "keys").c_str(), 1);
   }
   void TearDown() override {
-    for (const std::string& dir : {root_home_ / "state", other_home_ / "state"}) {
+    // The other user's daemon keeps its state under its HOME (XDG default).
+    for (const std::string& dir : {root_home_ / "state", other_home_ / ".local/state/openbits"}) {
       std::ifstream in(dir + "/openbitsd.pid");
       pid_t pid = -1;
       if (in >> pid && pid > 0 && ::kill(pid, SIGTERM) == 0) {
