@@ -23,19 +23,11 @@
 #include "openbits/hresult.h"
 
 #include "platform/cert_store.h"
+#include "platform/macos/cf_ptr.h"
 #include "platform/posix/cert_store_directory.h"
 
 namespace openbits::platform {
 namespace {
-
-template <typename T>
-struct CfReleaser {
-  void operator()(T ref) const {
-    if (ref != nullptr) CFRelease(ref);
-  }
-};
-template <typename T>
-using CfPtr = std::unique_ptr<std::remove_pointer_t<T>, CfReleaser<T>>;
 
 std::vector<std::uint8_t> Bytes(CFDataRef data) {
   if (data == nullptr) return {};

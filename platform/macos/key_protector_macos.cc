@@ -14,18 +14,10 @@
 #include "openbits/hresult.h"
 
 #include "platform/key_protector.h"
+#include "platform/macos/cf_ptr.h"
 
 namespace openbits::platform {
 namespace {
-
-template <typename T>
-struct CfReleaser {
-  void operator()(T ref) const {
-    if (ref != nullptr) CFRelease(ref);
-  }
-};
-template <typename T>
-using CfPtr = std::unique_ptr<std::remove_pointer_t<T>, CfReleaser<T>>;
 
 CfPtr<CFStringRef> CfString(const std::string& s) {
   return CfPtr<CFStringRef>(

@@ -12,7 +12,6 @@
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include "openbits/openbits.h"
 
@@ -25,19 +24,6 @@ namespace {
 using testing::Fault;
 using testing::FaultServer;
 using testing::TempDir;
-
-std::string Sha256(const std::string& bytes) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-  static const char hex[] = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out += hex[digest[i] >> 4];
-    out += hex[digest[i] & 15];
-  }
-  return out;
-}
 
 class DiskFaultTest : public ::testing::Test {
  protected:
@@ -101,7 +87,7 @@ TEST_F(DiskFaultTest, AFullDiskIsTransientAndTheJobResumesWhenSpaceReturns) {
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[1].range, "bytes=" + std::to_string(kept) + "-");
   ASSERT_TRUE(job->Complete().ok());
-  EXPECT_EQ(testing::Sha256OfFile(local), Sha256(server.Body(0)));
+  EXPECT_EQ(testing::Sha256OfFile(local), testing::Sha256Of(server.Body(0)));
 }
 
 TEST_F(DiskFaultTest, TheDestinationDirectoryRemovedMidJobIsAFatalLocalError) {
@@ -144,7 +130,7 @@ TEST_F(DiskFaultTest, ATemporaryFileDeletedUnderARunningTransferIsFetchedAgain) 
   ASSERT_EQ(requests.size(), 2u);
   EXPECT_EQ(requests[1].range, "bytes=0-");  // from the start: the bytes were gone
   ASSERT_TRUE(job->Complete().ok());
-  EXPECT_EQ(testing::Sha256OfFile(local), Sha256(server.Body(0)));
+  EXPECT_EQ(testing::Sha256OfFile(local), testing::Sha256Of(server.Body(0)));
 }
 
 }  // namespace

@@ -7,7 +7,6 @@
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
-#include <openssl/evp.h>
 
 #include "openbits/openbits.h"
 
@@ -60,20 +59,7 @@ class FaultTest : public ::testing::Test {
   void ExpectPublished(Job& job, const std::string& expected) {
     ASSERT_TRUE(job.Complete().ok());
     EXPECT_EQ(testing::FileSizeOf(Dest()), expected.size());
-    EXPECT_EQ(testing::Sha256OfFile(Dest()), Sha256(expected));
-  }
-
-  static std::string Sha256(const std::string& bytes) {
-    unsigned char digest[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
-    static const char hex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned i = 0; i < len; ++i) {
-      out += hex[digest[i] >> 4];
-      out += hex[digest[i] & 15];
-    }
-    return out;
+    EXPECT_EQ(testing::Sha256OfFile(Dest()), testing::Sha256Of(expected));
   }
 
   // The byte offset a request resumed from ("bytes=N-"), or -1.

@@ -38,6 +38,13 @@ bool SendAll(int fd, const char* data, std::size_t size) {
 
 bool SendAll(int fd, const std::string& text) { return SendAll(fd, text.data(), text.size()); }
 
+// Paces a slow fault: waits up to `ms` for the client to hang up (the event
+// that ends the fault early). True if it did.
+bool ClientLeft(int fd, int ms) {
+  pollfd p{fd, POLLRDHUP, 0};
+  return ::poll(&p, 1, ms) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR)) != 0;
+}
+
 // Closes with a TCP reset instead of a FIN.
 void Reset(int fd) {
   linger l{1, 0};
@@ -176,8 +183,7 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
         std::chrono::steady_clock::now() + std::chrono::milliseconds(kStallLimitMs);
     for (int i = 0; !stopping_ && std::chrono::steady_clock::now() < deadline; ++i) {
       const std::string piece = i % 16 == 15 ? "\r\n" : (i % 16 == 0 ? "X-Slow: " : "a");
-      if (!SendAll(fd, piece)) return;                             // the client gave up
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));  // the fault itself
+      if (!SendAll(fd, piece) || ClientLeft(fd, 50)) return;  // the client gave up
     }
     return;
   }
@@ -239,8 +245,7 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
 
   if (f == Fault::kSlowHeaders) {
     for (char c : head) {
-      if (!SendAll(fd, &c, 1)) return;
-      std::this_thread::sleep_for(std::chrono::milliseconds(2));  // the fault itself
+      if (!SendAll(fd, &c, 1) || ClientLeft(fd, 2)) return;
     }
   } else if (!SendAll(fd, head)) {
     return;
@@ -261,12 +266,9 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
     case Fault::kStall: {
       SendAll(fd, data, length / 2);
       // Silence until the client gives up (or the server stops).
-      pollfd p{fd, POLLIN, 0};
-      char sink[256];
       const auto deadline =
           std::chrono::steady_clock::now() + std::chrono::milliseconds(kStallLimitMs);
-      while (!stopping_ && std::chrono::steady_clock::now() < deadline) {
-        if (::poll(&p, 1, 1000) > 0 && ::recv(fd, sink, sizeof sink, 0) <= 0) break;
+      while (!stopping_ && std::chrono::steady_clock::now() < deadline && !ClientLeft(fd, 1000)) {
       }
       return;
     }

@@ -125,6 +125,13 @@ std::string Sha256OfFile(const std::string& path) {
   return Hex(digest, sizeof digest);
 }
 
+std::string Sha256Of(const std::string& bytes) {
+  unsigned char digest[32];
+  unsigned int len = 0;
+  EVP_Digest(bytes.data(), bytes.size(), digest, &len, EVP_sha256(), nullptr);
+  return Hex(digest, sizeof digest);
+}
+
 bool FileExists(const std::string& path) {
   struct stat st {};
   return ::lstat(path.c_str(), &st) == 0;

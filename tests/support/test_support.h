@@ -42,6 +42,8 @@ std::string WriteTestFile(const std::string& path, std::uint64_t size, std::uint
 
 // SHA-256 of a file in hex; empty string if it cannot be read.
 std::string Sha256OfFile(const std::string& path);
+// SHA-256 of `bytes` in hex.
+std::string Sha256Of(const std::string& bytes);
 
 bool FileExists(const std::string& path);
 std::uint64_t FileSizeOf(const std::string& path);
