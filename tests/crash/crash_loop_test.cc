@@ -206,7 +206,10 @@ class CrashLoopTest : public ::testing::Test {
         }
       }
       if (st.code() == kEFail) return;  // the connection broke: the kill came
-      ++*progress;
+      {
+        std::lock_guard lock(progress_mu_);
+        ++*progress;
+      }
       progress_cv_.notify_all();
     }
   }
@@ -249,6 +252,7 @@ class CrashLoopTest : public ::testing::Test {
   testing::ChildProcess daemon_;
   std::unique_ptr<Manager> manager_;
   std::mutex mu_;
+  std::mutex progress_mu_;
   std::condition_variable progress_cv_;
   std::map<Guid, ModelJob> model_;
   int next_job_ = 0;
@@ -268,20 +272,29 @@ TEST_F(CrashLoopTest, HundredKillsAcrossAMixedWorkloadLoseNothing) {
   int completed_files = 0;
   for (int round = 0; round < kKills; ++round) {
     StartDaemon();
+    if (HasFatalFailure()) return;
     Check(round);
     if (HasFatalFailure()) return;
     // The kill comes after a random number of answered calls (0: during the
     // daemon's recovery at start), with the next call in flight.
     const int calls = static_cast<int>(rng() % 12);
     std::atomic<int> progress{0};
-    std::thread client([this, r = rng(), &progress] { Work(std::mt19937_64(r), &progress); });
+    std::atomic<bool> client_done{false};
+    std::thread client([this, r = rng(), &progress, &client_done] {
+      Work(std::mt19937_64(r), &progress);
+      client_done = true;
+      progress_cv_.notify_all();
+    });
+    bool answered = false;
     {
-      std::mutex wait_mu;
-      std::unique_lock lock(wait_mu);
-      progress_cv_.wait_for(lock, std::chrono::seconds(30), [&] { return progress >= calls; });
+      std::unique_lock lock(progress_mu_);
+      answered = progress_cv_.wait_for(lock, std::chrono::seconds(60),
+                                       [&] { return progress >= calls || client_done; });
     }
     KillDaemon();
     client.join();
+    // A daemon that leaves a call unanswered for a minute is stuck, not slow.
+    ASSERT_TRUE(answered) << "the daemon stopped answering, round " << round;
     manager_.reset();
   }
   StartDaemon();

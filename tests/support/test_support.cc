@@ -20,6 +20,7 @@
 #include <netinet/in.h>
 #include <sstream>
 #include <sys/inotify.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -537,18 +538,22 @@ ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {
   // Close-on-exec: only the dup2 at fd 1 reaches the child, so a daemon the
   // child starts does not keep our pipe open.
   if (::pipe2(fds, O_CLOEXEC) != 0) return child;
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], 1);
-  posix_spawn_file_actions_addclose(&actions, fds[0]);
   std::vector<std::string> copy = args;
   std::vector<char*> argv;
   for (auto& a : copy) argv.push_back(a.data());
   argv.push_back(nullptr);
-  if (::posix_spawn(&child.pid, argv[0], &actions, nullptr, argv.data(), environ) != 0) {
-    child.pid = -1;
+  const pid_t parent = ::getpid();
+  // fork rather than posix_spawn for PR_SET_PDEATHSIG: a child outlives a
+  // test that crashes, and one that holds ctest's stderr makes ctest wait
+  // for the full timeout. Between fork and exec only async-signal-safe calls.
+  child.pid = ::fork();
+  if (child.pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(127);  // the parent died before prctl
+    ::dup2(fds[1], 1);
+    ::execv(argv[0], argv.data());
+    _exit(127);
   }
-  posix_spawn_file_actions_destroy(&actions);
   ::close(fds[1]);
   if (child.pid < 0) {
     ::close(fds[0]);
