@@ -253,6 +253,14 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
                      "\" although none was accepted");
     }
     if (!plan.whole_file) {
+      // A failed If-Range is a changed file, not a server without ranges:
+      // fetch the ranges again from the new version.
+      if (ValidatorsChanged(plan, r)) {
+        Decision d;
+        d.verdict = Verdict::kRestartRequest;
+        d.why = "the remote file changed (If-Range failed)";
+        return d;
+      }
       return Fail(kBgEInsufficientRangeSupport, false,
                   "the server ignored the Range header of a ranged file");
     }

@@ -505,11 +505,12 @@ class SqliteStore final : public Store {
   }
 
   static Status Exec(sqlite3* db, const char* sql) {
-    char* err = nullptr;
-    if (sqlite3_exec(db, sql, nullptr, nullptr, &err) == SQLITE_OK) return Status::Ok();
-    std::string what = std::string("exec: ") + (err != nullptr ? err : "");
-    sqlite3_free(err);
-    return SqliteError(db, what);
+    if (sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK) return Status::Ok();
+    // SqliteError appends SQLite's message; name the statement, not the text.
+    std::string_view statement(sql);
+    statement = statement.substr(0, statement.find_first_of("\n(;"));
+    if (statement.size() > 40) statement = statement.substr(0, 40);
+    return SqliteError(db, "the queue database (" + std::string(statement) + ")");
   }
 
   static int QueryUserVersion(sqlite3* db) {

@@ -8,6 +8,8 @@
 
 #include <unistd.h>
 
+#include <cstdio>
+#include <set>
 #include <sys/mount.h>
 #include <sys/stat.h>
 
@@ -131,6 +133,121 @@ TEST_F(DiskFaultTest, ATemporaryFileDeletedUnderARunningTransferIsFetchedAgain) 
   EXPECT_EQ(requests[1].range, "bytes=0-");  // from the start: the bytes were gone
   ASSERT_TRUE(job->Complete().ok());
   EXPECT_EQ(testing::Sha256OfFile(local), testing::Sha256Of(server.Body(0)));
+}
+
+TEST_F(DiskFaultTest, ADestinationMadeReadOnlyMidJobIsAFatalLocalErrorUntilItIsWritable) {
+  if (!MountSmall(16 << 20)) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  FaultServer server(Fault::kStall, {1 << 20, 1, 0});
+  const std::string local = small_ / "file.bin";
+  auto job = NewJob(server.Url(), local);
+  auto watcher = testing::Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(
+      watcher->WaitUntil(*job, [](Job& j) { return j.GetProgress().bytes_transferred > 0; }));
+  ASSERT_TRUE(job->Suspend().ok());  // the temporary file is closed
+  const std::uint64_t kept = job->GetProgress().bytes_transferred;
+  // Read-only for root too (a mode change would not stop root).
+  ASSERT_EQ(::mount("tmpfs", small_.path().c_str(), "tmpfs", MS_REMOUNT | MS_RDONLY, nullptr), 0);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kError);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, kEAccessDenied);
+  EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  EXPECT_EQ(error->local_name, local);
+  EXPECT_FALSE(testing::FileExists(local));
+  EXPECT_EQ(job->GetProgress().bytes_transferred, kept);  // nothing forgotten
+
+  // Writable again: the user resumes and the job continues where it stopped.
+  ASSERT_EQ(::mount("tmpfs", small_.path().c_str(), "tmpfs", MS_REMOUNT, nullptr), 0);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  const auto requests = server.Requests();
+  ASSERT_GE(requests.size(), 2u);
+  EXPECT_EQ(requests.back().range, "bytes=" + std::to_string(kept) + "-");
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(testing::Sha256OfFile(local), testing::Sha256Of(server.Body(0)));
+}
+
+// The queue's own disk full: operations fail with ERROR_DISK_FULL, and
+// nothing that was acknowledged is lost, then or after a restart.
+TEST_F(DiskFaultTest, AFullQueueDiskFailsOperationsClearlyAndLosesNothing) {
+  if (!MountSmall(2 << 20)) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  manager_.reset();
+  ManagerOptions options;
+  options.state_directory = small_ / "queue";
+  options.key_directory = state_ / "keys";
+  auto opened = Manager::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  manager_ = std::move(*opened);
+
+  std::set<Guid> acknowledged;
+  for (int i = 0; i < 20; ++i) {
+    auto created = manager_->CreateJob("before-" + std::to_string(i));
+    ASSERT_TRUE(created.ok()) << created.status().ToString();
+    ASSERT_TRUE(
+        (*created)
+            ->AddFile("http://127.0.0.1:9/f" + std::to_string(i), dest_ / ("f" + std::to_string(i)))
+            .ok());
+    acknowledged.insert((*created)->GetId());
+  }
+  // Fill what is left of the disk.
+  const std::string filler = small_ / "filler";
+  {
+    std::FILE* f = std::fopen(filler.c_str(), "wb");
+    ASSERT_NE(f, nullptr);
+    const std::string block(64 << 10, 'x');
+    while (std::fwrite(block.data(), 1, block.size(), f) == block.size()) {
+    }
+    std::fclose(f);
+  }
+  // The journal may reuse space it already holds, so some writes still
+  // succeed; creating jobs until one fails ends within the disk's size.
+  std::shared_ptr<Job> last;
+  bool refused_description = false;
+  Status failure;
+  for (int i = 0; i < 20000 && failure.ok(); ++i) {
+    auto created = manager_->CreateJob("full-" + std::to_string(i));
+    if (!created.ok()) {
+      failure = created.status();
+      break;
+    }
+    last = *created;
+    acknowledged.insert(last->GetId());
+    failure = last->SetDescription(std::string(2000, 'd'));
+    refused_description = !failure.ok();
+  }
+  ASSERT_FALSE(failure.ok()) << "the disk never filled";
+  EXPECT_EQ(failure.code(), kEDiskFull) << failure.ToString();
+  std::printf("the queue's disk filled after %zu jobs: %s\n", acknowledged.size(),
+              failure.ToString().c_str());
+  // A refused change is not half made: the job still shows the old value.
+  if (refused_description) {
+    EXPECT_EQ(last->GetDescription(), "");
+  }
+
+  auto ids = [&] {
+    std::set<Guid> listed;
+    auto jobs = manager_->EnumJobs();
+    EXPECT_TRUE(jobs.ok());
+    if (jobs.ok()) {
+      for (auto& j : *jobs) listed.insert(j->GetId());
+    }
+    return listed;
+  };
+  EXPECT_EQ(ids(), acknowledged);
+
+  // Space returns: the queue works again, and a restart finds every job.
+  ASSERT_EQ(::unlink(filler.c_str()), 0);
+  auto after = manager_->CreateJob("after");
+  ASSERT_TRUE(after.ok()) << after.status().ToString();
+  acknowledged.insert((*after)->GetId());
+  after = Status(kEFail, "released");  // a Job keeps its engine open
+  manager_.reset();
+  opened = Manager::Open(options);
+  ASSERT_TRUE(opened.ok()) << opened.status().ToString();
+  manager_ = std::move(*opened);
+  EXPECT_EQ(ids(), acknowledged);
 }
 
 }  // namespace

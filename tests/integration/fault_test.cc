@@ -233,5 +233,29 @@ TEST_F(FaultTest, RetryAfterHoldsTheAutomaticRetryBack) {
   ExpectPublished(*job, server.Body(0));
 }
 
+TEST_F(FaultTest, AFileThatKeepsChangingStopsTheAttemptAndIsNeverPublished) {
+  // Two ranges of one file: every response carries a new ETag, so each
+  // second range finds the file changed under the first and the file
+  // restarts. The fourth restart in one attempt ends it, transient.
+  FaultServer server(Fault::kEtagEveryRequest, {1 << 20, 8, 0});
+  auto job = *manager_->CreateJob("fault");
+  ASSERT_TRUE(job->SetPriority(JobPriority::kForeground).ok());
+  ASSERT_TRUE(job->AddFileWithRanges(server.Url(), Dest(), {{0, 1000}, {5000, 1000}}).ok());
+  auto watcher = testing::Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, kBgERemoteFileChanged);
+  EXPECT_EQ(error->context, ErrorContext::kRemoteFile);
+  EXPECT_EQ(server.Requests().size(), 8u);  // four times both ranges
+  EXPECT_FALSE(testing::FileExists(Dest()));
+
+  // The file holds still again: the job completes with one version's bytes.
+  ASSERT_EQ(Drive(*job), JobState::kTransferred) << job->GetError()->description;
+  const std::string& body = server.Body(0);
+  ExpectPublished(*job, body.substr(0, 1000) + body.substr(5000, 1000));
+}
+
 }  // namespace
 }  // namespace openbits

@@ -166,7 +166,8 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
   const std::string& body = bodies_[version];
   const std::uint64_t size = body.size();
   const bool use_etag = fault_ != Fault::kChangeLastModified;
-  const std::string etag = "\"v" + std::to_string(version) + "\"";
+  const std::string etag = f == Fault::kEtagEveryRequest ? "\"r" + std::to_string(index) + "\""
+                                                         : "\"v" + std::to_string(version) + "\"";
   const std::string last_modified =
       version == 0 ? "Mon, 02 Jan 2023 10:00:00 GMT" : "Tue, 03 Jan 2023 10:00:00 GMT";
 
@@ -203,8 +204,8 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
   if (request.range.rfind("bytes=", 0) == 0) {
     const std::string spec = request.range.substr(6);
     const std::size_t dash = spec.find('-');
-    const bool validator_matches =
-        request.if_range.empty() || request.if_range == (use_etag ? etag : last_modified);
+    const bool validator_matches = request.if_range.empty() || f == Fault::kEtagEveryRequest ||
+                                   request.if_range == (use_etag ? etag : last_modified);
     if (dash != std::string::npos && validator_matches && f != Fault::kIgnoreRange) {
       first = std::stoull(spec.substr(0, dash));
       if (dash + 1 < spec.size())

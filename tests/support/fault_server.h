@@ -39,6 +39,7 @@ enum class Fault {
   kGzip,                // Content-Encoding: gzip though identity was asked
   k503,                 // 503 Service Unavailable
   k503RetryAfter,       // 503 with Retry-After: retry_after_seconds
+  kEtagEveryRequest,    // a new ETag on every response, If-Range ignored (206 regardless)
 };
 
 class FaultServer {

@@ -213,6 +213,22 @@ TEST(DecideTest, RangesBeyondTheEndFailWithInvalidRange) {
   EXPECT_EQ(ignored.error, kBgEInsufficientRangeSupport);
 }
 
+TEST(DecideTest, AFailedIfRangeOnARangedFileRestartsItsRanges) {
+  RequestPlan p;
+  p.whole_file = false;
+  p.remote_offset = 5000;
+  p.length = 100;
+  p.stored_etag = "\"v1\"";
+  // The server sends the whole new version: the ranges are fetched again.
+  Decision changed =
+      DecideResponse(p, Response({"HTTP/1.1 200 OK", "Content-Length: 9000", "ETag: \"v2\""}));
+  EXPECT_EQ(changed.verdict, Verdict::kRestartRequest);
+  // The same validator: the server just ignores ranges.
+  Decision same =
+      DecideResponse(p, Response({"HTTP/1.1 200 OK", "Content-Length: 9000", "ETag: \"v1\""}));
+  EXPECT_EQ(same.error, kBgEInsufficientRangeSupport);
+}
+
 TEST(RangesTest, ValidationFollowsBits) {
   EXPECT_TRUE(ValidateRanges({{0, 100}, {2000, 100}, {5000, kLengthToEof}}).ok());
   EXPECT_EQ(ValidateRanges({}).code(), kBgEInvalidRange);
