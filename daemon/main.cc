@@ -83,10 +83,14 @@ void ProtectMemory() {
 }
 
 // Binds and listens on `path`: mode 0600 (only the owner may connect), or
-// 0666 for the system daemon (every user may; SO_PEERCRED says who).
+// 0666 for the system daemon (every user may; SO_PEERCRED says who). The
+// socket is bound under a temporary name and renamed into place once it
+// listens: a client that sees the name never meets ECONNREFUSED from the
+// moment between bind and listen.
 int Listen(const std::string& path, bool everyone, std::string* error) {
   sockaddr_un addr{};
-  if (path.size() >= sizeof addr.sun_path) {
+  const std::string temp = path + ".new";
+  if (temp.size() >= sizeof addr.sun_path) {
     *error = "socket path too long: " + path;
     return -1;
   }
@@ -96,13 +100,14 @@ int Listen(const std::string& path, bool everyone, std::string* error) {
     return -1;
   }
   addr.sun_family = AF_UNIX;
-  std::memcpy(addr.sun_path, path.c_str(), path.size() + 1);
-  ::unlink(path.c_str());  // we hold the daemon lock: any socket there is stale
+  std::memcpy(addr.sun_path, temp.c_str(), temp.size() + 1);
+  ::unlink(temp.c_str());  // we hold the daemon lock: any socket there is stale
   const mode_t old_mask = ::umask(everyone ? 0111 : 0177);
   const int rc = ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
   ::umask(old_mask);
-  if (rc != 0 || ::listen(fd, 64) != 0) {
+  if (rc != 0 || ::listen(fd, 64) != 0 || ::rename(temp.c_str(), path.c_str()) != 0) {
     *error = "cannot listen on " + path + ": " + std::strerror(errno);
+    ::unlink(temp.c_str());
     ::close(fd);
     return -1;
   }

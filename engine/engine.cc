@@ -176,7 +176,7 @@ Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
   if (p.rfind(state_dir + "/", 0) == 0) {
     return Status(kEInvalidArg, "the local name is inside the queue's state directory");
   }
-  return platform::CheckDestination(p);
+  return platform::CheckDestination(p, state_dir);
 }
 
 }  // namespace
@@ -1100,8 +1100,9 @@ Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
   for (const store::FileRecord& f : job.rec.files) {
     if (f.renamed) continue;
     auto as_new_owner = ActAsOwner(caller.user);
-    Status access =
-        as_new_owner.ok() ? platform::CheckDestination(f.local_name) : as_new_owner.status();
+    Status access = as_new_owner.ok()
+                        ? platform::CheckDestination(f.local_name, options_.state_directory)
+                        : as_new_owner.status();
     if (!access.ok()) {
       return Status(kBgENewOwnerNoFileAccess,
                     "the new owner cannot write " + f.local_name + ": " + access.message());

@@ -102,9 +102,11 @@ Status SetMode(const ScopedFd& fd, unsigned mode);
 Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_point when);
 
 // Checks that `path` (absolute) can become a downloaded file: its directory
-// exists and the caller may write there, and `path` is not a directory.
+// exists and the caller may write there; `path` is not a directory, device,
+// FIFO or socket (Complete would replace it); and the directory, with its
+// symbolic links resolved, is not inside `forbidden_root` (when not empty).
 // E_INVALIDARG, ERROR_PATH_NOT_FOUND or E_ACCESSDENIED with the reason.
-Status CheckDestination(const std::string& path);
+Status CheckDestination(const std::string& path, const std::string& forbidden_root);
 
 // Takes an exclusive advisory lock on `path` (created if missing) for as
 // long as the returned descriptor lives. E_ACCESSDENIED if another holder

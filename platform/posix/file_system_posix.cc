@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <climits>
 #include <cstring>
 #include <string>
 #include <sys/file.h>
@@ -233,7 +234,7 @@ Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_p
   return PosixError("set modification time", errno);
 }
 
-Status CheckDestination(const std::string& path) {
+Status CheckDestination(const std::string& path, const std::string& forbidden_root) {
   auto parts = SplitAbsolutePath(path);
   if (!parts.ok()) return parts.status();
   struct stat st {};
@@ -242,6 +243,20 @@ Status CheckDestination(const std::string& path) {
   }
   if (!S_ISDIR(st.st_mode)) {
     return Status(kEPathNotFound, parts->directory + " is not a directory");
+  }
+  if (!forbidden_root.empty()) {
+    // A symbolic link among the parents may lead where the name does not say.
+    char real_dir[PATH_MAX];
+    char real_root[PATH_MAX];
+    if (::realpath(parts->directory.c_str(), real_dir) != nullptr &&
+        ::realpath(forbidden_root.c_str(), real_root) != nullptr) {
+      const std::string dir(real_dir);
+      const std::string root(real_root);
+      if (dir == root || dir.rfind(root == "/" ? root : root + "/", 0) == 0) {
+        return Status(kEInvalidArg, "the destination directory " + parts->directory +
+                                        " leads into the queue's state directory");
+      }
+    }
   }
 #if defined(O_TMPFILE)
   // An unnamed file that vanishes on close: the exact question "may this
@@ -262,8 +277,11 @@ Status CheckDestination(const std::string& path) {
     return PosixError("destination directory " + parts->directory, errno);
   }
 #endif
-  if (::lstat(path.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    return Status(kEInvalidArg, path + " is a directory");
+  if (::lstat(path.c_str(), &st) == 0) {
+    if (S_ISDIR(st.st_mode)) return Status(kEInvalidArg, path + " is a directory");
+    if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {
+      return Status(kEInvalidArg, path + " is a device, FIFO or socket, not a file");
+    }
   }
   return Status::Ok();
 }

@@ -4,6 +4,7 @@
 // and Cancel semantics, errors. Every wait is for an engine event.
 
 #include <fcntl.h>
+#include <unistd.h>
 
 #include <fstream>
 #include <functional>
@@ -453,6 +454,10 @@ TEST_F(DownloadTest, RedirectsAreFollowedButOnlyToHttpAndHttps) {
 
 TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   auto job = NewJob("validation");
+  // A symbolic link among the parents must not lead into the state directory;
+  // an existing device or FIFO is not a file Complete may replace.
+  ASSERT_EQ(::symlink(options_.state_directory.c_str(), Dest("to-state").c_str()), 0);
+  ASSERT_EQ(::mkfifo(Dest("fifo").c_str(), 0600), 0);
   struct Case {
     std::string url, path;
     HResult code;
@@ -473,6 +478,10 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
       {server_->Url("/small.bin"), dest_.path() + "/no/such/dir/file", kEPathNotFound},
       {server_->Url("/small.bin"), options_.state_directory + "/queue.db", kEInvalidArg},
       {server_->Url("/small.bin"), Dest("bad\nname"), kEInvalidArg},
+      {server_->Url("/small.bin"), Dest("to-state") + "/queue.db", kEInvalidArg},
+      {server_->Url("/small.bin"), Dest("to-state") + "/new.bin", kEInvalidArg},
+      {server_->Url("/small.bin"), Dest("fifo"), kEInvalidArg},
+      {server_->Url("/small.bin"), "/dev/null", kEInvalidArg},
   };
   for (const Case& c : cases) {
     Status st = job->AddFile(c.url, c.path);
@@ -493,6 +502,10 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   EXPECT_TRUE(job->SetCustomHeaders("X-Trace: 7\r\n").ok());
   EXPECT_EQ(job->SetNotifyFlags(0x100).code(), kENotImpl);
   EXPECT_EQ(job->SetDescription(std::string(1025, 'd')).code(), kEInvalidArg);
+  // A symbolic link to an ordinary directory is fine.
+  ASSERT_EQ(::mkdir(Dest("real").c_str(), 0755), 0);
+  ASSERT_EQ(::symlink(Dest("real").c_str(), Dest("linked").c_str()), 0);
+  EXPECT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("linked") + "/a.bin").ok());
 }
 
 TEST_F(DownloadTest, TheQueueSurvivesAReopenWithEveryProperty) {
