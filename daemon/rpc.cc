@@ -438,7 +438,9 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         if (!jobs.ok()) return FromStatus(jobs.status());
         json list = json::array();
         for (auto& job : *jobs) list.push_back(InfoJson(engine_->InfoOf(*job)));
-        return json{{"jobs", list}};
+        json reply = json::object();
+        reply["jobs"] = std::move(list);  // an initializer list would copy every job
+        return reply;
       });
     } else if (method == "job.info") {
       result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
@@ -608,7 +610,9 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
           if (!created.ok()) return FromStatus(created.status());
           json ids = json::array();
           for (auto& job : *created) ids.push_back(job->rec.id.ToString());
-          return json{{"ids", ids}};
+          json reply = json::object();
+          reply["ids"] = std::move(ids);
+          return reply;
         });
         for (JobSpec& spec : specs) {
           for (FileInfo& f : spec.files) platform::Cleanse(f.remote_name);
