@@ -207,7 +207,7 @@ class Bitsadmin {
       }
       return Upper(name);
     }
-    auto list = Rpc("job.list", json::object(), "find job " + name);
+    auto list = Rpc("job.list", {{"name", name}}, "find job " + name);
     if (!list) return std::nullopt;
     std::vector<std::string> matches;
     for (const json& j : (*list)["jobs"]) {

@@ -433,11 +433,17 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
       }
     } else if (method == "job.list") {
       const bool all = params.Bool("allUsers").value_or(false);
+      // bitsadmin names jobs by display name: filtering here keeps that one
+      // reply small however many jobs the queue holds.
+      const std::optional<std::string> name = params.String("name");
       result = engine_->Call([&]() -> std::variant<json, RpcError> {
         auto jobs = engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
         if (!jobs.ok()) return FromStatus(jobs.status());
         json list = json::array();
-        for (auto& job : *jobs) list.push_back(InfoJson(engine_->InfoOf(*job)));
+        for (auto& job : *jobs) {
+          if (name && job->rec.display_name != *name) continue;
+          list.push_back(InfoJson(engine_->InfoOf(*job)));
+        }
         json reply = json::object();
         reply["jobs"] = std::move(list);  // an initializer list would copy every job
         return reply;

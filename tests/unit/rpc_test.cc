@@ -106,6 +106,20 @@ TEST_F(RpcTest, UsersSeeOnlyTheirOwnJobsAndRootSeesAll) {
   EXPECT_TRUE(Call("job.cancel", {{"id", a}}, root_).contains("result"));
 }
 
+TEST_F(RpcTest, ListingByNameReturnsOnlyTheCallersJobsWithThatName) {
+  const std::string a = Call("job.create", {{"name", "nightly"}}, alice_)["result"]["id"];
+  Call("job.create", {{"name", "nightly "}}, alice_);
+  Call("job.create", {{"name", "weekly"}}, alice_);
+  Call("job.create", {{"name", "nightly"}}, bob_);
+  json found = Call("job.list", {{"name", "nightly"}}, alice_)["result"]["jobs"];
+  ASSERT_EQ(found.size(), 1u);
+  EXPECT_EQ(found[0]["id"], a);
+  EXPECT_TRUE(Call("job.list", {{"name", "hourly"}}, alice_)["result"]["jobs"].empty());
+  EXPECT_EQ(
+      Call("job.list", {{"name", "nightly"}, {"allUsers", true}}, root_)["result"]["jobs"].size(),
+      2u);
+}
+
 TEST_F(RpcTest, PropertiesRoundTripAndAreValidated) {
   const std::string id = Call("job.create", {{"name", "props"}}, alice_)["result"]["id"];
   EXPECT_TRUE(Call("job.set", {{"id", id}, {"property", "priority"}, {"value", 1}}, alice_)
