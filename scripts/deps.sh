@@ -11,6 +11,7 @@ PACKAGES=(
   nginx curl ca-certificates openssl clang-format
   # authentication test servers (tests/support/auth_servers)
   apache2 libapache2-mod-auth-gssapi squid krb5-kdc krb5-admin-server krb5-user gss-ntlmssp
+  libfaketime  # a KDC whose clock is ahead (the clock-skew test)
   # compile-checks platform/windows/ (tests/CMakeLists.txt)
   g++-mingw-w64-x86-64-posix
   # bench/run compares against these (its smoke run is in the test suite)

@@ -153,6 +153,20 @@ TEST_F(NegotiateTest, AWrongKerberosPasswordFailsWith401NamingTheScheme) {
   std::printf("reported: %s\n", error->description.c_str());
 }
 
+TEST_F(NegotiateTest, AnUnknownPrincipalFailsNamingTheSchemeAndTheReason) {
+  auto job = NewJob("/negotiate/file.bin");
+  ASSERT_TRUE(
+      job->SetCredentials(AuthTarget::kServer, AuthScheme::kNegotiate, "mallory", "any").ok());
+  ASSERT_EQ(Run(*job), JobState::kError);
+  auto error = job->GetError();
+  EXPECT_EQ(error->code, HttpErrorCode(401));
+  EXPECT_EQ(error->context, ErrorContext::kRemoteFile);
+  EXPECT_NE(error->description.find("Negotiate"), std::string::npos) << error->description;
+  EXPECT_NE(error->description.find("not found in Kerberos database"), std::string::npos)
+      << error->description;
+  std::printf("reported: %s\n", error->description.c_str());
+}
+
 TEST_F(NegotiateTest, ImplicitCredentialsUseTheOwnersTicket) {
   auto job = NewJob("/negotiate/file.bin");
   ASSERT_TRUE(job->SetImplicitCredentials(AuthTarget::kServer, AuthScheme::kNegotiate).ok());
@@ -267,6 +281,57 @@ TEST_F(NegotiateTest, AMalformedPolicyFileKeepsTheQueueClosed) {
   auto refused = Manager::Open(options);
   EXPECT_EQ(refused.status().code(), kEInvalidArg);
   EXPECT_NE(refused.status().message().find("UseLMCompat"), std::string::npos);
+}
+
+// A KDC whose clock is two hours ahead of ours, as when a machine's clock has
+// drifted: getting a ticket with a password fails, and the error says why.
+class NegotiateClockSkewTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    kdc_ = std::make_unique<KdcServer>(2 * 3600);
+    if (kdc_->ok()) apache_ = std::make_unique<ApacheServer>(kdc_.get());
+  }
+  static void TearDownTestSuite() {
+    apache_.reset();
+    kdc_.reset();
+  }
+  static std::unique_ptr<KdcServer> kdc_;
+  static std::unique_ptr<ApacheServer> apache_;
+};
+
+std::unique_ptr<KdcServer> NegotiateClockSkewTest::kdc_;
+std::unique_ptr<ApacheServer> NegotiateClockSkewTest::apache_;
+
+TEST_F(NegotiateClockSkewTest, ExplicitCredentialsFailNamingTheSchemeAndTheClockSkew) {
+  ASSERT_TRUE(kdc_->ok()) << kdc_->error();
+  ASSERT_TRUE(apache_->ok()) << apache_->error();
+  testing::WriteTestFile(apache_->root() + "/negotiate/file.bin", 1000, 'k');
+  TempDir state;
+  TempDir dest;
+  ManagerOptions options;
+  options.state_directory = state / "queue";
+  options.key_directory = state / "keys";
+  auto manager = Manager::Open(options);
+  ASSERT_TRUE(manager.ok()) << manager.status().ToString();
+  auto job = (*manager)->CreateJob("skewed");
+  ASSERT_TRUE(job.ok());
+  ASSERT_TRUE((*job)->SetPriority(JobPriority::kForeground).ok());
+  ASSERT_TRUE(
+      (*job)
+          ->AddFile("http://localhost:" + std::to_string(apache_->port()) + "/negotiate/file.bin",
+                    dest / "f")
+          .ok());
+  ASSERT_TRUE(
+      (*job)->SetCredentials(AuthTarget::kServer, AuthScheme::kNegotiate, "alice", "alicepw").ok());
+  auto watcher = Watch(**job);
+  ASSERT_TRUE((*job)->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(**job), JobState::kError);
+  auto error = (*job)->GetError();
+  EXPECT_EQ(error->code, HttpErrorCode(401));
+  EXPECT_NE(error->description.find("Negotiate"), std::string::npos) << error->description;
+  EXPECT_NE(error->description.find("Clock skew too great"), std::string::npos)
+      << error->description;
+  std::printf("reported: %s\n", error->description.c_str());
 }
 
 }  // namespace

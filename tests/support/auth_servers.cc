@@ -131,7 +131,7 @@ int FreeLoopbackPort() {
 
 // --- KDC --------------------------------------------------------------------
 
-KdcServer::KdcServer() {
+KdcServer::KdcServer(int clock_ahead_s) {
   const std::string d = dir_.path();
   ::chmod(d.c_str(), 0755);
   const int port = FreeLoopbackPort();
@@ -142,7 +142,8 @@ KdcServer::KdcServer() {
          << "  dns_lookup_kdc = false\n  dns_lookup_realm = false\n"
          << "  dns_canonicalize_hostname = false\n  rdns = false\n"
          << "  udp_preference_limit = 1\n  ticket_lifetime = 10h\n"
-         << "[realms]\n  " << kRealm << " = {\n    kdc = 127.0.0.1:" << port << "\n  }\n"
+         << (clock_ahead_s > 0 ? "  kdc_timesync = 0\n" : "") << "[realms]\n  " << kRealm
+         << " = {\n    kdc = 127.0.0.1:" << port << "\n  }\n"
          << "[domain_realm]\n  localhost = " << kRealm << "\n  127.0.0.1 = " << kRealm << "\n"
          << "[logging]\n  kdc = FILE:" << d << "/kdc.log\n  default = FILE:" << d
          << "/krb5lib.log\n";
@@ -175,7 +176,17 @@ KdcServer::KdcServer() {
     error_ = "cannot create the Kerberos realm (are krb5-kdc and krb5-admin-server installed?)";
     return;
   }
-  const pid_t pid = Spawn({"/usr/sbin/krb5kdc", "-n", "-P", d + "/kdc.pid"});
+  std::vector<std::string> env;
+  if (clock_ahead_s > 0) {
+    const char* faketime = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1";
+    if (::access(faketime, R_OK) != 0) {
+      error_ = std::string("cannot run the KDC with a skewed clock: no ") + faketime +
+               " (install libfaketime)";
+      return;
+    }
+    env = {std::string("LD_PRELOAD=") + faketime, "FAKETIME=+" + std::to_string(clock_ahead_s)};
+  }
+  const pid_t pid = Spawn({"/usr/sbin/krb5kdc", "-n", "-P", d + "/kdc.pid"}, env);
   if (pid < 0) {
     error_ = "cannot start krb5kdc";
     return;

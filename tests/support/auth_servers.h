@@ -37,7 +37,10 @@ class KdcServer;
 class KdcServer {
  public:
   static constexpr const char* kRealm = "OPENBITS.TEST";
-  KdcServer();
+  // `clock_ahead_s` > 0 runs the KDC that many seconds in the future
+  // (libfaketime) and turns off the clients' KDC time correction, as on a
+  // machine whose clock has drifted.
+  explicit KdcServer(int clock_ahead_s = 0);
   ~KdcServer();
   KdcServer(const KdcServer&) = delete;
   KdcServer& operator=(const KdcServer&) = delete;
