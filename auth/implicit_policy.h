@@ -31,6 +31,20 @@ struct ImplicitCredentialPolicy {
 // a typo never silently changes who is authenticated).
 Result<ImplicitCredentialPolicy> LoadImplicitCredentialPolicy(const std::string& path);
 
+// Proxy discovery settings, section [proxy] of the same file:
+//
+//   [proxy]
+//   AutoConfigUrl = http://host/proxy.pac  ; AUTODETECT runs this PAC script
+//                                          ; instead of discovering one (WPAD)
+//   AutoConfigTimeout = 30                 ; seconds a lookup may take (1..600)
+struct ProxyDiscoveryConfig {
+  std::string autoconfig_url;
+  int timeout_s = 30;
+};
+
+// Reads the [proxy] section; errors as LoadImplicitCredentialPolicy.
+Result<ProxyDiscoveryConfig> LoadProxyDiscoveryConfig(const std::string& path);
+
 // Whether a job with no SetCredentials for a target answers that target's
 // NTLM or Negotiate prompt with the owner's logon credentials.
 bool SendsImplicitWithoutSetCredentials(const ImplicitCredentialPolicy& policy);

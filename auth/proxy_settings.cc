@@ -7,6 +7,8 @@
 
 #include "openbits/hresult.h"
 
+#include "platform/proxy_resolver.h"
+
 namespace openbits::auth {
 namespace {
 
@@ -108,9 +110,12 @@ Status ValidateProxySettings(ProxyUsage usage, std::string_view proxy_list,
     case ProxyUsage::kOverride:
       break;
     case ProxyUsage::kAutodetect:
-      return Status(kENotImpl,
-                    "AUTODETECT (WPAD/PAC) is not available in this build; use PRECONFIG or "
-                    "OVERRIDE (docs/compatibility.md)");
+      if (!platform::ProxyResolutionAvailable()) {
+        return Status(kENotImpl,
+                      "AUTODETECT (WPAD/PAC) needs libproxy, which this build does not have; "
+                      "use PRECONFIG or OVERRIDE (docs/auth.md)");
+      }
+      break;
     default:
       return Status(kENotImpl, "unknown proxy usage");
   }

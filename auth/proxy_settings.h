@@ -24,7 +24,7 @@ namespace openbits::auth {
 inline constexpr std::size_t kMaxProxyListLength = 32767;
 
 // Checks SetProxySettings arguments: E_NOTIMPL for an unknown usage (and for
-// AUTODETECT, until WPAD/PAC support exists), E_INVALIDARG for lists given
+// AUTODETECT in a build without libproxy), E_INVALIDARG for lists given
 // with a usage other than OVERRIDE, an OVERRIDE without proxies, or a
 // malformed entry; BG_E_PROXY_LIST_TOO_LARGE / _BYPASS_LIST_TOO_LARGE.
 Status ValidateProxySettings(ProxyUsage usage, std::string_view proxy_list,
@@ -38,9 +38,10 @@ struct ProxyChoice {
   std::string no_proxy;  // the bypass list in libcurl's CURLOPT_NOPROXY form
 };
 
-// PRECONFIG follows the process environment (http_proxy, https_proxy,
-// no_proxy; libcurl reads them), NO_PROXY goes direct, OVERRIDE uses the
-// first entry for the scheme unless `host` is bypassed.
+// PRECONFIG and AUTODETECT give kEnvironment: the engine looks the route up
+// (engine/proxy_discovery.h), or, in a build without libproxy, libcurl
+// reads http_proxy, https_proxy and no_proxy. NO_PROXY goes direct,
+// OVERRIDE uses the first entry for the scheme unless `host` is bypassed.
 Result<ProxyChoice> ChooseProxy(const ProxySettings& settings, std::string_view url_scheme,
                                 std::string_view host);
 

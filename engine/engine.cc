@@ -217,7 +217,12 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
       opts.policy_file.empty() ? opts.state_directory + "/openbits.conf" : opts.policy_file);
   if (!policy.ok()) return policy.status();
   engine->implicit_policy_ = *policy;
+  auto discovery = auth::LoadProxyDiscoveryConfig(
+      opts.policy_file.empty() ? opts.state_directory + "/openbits.conf" : opts.policy_file);
+  if (!discovery.ok()) return discovery.status();
   engine->multi_ = std::make_unique<CurlMulti>(engine->io_);
+  engine->proxy_discovery_ = std::make_unique<ProxyDiscovery>(
+      engine->io_, discovery->autoconfig_url, std::chrono::seconds(discovery->timeout_s));
 
   // Load on this thread before the engine thread exists: nothing else can
   // touch the state yet.
@@ -267,6 +272,7 @@ void Engine::Shutdown() {
       io_.stop();
       thread_.join();
     }
+    proxy_discovery_.reset();  // a lookup stuck in a PAC script is cancelled
     sync_pool_.join();
     closed_ = true;
     multi_.reset();
@@ -1182,6 +1188,14 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   switch (route->route) {
     case auth::ProxyChoice::Route::kEnvironment:
       config->route = TransferConfig::Route::kEnvironment;
+      if (proxy_discovery_ && ProxyDiscovery::Handles(job.rec.proxy_usage)) {
+        config->discovery = proxy_discovery_.get();
+        config->discovery_usage = job.rec.proxy_usage;
+      } else if (job.rec.proxy_usage == ProxyUsage::kAutodetect) {
+        return Status(kENotImpl,
+                      "AUTODETECT needs proxy discovery, which this build does not have "
+                      "(built without libproxy)");
+      }
       break;
     case auth::ProxyChoice::Route::kDirect:
       config->route = TransferConfig::Route::kDirect;
@@ -1295,8 +1309,15 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
     }
   }
 
-  // The proxy, through libcurl: implicit Negotiate with the default
+  // The proxy: explicit Negotiate by openbits (libcurl would use the
+  // process's ticket); through libcurl, implicit Negotiate with the default
   // credentials, explicit NTLM, Digest and Basic (docs/auth.md).
+  if (Opened& c = creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}]; c.present && !c.implicit) {
+    config->proxy_negotiate.enabled = true;
+    config->proxy_negotiate.identity.user_name = std::string(c.user_name.view());
+    config->proxy_negotiate.identity.password =
+        platform::SecretBuffer(c.password.data(), c.password.size());
+  }
   HttpLogin& proxy = config->proxy;
   if (proxy_implicit) proxy.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
   for (AuthScheme scheme_id : {AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {

@@ -34,6 +34,7 @@
 #include "auth/implicit_policy.h"
 #include "engine/curl_multi.h"
 #include "engine/file_transfer.h"
+#include "engine/proxy_discovery.h"
 #include "platform/cert_store.h"
 #include "platform/file_system.h"
 #include "platform/identity.h"
@@ -264,6 +265,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::thread::id engine_thread_id_;
   boost::asio::thread_pool sync_pool_{1};
   std::unique_ptr<CurlMulti> multi_;
+  std::unique_ptr<ProxyDiscovery> proxy_discovery_;
 
   boost::asio::io_context notify_io_;
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>>

@@ -24,6 +24,7 @@ constexpr CodeText kCodes[] = {
     {kSOk, "S_OK", "The operation completed successfully."},
     {kEFail, "E_FAIL", "Unspecified error."},
     {kENotImpl, "E_NOTIMPL", "Not implemented."},
+    {kEAbort, "E_ABORT", "Operation aborted."},
     {kEInvalidArg, "E_INVALIDARG", "The parameter is incorrect."},
     {kEAccessDenied, "E_ACCESSDENIED", "Access is denied."},
     {kEOutOfMemory, "E_OUTOFMEMORY",
@@ -170,6 +171,10 @@ constexpr CodeText kCodes[] = {
      "The server's certificate has been revoked."},
     {kWinHttpSecureCertWrongUsage, "ERROR_WINHTTP_SECURE_CERT_WRONG_USAGE",
      "The server's certificate is not valid for the requested usage."},
+    {kWinHttpAutoProxyServiceError, "ERROR_WINHTTP_AUTO_PROXY_SERVICE_ERROR",
+     "A proxy for the specified URL cannot be located."},
+    {kWinHttpAutodetectionFailed, "ERROR_WINHTTP_AUTODETECTION_FAILED",
+     "WinHTTP was unable to discover the URL of the Proxy Auto-Configuration (PAC) file."},
     {kCryptENotFound, "CRYPT_E_NOT_FOUND", "Cannot find object or property."},
     {kCertEExpired, "CERT_E_EXPIRED",
      "A required certificate is not within its validity period when verifying against the "

@@ -4,8 +4,10 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
+#include <iterator>
 
 #include <boost/asio/post.hpp>
 #include <openssl/err.h>
@@ -194,9 +196,29 @@ void FileTransfer::Start() {
   }
   last_checkpoint_ = std::chrono::steady_clock::now();
   auto self = shared_from_this();
+  if (config_.discovery != nullptr) {
+    std::weak_ptr<FileTransfer> weak = self;
+    config_.discovery->Lookup(config_.discovery_usage, RequestedUrl(),
+                              [weak](Result<DiscoveredRoute> route) {
+                                if (auto t = weak.lock()) t->OnRouteDiscovered(std::move(route));
+                              });
+    return;
+  }
   asio::post(io_, [self] {
     if (!self->stopped_) self->IssueRequest();
   });
+}
+
+void FileTransfer::OnRouteDiscovered(Result<DiscoveredRoute> route) {
+  if (stopped_ || finished_) return;
+  if (!route.ok()) {
+    Fail(TransferOutcome{false, route.status().code(), ErrorContext::kGeneralTransport, true,
+                         route.status().message()});
+    return;
+  }
+  config_.route = route->direct ? TransferConfig::Route::kDirect : TransferConfig::Route::kProxy;
+  config_.proxy_url = route->proxy_url;
+  IssueRequest();
 }
 
 Status FileTransfer::OpenTemporaryFile() {
@@ -355,6 +377,18 @@ void FileTransfer::IssueRequest() {
   }
   const std::string if_range = plan_.IfRange();
   if (!if_range.empty()) list = curl_slist_append(list, ("If-Range: " + if_range).c_str());
+  proxy_headers_.reset();
+  if (!proxy_authorization_.empty()) {
+    if (RequestedUrl().rfind("https:", 0) == 0) {
+      // For the CONNECT only: the server behind the tunnel never sees it.
+      proxy_headers_.reset(curl_slist_append(nullptr, proxy_authorization_.c_str()));
+      curl_easy_setopt(e, CURLOPT_HEADEROPT, static_cast<long>(CURLHEADER_SEPARATE));
+      curl_easy_setopt(e, CURLOPT_PROXYHEADER, proxy_headers_.get());
+    } else {
+      list = curl_slist_append(list, proxy_authorization_.c_str());  // the proxy consumes it
+    }
+    proxy_authorization_.clear();
+  }
   request_headers_.reset(list);
   curl_easy_setopt(e, CURLOPT_HTTPHEADER, request_headers_.get());
   if (plan_.send_range) {
@@ -505,6 +539,80 @@ bool FileTransfer::AnswerChallenge() {
   return true;
 }
 
+std::string FileTransfer::ProxyHost() const {
+  std::string proxy;
+  switch (config_.route) {
+    case TransferConfig::Route::kDirect:
+      return {};
+    case TransferConfig::Route::kProxy:
+      proxy = config_.proxy_url;
+      break;
+    case TransferConfig::Route::kEnvironment: {
+      // What libcurl reads (a build without proxy discovery).
+      const bool https = RequestedUrl().rfind("https:", 0) == 0;
+      static constexpr const char* kHttps[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
+                                               "ALL_PROXY"};
+      static constexpr const char* kHttp[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
+      const auto names = https ? std::vector<const char*>(std::begin(kHttps), std::end(kHttps))
+                               : std::vector<const char*>(std::begin(kHttp), std::end(kHttp));
+      for (const char* name : names) {
+        if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
+          proxy = v;
+          break;
+        }
+      }
+      break;
+    }
+  }
+  if (proxy.empty()) return {};
+  if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
+  return HostOf(proxy.c_str());
+}
+
+bool FileTransfer::AnswerProxyChallenge(const std::vector<std::string>& challenge_headers) {
+  const NegotiateLogin& login = config_.proxy_negotiate;
+  if (!login.enabled) return false;
+  auto refuse = [&](const std::string& why) {
+    failure_ = TransferOutcome{false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
+                               "Negotiate (proxy): " + why};
+    proxy_negotiate_.reset();
+    return true;
+  };
+  const auto challenges = auth::ParseChallenges(challenge_headers);
+  const auth::Challenge* challenge = auth::FindChallenge(challenges, "negotiate");
+  // A refused CONNECT shows no headers: its 407 is taken as a Negotiate
+  // prompt, which is what the job's credentials are for.
+  if (challenge == nullptr && !challenge_headers.empty()) return false;
+  if (proxy_negotiate_) {
+    if (challenge == nullptr || challenge->token68.empty() || proxy_negotiate_->complete()) {
+      // squid answers a bad token with a bare "Negotiate": ask Kerberos why.
+      const std::string why = proxy_negotiate_->Diagnose();
+      return refuse("the proxy refused the credentials" + (why.empty() ? "" : " (" + why + ")"));
+    }
+  } else {
+    const std::string host = ProxyHost();
+    if (host.empty()) return false;
+    auto started =
+        platform::StartNegotiate(platform::NegotiateMechanism::kSpnego, host, login.identity);
+    if (!started.ok()) return refuse(started.status().message());
+    proxy_negotiate_ = std::move(*started);
+  }
+  if (++proxy_auth_legs_ > kMaxAuthLegs) return refuse("too many authentication round trips");
+  std::vector<std::uint8_t> proxy_token;
+  if (challenge != nullptr && !challenge->token68.empty()) {
+    auto decoded = Base64Decode(challenge->token68);
+    if (!decoded) return refuse("the proxy's token is not base64");
+    proxy_token = std::move(*decoded);
+  }
+  auto token = proxy_negotiate_->Step(proxy_token);
+  if (!token.ok()) return refuse(token.status().message());
+  if (token->empty()) return refuse("the proxy refused the credentials");
+  proxy_authorization_ = "Proxy-Authorization: Negotiate " + Base64Encode(*token);
+  auth_retry_ = true;
+  discard_body_ = true;
+  return true;
+}
+
 bool FileTransfer::CheckRedirect() {
   const std::uint32_t policy = config_.redirect_flags & kRedirectPolicyMask;
   if (policy == kRedirectPolicyDisallow && headers_.status() / 100 == 3 &&
@@ -529,6 +637,13 @@ bool FileTransfer::Decide() {
   decided_ = true;
   if (!CheckRedirect()) return redirect_refused_;
   if (headers_.status() == 401 && AnswerChallenge()) return !failure_;
+  if (headers_.status() == 407 && AnswerProxyChallenge(headers_.proxy_authenticate())) {
+    return !failure_;
+  }
+  if (proxy_negotiate_ && headers_.status() != 407) {
+    proxy_negotiate_.reset();  // accepted; a new request starts a new exchange
+    proxy_auth_legs_ = 0;
+  }
   if (negotiate_ && headers_.status() / 100 == 2) {
     // Authenticated. A final server token (mutual authentication) completes
     // our side; a new request starts a new exchange (Kerberos tokens are
@@ -755,9 +870,19 @@ void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {
   if (result != CURLE_OK) {
     long connect_code = 0;
     curl_easy_getinfo(easy_.get(), CURLINFO_HTTP_CONNECTCODE, &connect_code);
+    if (connect_code == 407 && !failure_ && AnswerProxyChallenge({})) {
+      if (failure_) {
+        Fail(*failure_);
+        return;
+      }
+      auth_retry_ = false;
+      IssueRequest();  // the CONNECT again, with Proxy-Authorization
+      return;
+    }
     if (connect_code >= 300) {
       // The proxy refused the CONNECT tunnel (407: its credentials).
       const int status = static_cast<int>(connect_code);
+
       Fail(TransferOutcome{
           false, HttpErrorCode(status), ErrorContext::kRemoteFile, IsTransientHttpStatus(status),
           "the proxy answered CONNECT with HTTP status " + std::to_string(status)});

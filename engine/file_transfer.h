@@ -34,6 +34,7 @@
 
 #include "engine/curl_multi.h"
 #include "engine/http_response.h"
+#include "engine/proxy_discovery.h"
 #include "engine/tls_session.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
@@ -115,12 +116,20 @@ struct TransferConfig {
   HttpLogin server;
   HttpLogin proxy;
   NegotiateLogin server_negotiate;
+  // Explicit Negotiate (Kerberos) credentials for the proxy: openbits
+  // answers its 407, for plain requests and for CONNECT (`host` is unused:
+  // the proxy's name comes from the route).
+  NegotiateLogin proxy_negotiate;
   // Where requests go: the environment's proxy settings (libcurl reads
   // http_proxy etc.), directly, or through `proxy_url`.
   enum class Route { kEnvironment, kDirect, kProxy };
   Route route = Route::kEnvironment;
   std::string proxy_url;
   std::string no_proxy;  // CURLOPT_NOPROXY for redirected requests
+  // PRECONFIG through libproxy, and AUTODETECT: the route is looked up when
+  // the transfer starts. Not owned; outlives the transfer.
+  ProxyDiscovery* discovery = nullptr;
+  ProxyUsage discovery_usage = ProxyUsage::kPreconfig;
 };
 
 // Brings a file's temporary file in line with its checkpoint: truncates
@@ -161,6 +170,9 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
     return config_.request_url.empty() ? file_.remote_name : config_.request_url;
   }
   Status OpenTemporaryFile();
+  // The route a proxy lookup found (TransferConfig::discovery): the first
+  // request goes out, or the transfer fails with a transient error.
+  void OnRouteDiscovered(Result<DiscoveredRoute> route);
   void IssueRequest();
   std::size_t OnBody(const char* data, std::size_t size);
   bool Decide();
@@ -171,6 +183,12 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   // request's Authorization header. Returns false when it does not apply;
   // sets failure_ when the exchange failed.
   bool AnswerChallenge();
+  // A 407 (or a refused CONNECT) the job can answer with its explicit proxy
+  // Negotiate credentials: prepares the next request's Proxy-Authorization.
+  // False when it does not apply; sets failure_ when the exchange failed.
+  bool AnswerProxyChallenge(const std::vector<std::string>& challenges);
+  // The host name of the proxy requests go through ("" when direct).
+  std::string ProxyHost() const;
   void OnRequestDone(std::uint64_t request_id, CURLcode result);
   Status ResetLocal(const std::string& etag, const std::string& last_modified);
   void MaybeCheckpoint();
@@ -232,6 +250,11 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::string authorization_;     // header for the next request, used once
   int auth_legs_ = 0;
   bool auth_retry_ = false;
+  // The same for the proxy (explicit Negotiate credentials only).
+  std::unique_ptr<platform::NegotiateContext> proxy_negotiate_;
+  std::string proxy_authorization_;  // header for the next request, used once
+  int proxy_auth_legs_ = 0;
+  CPtr<curl_slist> proxy_headers_;
   // gss-ntlmssp could not read this server's NTLM challenge: libcurl's NTLM
   // answers it instead (explicit credentials only).
   bool ntlm_via_curl_ = false;

@@ -132,6 +132,8 @@ void ResponseHeaders::OnHeaderLine(std::string_view line) {
     content_type_ = std::string(value);
   } else if (IEquals(name, "WWW-Authenticate")) {
     if (www_authenticate_.size() < 32) www_authenticate_.emplace_back(value);
+  } else if (IEquals(name, "Proxy-Authenticate")) {
+    if (proxy_authenticate_.size() < 32) proxy_authenticate_.emplace_back(value);
   } else if (IEquals(name, "Retry-After")) {
     retry_after_ = std::string(value.substr(0, 128));
   }

@@ -50,6 +50,8 @@ class ResponseHeaders {
   const std::string& content_type() const { return content_type_; }
   // The WWW-Authenticate values of this response, in order.
   const std::vector<std::string>& www_authenticate() const { return www_authenticate_; }
+  // The Proxy-Authenticate values of this response, in order.
+  const std::vector<std::string>& proxy_authenticate() const { return proxy_authenticate_; }
   // The Retry-After value as sent ("" when absent).
   const std::string& retry_after() const { return retry_after_; }
 
@@ -65,6 +67,7 @@ class ResponseHeaders {
   std::string content_encoding_;
   std::string content_type_;
   std::vector<std::string> www_authenticate_;
+  std::vector<std::string> proxy_authenticate_;
   std::string retry_after_;
 };
 

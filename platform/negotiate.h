@@ -51,6 +51,10 @@ class NegotiateContext {
   virtual Result<std::vector<std::uint8_t>> Step(std::span<const std::uint8_t> server_token) = 0;
   // The mechanism reports the exchange finished on our side.
   virtual bool complete() const = 0;
+  // Why the peer may have refused a token without saying why (a bare
+  // "Negotiate" answer): Kerberos's own error for this identity and
+  // service, or "" when Kerberos alone would succeed.
+  virtual std::string Diagnose() { return {}; }
 };
 
 // Starts an exchange with the HTTP service on `host` (service principal

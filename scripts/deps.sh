@@ -6,6 +6,8 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build ccache pkg-config git
   libcurl4-openssl-dev libboost1.81-dev libsqlite3-dev libssl-dev libkrb5-dev
+  # proxy discovery: libproxy and its PAC runner (platform/proxy_resolver.h)
+  libproxy-dev libproxy1-plugin-webkit
   libgtest-dev libgmock-dev
   nlohmann-json3-dev
   nginx curl ca-certificates openssl clang-format

@@ -19,6 +19,7 @@ constexpr HResult MakeHResult(std::uint32_t value) { return static_cast<HResult>
 inline constexpr HResult kSOk = 0;
 inline constexpr HResult kEFail = MakeHResult(0x80004005);
 inline constexpr HResult kENotImpl = MakeHResult(0x80004001);
+inline constexpr HResult kEAbort = MakeHResult(0x80004004);
 inline constexpr HResult kEInvalidArg = MakeHResult(0x80070057);
 inline constexpr HResult kEAccessDenied = MakeHResult(0x80070005);
 inline constexpr HResult kEOutOfMemory = MakeHResult(0x8007000E);
@@ -105,6 +106,11 @@ inline constexpr HResult kWinHttpSecureCertRevFailed = MakeHResult(0x80072F19);
 inline constexpr HResult kWinHttpSecureInvalidCert = MakeHResult(0x80072F89);
 inline constexpr HResult kWinHttpSecureCertRevoked = MakeHResult(0x80072F8A);
 inline constexpr HResult kWinHttpSecureCertWrongUsage = MakeHResult(0x80072F93);
+// The proxy for a URL could not be found: the PAC script could not be run
+// (AUTO_PROXY_SERVICE_ERROR), or proxy discovery did not answer
+// (AUTODETECTION_FAILED).
+inline constexpr HResult kWinHttpAutoProxyServiceError = MakeHResult(0x80072F92);
+inline constexpr HResult kWinHttpAutodetectionFailed = MakeHResult(0x80072F94);
 
 // Certificate store codes (winerror.h), returned when choosing a client
 // certificate: none matches, it has expired, it has no private key, its

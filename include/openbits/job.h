@@ -193,11 +193,14 @@ class OPENBITS_EXPORT Job {
   virtual std::string GetHttpMethod() const = 0;
 
   // How the job reaches servers (BG_JOB_PROXY_USAGE). PRECONFIG (default)
-  // follows the process environment (http_proxy, https_proxy, no_proxy);
-  // NO_PROXY connects directly; OVERRIDE uses `proxy_list`
-  // ("[scheme=][scheme://]host[:port]" entries) except for hosts in
-  // `bypass_list` (names, leftmost "*" wildcards, "<local>"). The lists must
-  // be empty unless OVERRIDE (E_INVALIDARG). AUTODETECT: E_NOTIMPL for now.
+  // follows the platform's configuration through libproxy (http_proxy,
+  // https_proxy, no_proxy, a "pac+http://" script, desktop settings), or the
+  // variables alone in a build without libproxy; AUTODETECT discovers a PAC
+  // script (WPAD, or openbits.conf's [proxy] AutoConfigUrl; E_NOTIMPL in a
+  // build without libproxy); NO_PROXY connects directly; OVERRIDE uses
+  // `proxy_list` ("[scheme=][scheme://]host[:port]" entries) except for
+  // hosts in `bypass_list` (names, leftmost "*" wildcards, "<local>"). The
+  // lists must be empty unless OVERRIDE (E_INVALIDARG).
   // BG_E_PROXY_LIST_TOO_LARGE / _BYPASS_LIST_TOO_LARGE over 32767 chars.
   virtual Status SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                                   std::string_view bypass_list) = 0;

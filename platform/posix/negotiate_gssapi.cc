@@ -137,19 +137,22 @@ class GssNegotiate final : public NegotiateContext {
       // SPNEGO hides the reason ("failed to negotiate a mechanism"): ask
       // Kerberos itself, which says "preauthentication failed", "client
       // not found", "clock skew too great" or "no credentials".
-      if (mech_ == &kSpnegoOid && !identity_.ntlm_only) {
-        if (std::string why = KerberosDiagnosis(); !why.empty()) {
-          if (why.find("Decrypt integrity check failed") != std::string::npos ||
-              why.find("Preauthentication failed") != std::string::npos) {
-            why += " - the password is wrong";
-          }
-          return Status(error.code(), "Kerberos: " + why);
-        }
-      }
+      if (std::string why = Diagnose(); !why.empty()) return Status(error.code(), why);
       return error;
     }
     complete_ = major == GSS_S_COMPLETE;
     return token;
+  }
+
+  std::string Diagnose() override {
+    if (mech_ != &kSpnegoOid || identity_.ntlm_only) return {};
+    std::string why = KerberosDiagnosis();
+    if (why.empty()) return {};
+    if (why.find("Decrypt integrity check failed") != std::string::npos ||
+        why.find("Preauthentication failed") != std::string::npos) {
+      why += " - the password is wrong";
+    }
+    return "Kerberos: " + why;
   }
 
   // The error Kerberos alone gives for this identity and target; "" if it

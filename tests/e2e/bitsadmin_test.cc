@@ -275,7 +275,10 @@ TEST_F(BitsadminTest, ProxyAndCredentialSwitches) {
   EXPECT_EQ(B({"/rawreturn", "/getproxybypasslist", "proxied"}).out, "NULL");
   EXPECT_EQ(B({"/setproxysettings", "proxied", "OVERRIDE", "NULL", "NULL"}).status, 1);
   EXPECT_EQ(B({"/setproxysettings", "proxied", "NO_PROXY", "p:1"}).status, 1);
-  EXPECT_EQ(B({"/setproxysettings", "proxied", "AUTODETECT"}).status, 1);
+  // openbitsd is built with libproxy here (scripts/deps.sh).
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "AUTODETECT"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getproxyusage", "proxied"}).out, "AUTODETECT");
+  EXPECT_EQ(B({"/setproxysettings", "proxied", "AUTODETECT", "p:1"}).status, 1);
   EXPECT_EQ(B({"/setproxysettings", "proxied"}).status, 2);
 
   EXPECT_EQ(B({"/setcredentials", "proxied", "SERVER", "BASIC", "ann", "pw"}).out,

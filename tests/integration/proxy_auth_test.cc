@@ -14,6 +14,7 @@
 #include "openbits/hresult.h"
 #include "openbits/manager.h"
 
+#include "platform/proxy_resolver.h"
 #include "tests/support/auth_servers.h"
 #include "tests/support/test_support.h"
 
@@ -271,7 +272,8 @@ TEST_F(ProxyAuthTest, BadProxySettingsAreRefused) {
   auto job = NewJob(target_->Url(Own("/file.bin")));
   EXPECT_EQ(job->SetProxySettings(ProxyUsage::kOverride, "", "").code(), kEInvalidArg);
   EXPECT_EQ(job->SetProxySettings(ProxyUsage::kNoProxy, "p:1", "").code(), kEInvalidArg);
-  EXPECT_EQ(job->SetProxySettings(ProxyUsage::kAutodetect, "", "").code(), kENotImpl);
+  EXPECT_EQ(job->SetProxySettings(ProxyUsage::kAutodetect, "p:1", "").code(),
+            platform::ProxyResolutionAvailable() ? kEInvalidArg : kENotImpl);
   EXPECT_EQ(job->GetProxySettings().usage, ProxyUsage::kPreconfig);
 }
 

@@ -171,6 +171,49 @@ TEST_F(ProxyNegotiateTest, ImplicitProxyNegotiateForHttpAndHttpsTargets) {
   EXPECT_TRUE(tunnel);
 }
 
+TEST_F(ProxyNegotiateTest, ExplicitProxyNegotiateAuthenticatesAsThatUserForHttpAndHttps) {
+  const std::string uri = Own("/file.bin");
+  auto http = NewJob(target_->Url(uri), *negotiate_proxy_);
+  ASSERT_TRUE(
+      http->SetCredentials(AuthTarget::kProxy, AuthScheme::kNegotiate, "alice", "alicepw").ok());
+  ASSERT_EQ(Run(*http), JobState::kTransferred)
+      << http->GetError().value_or(JobErrorInfo{}).description;
+  auto https = NewJob(tls_target_->Url(uri), *negotiate_proxy_);
+  ASSERT_TRUE(
+      https->SetCredentials(AuthTarget::kProxy, AuthScheme::kNegotiate, "alice", "alicepw").ok());
+  ASSERT_EQ(Run(*https), JobState::kTransferred)
+      << https->GetError().value_or(JobErrorInfo{}).description;
+  http.reset();
+  https.reset();
+  manager_.reset();  // closes the tunnel, which squid then logs
+  // alice, although the process holds bob's ticket.
+  const std::string alice = std::string("alice@") + KdcServer::kRealm;
+  EXPECT_EQ(ProxyUsers(*negotiate_proxy_, uri), std::vector<std::string>{alice});
+  bool tunnel = false;
+  for (const auto& e : negotiate_proxy_->AccessLog()) {
+    tunnel |= e.method == "CONNECT" && e.user == alice && e.result == "TCP_TUNNEL/200";
+  }
+  EXPECT_TRUE(tunnel);
+}
+
+TEST_F(ProxyNegotiateTest, AWrongProxyNegotiatePasswordFailsWith407NamingTheScheme) {
+  const std::string uri = Own("/file.bin");
+  for (const std::string& url : {target_->Url(uri), tls_target_->Url(uri)}) {
+    auto job = NewJob(url, *negotiate_proxy_);
+    ASSERT_TRUE(
+        job->SetCredentials(AuthTarget::kProxy, AuthScheme::kNegotiate, "alice", "wrong").ok());
+    ASSERT_EQ(Run(*job), JobState::kError) << url;
+    auto error = job->GetError();
+    EXPECT_EQ(error->code, HttpErrorCode(407)) << url;
+    EXPECT_NE(error->description.find("Negotiate (proxy)"), std::string::npos)
+        << error->description;
+    EXPECT_NE(error->description.find("password is wrong"), std::string::npos)
+        << error->description;
+    std::printf("reported: %s\n", error->description.c_str());
+  }
+  EXPECT_TRUE(ProxyUsers(*negotiate_proxy_, uri).empty());
+}
+
 TEST_F(ProxyNegotiateTest, ProxyNtlmWithExplicitCredentials) {
   const std::string uri = Own("/file.bin");
   auto job = NewJob(target_->Url(uri), *ntlm_proxy_);

@@ -6,6 +6,8 @@
 
 #include "openbits/hresult.h"
 
+#include "platform/proxy_resolver.h"
+
 namespace openbits::auth {
 namespace {
 
@@ -31,7 +33,11 @@ TEST(ProxySettingsTest, ValidationFollowsBits) {
   EXPECT_EQ(ValidateProxySettings(ProxyUsage::kOverride, "a", std::string(32768, 'b')).code(),
             kBgEProxyBypassListTooLarge);
   EXPECT_EQ(ValidateProxySettings(static_cast<ProxyUsage>(9), "", "").code(), kENotImpl);
-  EXPECT_EQ(ValidateProxySettings(ProxyUsage::kAutodetect, "", "").code(), kENotImpl);
+  // AUTODETECT needs libproxy's helper; it takes no lists either way.
+  EXPECT_EQ(ValidateProxySettings(ProxyUsage::kAutodetect, "", "").code(),
+            platform::ProxyResolutionAvailable() ? kSOk : kENotImpl);
+  EXPECT_EQ(ValidateProxySettings(ProxyUsage::kAutodetect, "p:80", "").code(),
+            platform::ProxyResolutionAvailable() ? kEInvalidArg : kENotImpl);
 }
 
 TEST(ProxySettingsTest, OverridePicksTheFirstEntryForTheScheme) {

@@ -1,0 +1,109 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "engine/proxy_discovery.h"
+
+#include <boost/asio/post.hpp>
+#include <curl/curl.h>
+
+#include "openbits/hresult.h"
+
+#include "platform/c_handles.h"
+
+namespace openbits::engine {
+
+namespace asio = boost::asio;
+
+namespace {
+
+constexpr auto kCacheLifetime = std::chrono::minutes(5);
+
+}  // namespace
+
+Result<DiscoveredRoute> FirstUsableRoute(const std::vector<std::string>& proxies) {
+  for (const std::string& p : proxies) {
+    if (p == "direct://") return DiscoveredRoute{};
+    // PAC's "SOCKS host:port" is SOCKS4, as in the browsers PAC came from.
+    if (p.rfind("socks://", 0) == 0) return DiscoveredRoute{false, "socks4://" + p.substr(8)};
+    for (const char* scheme : {"http://", "https://", "socks4://", "socks4a://", "socks5://"}) {
+      if (p.rfind(scheme, 0) == 0 && p.size() > std::char_traits<char>::length(scheme)) {
+        return DiscoveredRoute{false, p};
+      }
+    }
+  }
+  std::string listed;
+  for (const std::string& p : proxies) listed += (listed.empty() ? "" : " ") + p;
+  return Status(kWinHttpAutoProxyServiceError,
+                "proxy discovery named no proxy openbits can use: " + listed);
+}
+
+std::string OriginOf(const std::string& url) {
+  CPtr<CURLU> u(curl_url());
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
+  auto part = [&](CURLUPart which, unsigned flags) -> std::string {
+    char* raw = nullptr;
+    if (curl_url_get(u.get(), which, &raw, flags) != CURLUE_OK) return {};
+    std::string out(raw);
+    curl_free(raw);
+    return out;
+  };
+  const std::string scheme = part(CURLUPART_SCHEME, 0);
+  const std::string host = part(CURLUPART_HOST, 0);
+  const std::string port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  if (scheme.empty() || host.empty() || port.empty()) return {};
+  return scheme + "://" + host + ":" + port + "/";
+}
+
+ProxyDiscovery::ProxyDiscovery(asio::io_context& io, std::string autoconfig_url,
+                               std::chrono::milliseconds timeout)
+    : io_(io),
+      timeout_(timeout),
+      configured_(platform::NewProxyResolver(platform::ProxyDiscovery::kConfigured, "")),
+      autodetect_(platform::NewProxyResolver(platform::ProxyDiscovery::kAutodetect,
+                                             std::move(autoconfig_url))) {}
+
+ProxyDiscovery::~ProxyDiscovery() {
+  configured_->Cancel();
+  autodetect_->Cancel();
+  worker_.join();
+}
+
+bool ProxyDiscovery::Handles(ProxyUsage usage) {
+  return platform::ProxyResolutionAvailable() &&
+         (usage == ProxyUsage::kPreconfig || usage == ProxyUsage::kAutodetect);
+}
+
+void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url,
+                            std::function<void(Result<DiscoveredRoute>)> done) {
+  const std::string origin = OriginOf(url);
+  if (origin.empty()) {
+    asio::post(io_, [done = std::move(done), url] {
+      done(Status(kEInvalidArg, "the remote URL is malformed: " + url));
+    });
+    return;
+  }
+  const std::string key = std::to_string(static_cast<int>(usage)) + " " + origin;
+  const auto now = std::chrono::steady_clock::now();
+  if (auto it = cache_->find(key); it != cache_->end()) {
+    if (it->second.expires > now) {
+      asio::post(io_, [done = std::move(done), route = it->second.route] { done(route); });
+      return;
+    }
+    cache_->erase(it);
+  }
+  platform::ProxyResolver* resolver =
+      usage == ProxyUsage::kAutodetect ? autodetect_.get() : configured_.get();
+  asio::post(worker_, [this, resolver, origin, key, done = std::move(done)]() mutable {
+    auto proxies = resolver->ProxiesFor(origin, timeout_);
+    Result<DiscoveredRoute> route =
+        proxies.ok() ? FirstUsableRoute(*proxies) : Result<DiscoveredRoute>(proxies.status());
+    asio::post(
+        io_, [cache = cache_, key, route = std::move(route), done = std::move(done)]() mutable {
+          if (route.ok()) {
+            (*cache)[key] = Cached{*route, std::chrono::steady_clock::now() + kCacheLifetime};
+          }
+          done(std::move(route));
+        });
+  });
+}
+
+}  // namespace openbits::engine

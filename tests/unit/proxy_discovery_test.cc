@@ -1,0 +1,43 @@
+// Copyright (c) openbits authors. Licensed under the Apache License 2.0.
+
+#include "engine/proxy_discovery.h"
+
+#include <gtest/gtest.h>
+
+#include "openbits/hresult.h"
+
+namespace openbits::engine {
+namespace {
+
+TEST(ProxyRouteTest, TheFirstRouteLibcurlCanUseIsTaken) {
+  auto direct = FirstUsableRoute({"direct://", "http://p:3128"});
+  ASSERT_TRUE(direct.ok());
+  EXPECT_TRUE(direct->direct);
+
+  auto proxy = FirstUsableRoute({"http://p:3128", "direct://"});
+  ASSERT_TRUE(proxy.ok());
+  EXPECT_FALSE(proxy->direct);
+  EXPECT_EQ(proxy->proxy_url, "http://p:3128");
+
+  // An unknown kind is skipped; PAC's plain SOCKS is SOCKS4.
+  auto socks = FirstUsableRoute({"ftp://p:21", "socks://s:1080"});
+  ASSERT_TRUE(socks.ok());
+  EXPECT_EQ(socks->proxy_url, "socks4://s:1080");
+  EXPECT_EQ(FirstUsableRoute({"socks5://s:1080"})->proxy_url, "socks5://s:1080");
+
+  auto none = FirstUsableRoute({"ftp://p:21", "http://"});
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.status().code(), kWinHttpAutoProxyServiceError);
+  EXPECT_NE(none.status().message().find("ftp://p:21"), std::string::npos);
+}
+
+TEST(ProxyRouteTest, AScriptSeesTheOriginOnly) {
+  EXPECT_EQ(OriginOf("https://example.org/secret/path?token=1"), "https://example.org:443/");
+  EXPECT_EQ(OriginOf("http://example.org:8080/a"), "http://example.org:8080/");
+  EXPECT_EQ(OriginOf("http://user:pw@example.org/a"), "http://example.org:80/");
+  EXPECT_EQ(OriginOf("http://[::1]:81/"), "http://[::1]:81/");
+  EXPECT_EQ(OriginOf("not a url"), "");
+}
+
+}  // namespace
+}  // namespace openbits::engine
