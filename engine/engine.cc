@@ -638,54 +638,77 @@ Status Engine::Complete(JobData& job) {
   job.rec.pending = store::PendingAction::kComplete;
   OPENBITS_RETURN_IF_ERROR(Persist(job));
 
+  // Every completed file's data was synced before its completion was
+  // committed (FileTransfer::FinishFile), so publishing is renames only:
+  // each directory is synced once, after its renames and before the job
+  // record goes away. A crash in between resumes this pending Complete;
+  // a file renamed before the crash has no temporary file any more and
+  // stays where it is.
   bool partial = false;
-  for (store::FileRecord& f : job.rec.files) {
-    if (f.renamed) continue;
-    if (!f.completed) {
-      partial = true;
-      continue;
-    }
-    auto parts = platform::SplitAbsolutePath(f.local_name);
-    Status st = parts.status();
+  std::map<std::string, platform::ScopedFd> directories;
+  std::vector<store::FileRecord*> renamed;
+  Status st;
+  const store::FileRecord* failed = nullptr;
+  {
     auto as_owner = ActAsOwner(job.rec.owner);
     if (!as_owner.ok()) st = as_owner.status();
-    if (parts.ok() && as_owner.ok()) {
-      auto dir = platform::OpenDirectory(parts->directory);
-      st = dir.status();
-      if (dir.ok()) {
-        auto fd = platform::OpenExisting(*dir, f.temp_name);
-        st = fd.status();
-        if (fd.ok()) {
-          // Private (0600) while downloading; the user's usual mode once
-          // the file is theirs.
-          st = platform::SetMode(*fd, platform::DefaultFileMode());
-          if (st.ok()) st = platform::SyncData(*fd);
-          if (st.ok() && !f.last_modified.empty()) {
-            const time_t when = curl_getdate(f.last_modified.c_str(), nullptr);
-            if (when > 0) {
-              (void)platform::SetModificationTime(*fd,
-                                                  std::chrono::system_clock::from_time_t(when));
-            }
-          }
-          if (st.ok()) st = platform::RenameAt(*dir, f.temp_name, parts->name);
-          if (st.ok()) st = platform::SyncDirectory(*dir);
+    for (store::FileRecord& f : job.rec.files) {
+      if (!st.ok()) break;
+      if (f.renamed) continue;
+      if (!f.completed) {
+        partial = true;
+        continue;
+      }
+      failed = &f;
+      auto parts = platform::SplitAbsolutePath(f.local_name);
+      st = parts.status();
+      if (!st.ok()) break;
+      auto dir = directories.find(parts->directory);
+      if (dir == directories.end()) {
+        auto opened = platform::OpenDirectory(parts->directory);
+        st = opened.status();
+        if (!st.ok()) break;
+        dir = directories.emplace(parts->directory, std::move(*opened)).first;
+      }
+      auto fd = platform::OpenExisting(dir->second, f.temp_name);
+      st = fd.status();
+      if (!st.ok()) break;
+      // Private (0600) while downloading; the user's usual mode once the
+      // file is theirs.
+      st = platform::SetMode(*fd, platform::DefaultFileMode());
+      if (!st.ok()) break;
+      if (!f.last_modified.empty()) {
+        const time_t when = curl_getdate(f.last_modified.c_str(), nullptr);
+        if (when > 0) {
+          (void)platform::SetModificationTime(*fd, std::chrono::system_clock::from_time_t(when));
         }
       }
+      st = platform::RenameAt(dir->second, f.temp_name, parts->name);
+      if (!st.ok()) break;
+      renamed.push_back(&f);
+      failed = nullptr;
     }
-    if (as_owner.ok()) as_owner->reset();  // the store is written as ourselves again
-    if (!st.ok()) {
-      // BITS: the job stays TRANSFERRED; renamed files stay available; the
-      // application fixes the cause and calls Complete again or Cancel.
-      job.rec.pending = store::PendingAction::kNone;
-      TransferOutcome o = LocalFileFailure(st);
-      RecordError(job, o, f.index);
-      SetState(job, JobState::kTransferred);
-      (void)Persist(job);
-      NotifyModification(job, false);
-      return Status(st.code(), "could not move " + f.local_name + " into place: " + st.message());
+    for (auto& [path, dir] : directories) {
+      Status synced = platform::SyncDirectory(dir);
+      if (st.ok() && !synced.ok()) st = synced;
     }
-    f.renamed = true;
-    (void)store_->UpdateFile(job.rec.id, f);
+  }  // the store is written as ourselves again
+  for (store::FileRecord* f : renamed) f->renamed = true;
+  if (!st.ok()) {
+    // BITS: the job stays TRANSFERRED; renamed files stay available; the
+    // application fixes the cause and calls Complete again or Cancel.
+    (void)store_->RunInTransaction([&]() -> Status {
+      for (store::FileRecord* f : renamed) (void)store_->UpdateFile(job.rec.id, *f);
+      return Status::Ok();
+    });
+    job.rec.pending = store::PendingAction::kNone;
+    TransferOutcome o = LocalFileFailure(st);
+    const std::string name = failed != nullptr ? failed->local_name : std::string("a file");
+    RecordError(job, o, failed != nullptr ? static_cast<std::int64_t>(failed->index) : -1);
+    SetState(job, JobState::kTransferred);
+    (void)Persist(job);
+    NotifyModification(job, false);
+    return Status(st.code(), "could not move " + name + " into place: " + st.message());
   }
   (void)DeleteTemporaryFiles(job);
   SetState(job, JobState::kAcknowledged);
