@@ -97,11 +97,15 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   // Keep the queue small, or every /list slows the run down as it grows.
   static int runs = 0;
   if (++runs % 32 == 0) {
-    const openbits::engine::Caller admin{"", true};
-    auto jobs = daemon->engine->ListJobs(admin, openbits::EnumScope::kAllUsers);
-    if (jobs.ok() && jobs->size() > 16) {
-      for (auto& job : *jobs) (void)daemon->engine->Cancel(*job);
-    }
+    // On the engine's thread, like every engine call: the daemon may still
+    // be closing the last client's session there.
+    daemon->engine->Call([&] {
+      const openbits::engine::Caller admin{"", true};
+      auto jobs = daemon->engine->ListJobs(admin, openbits::EnumScope::kAllUsers);
+      if (jobs.ok() && jobs->size() > 16) {
+        for (auto& job : *jobs) (void)daemon->engine->Cancel(*job);
+      }
+    });
   }
   return 0;
 }
