@@ -1556,7 +1556,42 @@ void Engine::StopTransfer(JobData& job, bool keep_progress) {
   job.active_since = now;
 }
 
+void Engine::OnFileSynced(const std::weak_ptr<JobData>& weak, const store::FileRecord& file,
+                          const Status& synced) {
+  auto job = weak.lock();
+  if (!job || job->removed) return;
+  --job->pending_syncs;
+  store::FileRecord* f = file.index < job->rec.files.size() ? &job->rec.files[file.index] : nullptr;
+  // Still the file that was synced (not restarted or replaced meanwhile).
+  const bool current = f != nullptr && f->completed && f->temp_name == file.temp_name;
+  Status st = synced;
+  if (current && st.ok()) st = store_->UpdateFile(job->rec.id, *f);
+  if (current && !st.ok()) {
+    // Never claimed durable: fetch the file again once the cause is fixed.
+    f->completed = false;
+    f->bytes_transferred = 0;
+    StopTransfer(*job, true);
+    TransferOutcome o = LocalFileFailure(st);
+    RecordError(*job, o, file.index);
+    job->all_done_waiting = false;
+    if (o.transient) {
+      EnterTransientError(job);
+    } else {
+      EnterError(*job);
+    }
+    return;
+  }
+  if (job->pending_syncs == 0 && job->all_done_waiting) {
+    job->all_done_waiting = false;
+    OnAllFilesDone(*job);
+  }
+}
+
 void Engine::OnAllFilesDone(JobData& job) {
+  if (job.pending_syncs > 0) {
+    job.all_done_waiting = true;  // OnFileSynced comes back here
+    return;
+  }
   Transition t = ApplyEvent({job.rec.state, JobEvent::kAllFilesDone});
   if (!t.status.ok()) return;
   job.slice_timer.cancel();
@@ -1681,6 +1716,16 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
   if (!job) return;
 
   if (outcome.file_done) {
+    if (outcome.unsynced && outcome.completed_file && index < job->rec.files.size()) {
+      // Completed in memory now, in the store once the bytes are durable.
+      job->rec.files[index] = *outcome.completed_file;
+      ++job->pending_syncs;
+      std::weak_ptr<JobData> weak = job;
+      asio::post(sync_pool_, [this, weak, fd = outcome.unsynced, file = *outcome.completed_file] {
+        Status synced = platform::SyncData(*fd);
+        asio::post(io_, [this, weak, file, synced] { OnFileSynced(weak, file, synced); });
+      });
+    }
     NotifyFileTransferred(*job, index);
     NotifyModification(*job, false);
     StartNextFile(job);

@@ -98,6 +98,10 @@ struct JobData {
   std::chrono::steady_clock::time_point last_notify;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
+  // Finished files whose last bytes are being synced: their completion is
+  // committed when the sync returns, and the job is TRANSFERRED only after.
+  int pending_syncs = 0;
+  bool all_done_waiting = false;  // OnAllFilesDone waits for pending_syncs
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
@@ -216,6 +220,9 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void StopTransfer(JobData& job, bool keep_progress);
   void Preempt(JobData& job);
   void OnAllFilesDone(JobData& job);
+  // The sync of a finished file's last bytes returned (sync thread -> here).
+  void OnFileSynced(const std::weak_ptr<JobData>& weak, const store::FileRecord& file,
+                    const Status& synced);
   void RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index);
   void EnterTransientError(const std::shared_ptr<JobData>& job);
   void EnterError(JobData& job);

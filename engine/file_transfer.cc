@@ -1014,6 +1014,19 @@ void FileTransfer::OnCrlDone(CURLcode result) {
 void FileTransfer::FinishFile() {
   file_.bytes_total = written_;
   if (file_.remote_size == kSizeUnknown && file_.ranges.empty()) file_.remote_size = written_;
+  if (fd_ && written_ > durable_) {
+    // The last bytes are synced on the sync thread while the next file
+    // starts; the host commits the completion only once they are durable.
+    // A crash before that costs this file's bytes since its checkpoint.
+    file_.completed = true;
+    file_.bytes_transferred = written_;
+    TransferOutcome outcome;
+    outcome.file_done = true;
+    outcome.unsynced = fd_;
+    outcome.completed_file = file_;
+    Finish(outcome);
+    return;
+  }
   file_.completed = true;
   Status st = CheckpointNow();
   if (!st.ok()) {

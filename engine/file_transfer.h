@@ -59,6 +59,10 @@ struct TransferOutcome {
   std::string why;
   // Seconds the server asked to wait (Retry-After), if it did.
   std::optional<std::uint64_t> retry_after_s;
+  // file_done with bytes not yet synced: the host syncs `unsynced` and only
+  // then commits `completed_file` (completed), while the next file starts.
+  std::shared_ptr<platform::ScopedFd> unsynced;
+  std::optional<store::FileRecord> completed_file;
 };
 
 class TransferHost {

@@ -746,6 +746,37 @@ TEST_F(DownloadTest, EnumJobInfoSnapshotsTheWholeQueue) {
   EXPECT_EQ(b->GetInfo().state, JobState::kError);
 }
 
+TEST_F(DownloadTest, ATransferredJobIsDurableAndNothingIsFetchedAgainAfterARestart) {
+  // Each file's last bytes are synced while the next one downloads; the job
+  // must not be TRANSFERRED before every completion is committed.
+  auto job = NewJob("durable");
+  const Guid id = job->GetId();
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(job->AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
+                             Dest("f" + std::to_string(i)))
+                    .ok());
+  }
+  // The last file's final sync (up to a checkpoint's worth) is the longest.
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/medium.bin")), Dest("last")).ok());
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  auto reopened = manager_->GetJob(id);
+  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
+  EXPECT_EQ((*reopened)->GetState(), JobState::kTransferred);
+  EXPECT_EQ((*reopened)->GetProgress().files_transferred, 21u);
+  ASSERT_EQ((*reopened)->Complete().code(), 0);
+  EXPECT_EQ(Sha256OfFile(Dest("last")), medium_sha_);
+  EXPECT_EQ(server_->AccessLogFor(Own("/medium.bin")).size(), 1u);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Sha256OfFile(Dest("f" + std::to_string(i))), small_sha_);
+    EXPECT_EQ(server_->AccessLogFor(Own("/small.bin") + "&n=" + std::to_string(i)).size(), 1u);
+  }
+}
+
 TEST_F(DownloadTest, AFailedRenameLeavesTheJobTransferredAndCompleteCanBeRetried) {
   auto job = NewJob("rename-fails");
   ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("a.bin")).ok());
