@@ -17,17 +17,10 @@
 #include "openbits/hresult.h"
 
 #include "platform/cert_store.h"
+#include "platform/windows/utf16.h"
 
 namespace openbits::platform {
 namespace {
-
-std::wstring Widen(std::string_view s) {
-  if (s.empty()) return {};
-  const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), out.data(), n);
-  return out;
-}
 
 DWORD SystemStoreFlag(CertStoreLocation location) {
   switch (location) {

@@ -19,26 +19,10 @@
 #include "openbits/hresult.h"
 
 #include "platform/proxy_resolver.h"
+#include "platform/windows/utf16.h"
 
 namespace openbits::platform {
 namespace {
-
-std::wstring Widen(const std::string& s) {
-  if (s.empty()) return {};
-  const int n = MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), nullptr, 0);
-  std::wstring out(static_cast<std::size_t>(n), L'\0');
-  MultiByteToWideChar(CP_UTF8, 0, s.data(), static_cast<int>(s.size()), out.data(), n);
-  return out;
-}
-
-std::string Narrow(const wchar_t* s) {
-  if (s == nullptr || *s == L'\0') return {};
-  const int n = WideCharToMultiByte(CP_UTF8, 0, s, -1, nullptr, 0, nullptr, nullptr);
-  std::string out(static_cast<std::size_t>(n), '\0');
-  WideCharToMultiByte(CP_UTF8, 0, s, -1, out.data(), n, nullptr, nullptr);
-  out.resize(static_cast<std::size_t>(n > 0 ? n - 1 : 0));
-  return out;
-}
 
 // WinHTTP's proxy string: "host:port", "http=host:port;https=host2:port",
 // entries separated by ';' or blanks. Keeps the entries for `scheme`.
@@ -95,7 +79,8 @@ class WinHttpResolver final : public ProxyResolver {
     } else {
       WINHTTP_CURRENT_USER_IE_PROXY_CONFIG ie{};
       if (!WinHttpGetIEProxyConfigForCurrentUser(&ie)) return std::vector<std::string>{"direct://"};
-      const std::string manual = Narrow(ie.lpszProxy);
+      const std::string manual =
+          Narrow(ie.lpszProxy != nullptr ? std::wstring_view(ie.lpszProxy) : std::wstring_view());
       std::wstring config_url = ie.lpszAutoConfigUrl != nullptr ? ie.lpszAutoConfigUrl : L"";
       const bool auto_detect = ie.fAutoDetect != FALSE;
       GlobalFree(ie.lpszProxy);
