@@ -83,6 +83,23 @@ class DownloadTest : public ::testing::Test {
 
   std::string Dest(const std::string& name) const { return dest_ / name; }
 
+  // Runs `job` to TRANSFERRED, closes the queue and opens it again: the
+  // same job as the new queue has it (null if it is gone). Takes the last
+  // handle: a handle keeps the closed queue's engine, and its lock, alive.
+  std::shared_ptr<Job> TransferThenReopen(std::shared_ptr<Job>&& job) {
+    const Guid id = job->GetId();
+    auto watcher = Watch(*job);
+    EXPECT_TRUE(job->Resume().ok());
+    EXPECT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+    job.reset();
+    manager_.reset();
+    OpenManager();
+    if (!manager_) return nullptr;
+    auto again = manager_->GetJob(id);
+    EXPECT_TRUE(again.ok()) << again.status().ToString();
+    return again.ok() ? *again : nullptr;
+  }
+
   // Starts `job` and suspends it once at least `bytes` are local; returns
   // how many bytes the job kept.
   std::uint64_t RunThenSuspend(Job& job, testing::JobWatcher& watcher, std::uint64_t bytes) {
@@ -543,19 +560,12 @@ TEST_F(DownloadTest, TheQueueSurvivesAReopenWithEveryProperty) {
 
 TEST_F(DownloadTest, ATransferredJobSurvivesAReopenAndCompletes) {
   auto job = NewJob("transferred");
-  const Guid id = job->GetId();
   ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
-  auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
-  job.reset();
-  manager_.reset();
-  OpenManager();
-  auto again = manager_->GetJob(id);
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ((*again)->GetState(), JobState::kTransferred);
-  EXPECT_NE((*again)->GetTimes().transfer_completion, std::chrono::system_clock::time_point{});
-  ASSERT_TRUE((*again)->Complete().ok());
+  auto again = TransferThenReopen(std::move(job));
+  ASSERT_TRUE(again);
+  EXPECT_EQ(again->GetState(), JobState::kTransferred);
+  EXPECT_NE(again->GetTimes().transfer_completion, std::chrono::system_clock::time_point{});
+  ASSERT_TRUE(again->Complete().ok());
   EXPECT_EQ(Sha256OfFile(Dest("small.bin")), small_sha_);
 }
 
@@ -750,7 +760,6 @@ TEST_F(DownloadTest, ATransferredJobIsDurableAndNothingIsFetchedAgainAfterAResta
   // Each file's last bytes are synced while the next one downloads; the job
   // must not be TRANSFERRED before every completion is committed.
   auto job = NewJob("durable");
-  const Guid id = job->GetId();
   for (int i = 0; i < 20; ++i) {
     ASSERT_TRUE(job->AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
                              Dest("f" + std::to_string(i)))
@@ -758,17 +767,11 @@ TEST_F(DownloadTest, ATransferredJobIsDurableAndNothingIsFetchedAgainAfterAResta
   }
   // The last file's final sync (up to a checkpoint's worth) is the longest.
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/medium.bin")), Dest("last")).ok());
-  auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
-  job.reset();
-  manager_.reset();
-  OpenManager();
-  auto reopened = manager_->GetJob(id);
-  ASSERT_TRUE(reopened.ok()) << reopened.status().ToString();
-  EXPECT_EQ((*reopened)->GetState(), JobState::kTransferred);
-  EXPECT_EQ((*reopened)->GetProgress().files_transferred, 21u);
-  ASSERT_EQ((*reopened)->Complete().code(), 0);
+  auto reopened = TransferThenReopen(std::move(job));
+  ASSERT_TRUE(reopened);
+  EXPECT_EQ(reopened->GetState(), JobState::kTransferred);
+  EXPECT_EQ(reopened->GetProgress().files_transferred, 21u);
+  ASSERT_EQ(reopened->Complete().code(), 0);
   EXPECT_EQ(Sha256OfFile(Dest("last")), medium_sha_);
   EXPECT_EQ(server_->AccessLogFor(Own("/medium.bin")).size(), 1u);
   for (int i = 0; i < 20; ++i) {
