@@ -3,11 +3,11 @@
 #include "engine/file_transfer.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <ctime>
-#include <iterator>
 
 #include <boost/asio/post.hpp>
 #include <openssl/err.h>
@@ -549,12 +549,11 @@ std::string FileTransfer::ProxyHost() const {
       break;
     case TransferConfig::Route::kEnvironment: {
       // What libcurl reads (a build without proxy discovery).
-      const bool https = RequestedUrl().rfind("https:", 0) == 0;
-      static constexpr const char* kHttps[] = {"https_proxy", "HTTPS_PROXY", "all_proxy",
-                                               "ALL_PROXY"};
-      static constexpr const char* kHttp[] = {"http_proxy", "all_proxy", "ALL_PROXY"};
-      const auto names = https ? std::vector<const char*>(std::begin(kHttps), std::end(kHttps))
-                               : std::vector<const char*>(std::begin(kHttp), std::end(kHttp));
+      static constexpr std::array<const char*, 4> kHttps = {"https_proxy", "HTTPS_PROXY",
+                                                            "all_proxy", "ALL_PROXY"};
+      static constexpr std::array<const char*, 4> kHttp = {"http_proxy", "all_proxy", "ALL_PROXY",
+                                                           ""};
+      const auto& names = RequestedUrl().rfind("https:", 0) == 0 ? kHttps : kHttp;
       for (const char* name : names) {
         if (const char* v = std::getenv(name); v != nullptr && *v != '\0') {
           proxy = v;
