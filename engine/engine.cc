@@ -276,6 +276,12 @@ void Engine::Shutdown() {
     sync_pool_.join();
     closed_ = true;
     multi_.reset();
+    // A Job handle may keep this object alive long after its Manager is
+    // gone; the queue must not stay locked and open for that long, or the
+    // same process could not open it again.
+    vault_.reset();
+    store_.reset();
+    lock_file_ = platform::ScopedFd();
   }
   notify_work_.reset();
   if (notify_thread_.joinable()) {
@@ -458,6 +464,7 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
 }
 
 Result<std::shared_ptr<JobData>> Engine::FindJob(const Caller& caller, const Guid& id) {
+  if (closed_) return Status(kEFail, "the manager is closed");
   auto it = jobs_.find(id);
   if (it == jobs_.end()) return Status(kBgENotFound, "no job " + id.ToString());
   if (it->second->rec.owner != caller.user && !caller.is_admin) {
@@ -468,6 +475,7 @@ Result<std::shared_ptr<JobData>> Engine::FindJob(const Caller& caller, const Gui
 
 Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& caller,
                                                                EnumScope scope) {
+  if (closed_) return Status(kEFail, "the manager is closed");
   if (scope == EnumScope::kAllUsers && !caller.is_admin) {
     return Status(kEAccessDenied, "listing all users' jobs needs administrator rights");
   }

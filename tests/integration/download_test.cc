@@ -84,8 +84,7 @@ class DownloadTest : public ::testing::Test {
   std::string Dest(const std::string& name) const { return dest_ / name; }
 
   // Runs `job` to TRANSFERRED, closes the queue and opens it again: the
-  // same job as the new queue has it (null if it is gone). Takes the last
-  // handle: a handle keeps the closed queue's engine, and its lock, alive.
+  // same job as the new queue has it (null if it is gone).
   std::shared_ptr<Job> TransferThenReopen(std::shared_ptr<Job>&& job) {
     const Guid id = job->GetId();
     auto watcher = Watch(*job);
@@ -573,6 +572,37 @@ TEST_F(DownloadTest, ASecondManagerOnTheSameQueueIsRefused) {
   auto second = Manager::Open(options_);
   ASSERT_FALSE(second.ok());
   EXPECT_EQ(second.status().code(), kEAccessDenied);
+}
+
+// A handle may outlive its Manager (the contract in manager.h), but it must
+// not hold the queue: the same process reopens it at once, and the old
+// handle fails every call instead of touching the closed database.
+TEST_F(DownloadTest, AHandleThatOutlivesItsManagerFailsAndLeavesTheQueueFree) {
+  auto job = NewJob("outlives");
+  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  auto file = job->EnumFiles().at(0);
+  const Guid id = job->GetId();
+  manager_.reset();
+
+  OpenManager();
+  ASSERT_TRUE(manager_);
+  EXPECT_EQ(job->Resume().code(), kEFail);
+  EXPECT_EQ(job->SetDescription("late").code(), kEFail);
+  EXPECT_EQ(job->AddFile(server_->Url("/small.bin"), Dest("other.bin")).code(), kEFail);
+  EXPECT_EQ(job->SetCredentials(AuthTarget::kServer, AuthScheme::kBasic, "u", "p").code(), kEFail);
+  EXPECT_EQ(job->Cancel().code(), kEFail);
+  EXPECT_EQ(job->GetState(), JobState::kSuspended);  // the last state it knew
+  EXPECT_EQ(file->GetLocalName(), Dest("small.bin"));
+
+  auto again = manager_->GetJob(id);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->GetDescription(), "");
+  EXPECT_EQ((*again)->EnumFiles().size(), 1u);
+  auto watcher = Watch(**again);
+  ASSERT_TRUE((*again)->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(**again), JobState::kTransferred);
+  ASSERT_TRUE((*again)->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("small.bin")), small_sha_);
 }
 
 TEST_F(DownloadTest, ATemporaryFileDeletedWhileSuspendedIsFetchedAgain) {
