@@ -150,7 +150,10 @@ long CurlAuthBit(AuthScheme scheme) {
   return 0;
 }
 
-Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
+// Checks the local name's syntax and the name itself; the directory's
+// checks (platform::CheckDestinationDirectory) are the caller's, once per
+// directory.
+Status ValidateLocalName(std::string_view path, const std::string& state_dir) {
   if (!platform::IsAbsolutePath(path)) {
     return Status(kEInvalidArg, "the local name must be an absolute path");
   }
@@ -176,7 +179,7 @@ Status ValidateLocalPath(std::string_view path, const std::string& state_dir) {
   if (p.rfind(state_dir + "/", 0) == 0) {
     return Status(kEInvalidArg, "the local name is inside the queue's state directory");
   }
-  return platform::CheckDestination(p, state_dir);
+  return platform::CheckDestinationName(p);
 }
 
 }  // namespace
@@ -265,6 +268,7 @@ void Engine::Shutdown() {
           StopTransfer(*job, /*keep_progress=*/true);
           CancelTimers(*job);
         }
+        FlushFinishedFiles();
         stopped.set_value();
       });
       stopped.get_future().wait();
@@ -424,6 +428,7 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
   if (closed_) return Status(kEFail, "the manager is closed");
   std::vector<std::shared_ptr<JobData>> created;
   created.reserve(specs.size());
+  std::unordered_map<std::string, Status> directories;  // every job has the caller as owner
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const JobSpec& spec = specs[i];
     const std::string where = "job spec " + std::to_string(i) + ": ";
@@ -440,8 +445,8 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
     job->rec.description = spec.description;
     job->rec.priority = spec.priority;
     if (!spec.files.empty()) {
-      Status st =
-          BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files, &job->rec.secrets);
+      Status st = BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files,
+                                   &job->rec.secrets, &directories);
       if (!st.ok()) return Status(st.code(), where + st.message());
     }
     if (spec.resume) {
@@ -492,7 +497,8 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& cal
 Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
                                 const std::vector<FileRange>* ranges,
                                 std::vector<store::FileRecord>* out,
-                                std::vector<store::SecretRecord>* secrets) {
+                                std::vector<store::SecretRecord>* secrets,
+                                std::unordered_map<std::string, Status>* directories) {
   if (files.empty()) return Status(kEInvalidArg, "no file given");
   if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
   if (ranges != nullptr && HasCustomHttpMethod(job)) {
@@ -504,6 +510,13 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
   }
   std::vector<store::FileRecord> added;
   std::vector<store::SecretRecord> sealed;
+  std::unordered_set<std::string_view> local_names;
+  for (const store::FileRecord& f : job.files) {
+    if (!f.renamed) local_names.insert(f.local_name);
+  }
+  // Many files share a directory; its checks run once.
+  std::unordered_map<std::string, Status> own_directories;
+  if (directories == nullptr) directories = &own_directories;
   for (const FileInfo& info : files) {
     Status url = ValidateRemoteUrl(info.remote_name);
     if (!url.ok()) {
@@ -517,15 +530,24 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
     Status local;
     {
       auto as_owner = ActAsOwner(job.owner);
-      local = as_owner.ok() ? ValidateLocalPath(info.local_name, options_.state_directory)
+      local = as_owner.ok() ? ValidateLocalName(info.local_name, options_.state_directory)
                             : as_owner.status();
+      if (local.ok()) {
+        auto parts = platform::SplitAbsolutePath(info.local_name);
+        if (!parts.ok()) {
+          local = parts.status();
+        } else {
+          auto [known, inserted] = directories->try_emplace(parts->directory);
+          if (inserted) {
+            known->second =
+                platform::CheckDestinationDirectory(parts->directory, options_.state_directory);
+          }
+          local = known->second;
+        }
+      }
     }
     if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
-    auto same_name = [&](const store::FileRecord& f) {
-      return f.local_name == info.local_name && !f.renamed;
-    };
-    if (std::any_of(job.files.begin(), job.files.end(), same_name) ||
-        std::any_of(added.begin(), added.end(), same_name)) {
+    if (local_names.count(info.local_name) != 0) {
       return Status(kEInvalidArg, "the job already has a file named " + info.local_name);
     }
     store::FileRecord f;
@@ -541,6 +563,7 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
       if (!record.ok()) return record.status();
       sealed.push_back(store::SecretRecord{purpose, std::move(*record)});
     }
+    local_names.insert(info.local_name);  // views into `files`, which outlive the loop
     added.push_back(std::move(f));
   }
   for (auto& f : added) out->push_back(std::move(f));
@@ -1518,6 +1541,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
     OnAllFilesDone(*job);
     return;
   }
+  if (next->temp_name.empty()) NameTemporaryFiles(*job, next);
   TransferConfig config;
   config.checkpoint_bytes = options_.checkpoint_bytes;
   config.checkpoint_interval = options_.checkpoint_interval;
@@ -1549,6 +1573,29 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   transfer->Start();
 }
 
+void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::iterator next) {
+  // A commit per file would cost a log sync each; a batch amortizes it, and
+  // a bound keeps huge jobs from naming files they may never reach.
+  constexpr std::size_t kNamesPerCommit = 256;
+  std::vector<std::size_t> named;
+  for (auto it = next; it != job.rec.files.end() && named.size() < kNamesPerCommit; ++it) {
+    if (!it->completed && !it->renamed && it->temp_name.empty()) {
+      named.push_back(static_cast<std::size_t>(it - job.rec.files.begin()));
+    }
+  }
+  for (std::size_t i : named) job.rec.files[i].temp_name = NewTemporaryName();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    for (std::size_t i : named) {
+      OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job.rec.id, job.rec.files[i]));
+    }
+    return Status::Ok();
+  });
+  if (!st.ok()) {
+    // Not recorded: each transfer names and records its own file instead.
+    for (std::size_t i : named) job.rec.files[i].temp_name.clear();
+  }
+}
+
 void Engine::StopTransfer(JobData& job, bool keep_progress) {
   if (!job.transfer) return;
   std::shared_ptr<FileTransfer> transfer = std::move(job.transfer);
@@ -1564,22 +1611,127 @@ void Engine::StopTransfer(JobData& job, bool keep_progress) {
   job.active_since = now;
 }
 
-void Engine::OnFileSynced(const std::weak_ptr<JobData>& weak, const store::FileRecord& file,
-                          const Status& synced) {
-  auto job = weak.lock();
-  if (!job || job->removed) return;
-  --job->pending_syncs;
-  store::FileRecord* f = file.index < job->rec.files.size() ? &job->rec.files[file.index] : nullptr;
-  // Still the file that was synced (not restarted or replaced meanwhile).
-  const bool current = f != nullptr && f->completed && f->temp_name == file.temp_name;
-  Status st = synced;
-  if (current && st.ok()) st = store_->UpdateFile(job->rec.id, *f);
-  if (current && !st.ok()) {
+namespace {
+// Small files finish every fraction of a millisecond; one sync per file
+// would cost more than the download. A crash loses at most this window's
+// completions (the files are fetched again), as with a checkpoint.
+constexpr std::size_t kSyncBatchFiles = 64;
+constexpr std::chrono::milliseconds kSyncBatchWindow{20};
+}  // namespace
+
+void Engine::QueueFinishedFile(const std::shared_ptr<JobData>& job,
+                               std::shared_ptr<platform::ScopedFd> fd,
+                               const store::FileRecord& file) {
+  ++job->pending_syncs;
+  finished_unsynced_.push_back(FinishedFile{job, std::move(fd), file});
+  MaybeSyncBatch(false);
+}
+
+void Engine::MaybeSyncBatch(bool urgent) {
+  sync_urgent_ = sync_urgent_ || urgent;
+  if (flushing_ || batch_in_flight_ || finished_unsynced_.empty()) return;
+  if (sync_urgent_ || finished_unsynced_.size() >= kSyncBatchFiles) {
+    StartSyncBatch();
+    return;
+  }
+  if (sync_window_timer_) return;  // armed by an earlier file
+  sync_window_timer_.emplace(io_, kSyncBatchWindow);
+  sync_window_timer_->async_wait([this](const boost::system::error_code& ec) {
+    if (ec) return;
+    sync_window_timer_.reset();
+    MaybeSyncBatch(true);
+  });
+}
+
+void Engine::StartSyncBatch() {
+  if (sync_window_timer_) {
+    sync_window_timer_->cancel();
+    sync_window_timer_.reset();
+  }
+  sync_urgent_ = false;
+  auto batch = std::make_shared<SyncBatch>();
+  batch->files = std::move(finished_unsynced_);
+  finished_unsynced_.clear();
+  batch_in_flight_ = batch;
+  asio::post(sync_pool_, [this, batch] {
+    std::vector<const platform::ScopedFd*> fds;
+    fds.reserve(batch->files.size());
+    for (const FinishedFile& f : batch->files) fds.push_back(f.fd.get());
+    batch->synced = platform::SyncDataOfFiles(fds);
+    batch->done.set_value();
+    asio::post(io_, [this, batch] { OnBatchSynced(batch); });
+  });
+}
+
+void Engine::FlushFinishedFiles() {
+  flushing_ = true;
+  if (sync_window_timer_) sync_window_timer_->cancel();
+  if (batch_in_flight_) {
+    batch_in_flight_->done.get_future().wait();
+    OnBatchSynced(batch_in_flight_);
+  }
+  if (finished_unsynced_.empty()) return;
+  auto batch = std::make_shared<SyncBatch>();
+  batch->files = std::move(finished_unsynced_);
+  finished_unsynced_.clear();
+  std::vector<const platform::ScopedFd*> fds;
+  for (const FinishedFile& f : batch->files) fds.push_back(f.fd.get());
+  batch->synced = platform::SyncDataOfFiles(fds);
+  OnBatchSynced(batch);
+}
+
+void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch) {
+  if (batch->handled) return;  // Shutdown got there first
+  batch->handled = true;
+  if (batch_in_flight_ == batch) batch_in_flight_.reset();
+  const std::vector<FinishedFile>& files = batch->files;
+  std::vector<std::shared_ptr<JobData>> jobs(files.size());
+  std::vector<bool> current(files.size(), false);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    jobs[i] = files[i].job.lock();
+    const std::shared_ptr<JobData>& job = jobs[i];
+    if (!job || job->removed) continue;
+    const store::FileRecord& file = files[i].file;
+    const store::FileRecord* f =
+        file.index < job->rec.files.size() ? &job->rec.files[file.index] : nullptr;
+    // Still the file that was synced (not restarted or replaced meanwhile).
+    current[i] = f != nullptr && f->completed && f->temp_name == file.temp_name;
+  }
+  // One commit for the batch, not synced itself: a lost completion costs a
+  // file fetched again, never a wrong one (the bytes are durable already),
+  // and the job's next state change syncs the log.
+  Status committed = store_->RunInUnsyncedTransaction([&]() -> Status {
+    for (std::size_t i = 0; i < files.size(); ++i) {
+      if (current[i] && batch->synced[i].ok()) {
+        OPENBITS_RETURN_IF_ERROR(
+            store_->UpdateFile(jobs[i]->rec.id, jobs[i]->rec.files[files[i].file.index]));
+      }
+    }
+    return Status::Ok();
+  });
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!jobs[i] || jobs[i]->removed) continue;
+    --jobs[i]->pending_syncs;
+    Status st = batch->synced[i].ok() ? committed : batch->synced[i];
+    if (current[i]) {
+      OnFileSynced(jobs[i], files[i].file, st);
+    } else if (jobs[i]->pending_syncs == 0 && jobs[i]->all_done_waiting) {
+      jobs[i]->all_done_waiting = false;
+      OnAllFilesDone(*jobs[i]);
+    }
+  }
+  MaybeSyncBatch(false);
+}
+
+void Engine::OnFileSynced(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
+                          const Status& committed) {
+  if (!committed.ok()) {
     // Never claimed durable: fetch the file again once the cause is fixed.
-    f->completed = false;
-    f->bytes_transferred = 0;
+    store::FileRecord& f = job->rec.files[file.index];
+    f.completed = false;
+    f.bytes_transferred = 0;
     StopTransfer(*job, true);
-    TransferOutcome o = LocalFileFailure(st);
+    TransferOutcome o = LocalFileFailure(committed);
     RecordError(*job, o, file.index);
     job->all_done_waiting = false;
     if (o.transient) {
@@ -1598,6 +1750,7 @@ void Engine::OnFileSynced(const std::weak_ptr<JobData>& weak, const store::FileR
 void Engine::OnAllFilesDone(JobData& job) {
   if (job.pending_syncs > 0) {
     job.all_done_waiting = true;  // OnFileSynced comes back here
+    MaybeSyncBatch(true);
     return;
   }
   Transition t = ApplyEvent({job.rec.state, JobEvent::kAllFilesDone});
@@ -1727,12 +1880,7 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
     if (outcome.unsynced && outcome.completed_file && index < job->rec.files.size()) {
       // Completed in memory now, in the store once the bytes are durable.
       job->rec.files[index] = *outcome.completed_file;
-      ++job->pending_syncs;
-      std::weak_ptr<JobData> weak = job;
-      asio::post(sync_pool_, [this, weak, fd = outcome.unsynced, file = *outcome.completed_file] {
-        Status synced = platform::SyncData(*fd);
-        asio::post(io_, [this, weak, file, synced] { OnFileSynced(weak, file, synced); });
-      });
+      QueueFinishedFile(job, outcome.unsynced, *outcome.completed_file);
     }
     NotifyFileTransferred(*job, index);
     NotifyModification(*job, false);

@@ -186,10 +186,13 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   Status LoadQueue();
   std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
   // Validates `files` for `job` and turns them into records (not yet stored).
-  // URL passwords are split off and sealed into `secrets`.
+  // URL passwords are split off and sealed into `secrets`. `directories`
+  // remembers each destination directory's check across calls for the same
+  // owner (null: within this call only).
   Status BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
                           const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
-                          std::vector<store::SecretRecord>* secrets);
+                          std::vector<store::SecretRecord>* secrets,
+                          std::unordered_map<std::string, Status>* directories = nullptr);
   // Opens the credentials `file` needs into `config` (URL credentials win
   // over SetCredentials). NTE_* when a secret does not open.
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
@@ -220,9 +223,6 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void StopTransfer(JobData& job, bool keep_progress);
   void Preempt(JobData& job);
   void OnAllFilesDone(JobData& job);
-  // The sync of a finished file's last bytes returned (sync thread -> here).
-  void OnFileSynced(const std::weak_ptr<JobData>& weak, const store::FileRecord& file,
-                    const Status& synced);
   void RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index);
   void EnterTransientError(const std::shared_ptr<JobData>& job);
   void EnterError(JobData& job);
@@ -252,6 +252,38 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void OnTransferResponding(FileTransfer& transfer) override;
   void OnTransferProgress(FileTransfer& transfer) override;
   Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
+  // Names the job's next files (from `next` on, up to a bound) that have no
+  // temporary name yet, in one commit, so that each file's transfer starts
+  // without one.
+  void NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::iterator next);
+  // Group commit for finished files: their last bytes are synced in batches
+  // on the sync thread and each batch's completions are committed in one
+  // transaction. A batch starts when kSyncBatchFiles files wait, when the
+  // oldest has waited kSyncBatchWindow, or at once when a job waits for it
+  // to become TRANSFERRED; files finished while a batch syncs join the next.
+  struct FinishedFile {
+    std::weak_ptr<JobData> job;
+    std::shared_ptr<platform::ScopedFd> fd;
+    store::FileRecord file;
+  };
+  struct SyncBatch {
+    std::vector<FinishedFile> files;
+    std::vector<Status> synced;  // set by the sync thread
+    std::promise<void> done;
+    bool handled = false;  // engine thread: OnBatchSynced ran
+  };
+  void QueueFinishedFile(const std::shared_ptr<JobData>& job,
+                         std::shared_ptr<platform::ScopedFd> fd, const store::FileRecord& file);
+  void MaybeSyncBatch(bool urgent);
+  void StartSyncBatch();
+  void OnBatchSynced(const std::shared_ptr<SyncBatch>& batch);
+  // Shutdown: waits for the batch in flight and syncs the waiting files on
+  // this thread, so a clean stop loses no completion.
+  void FlushFinishedFiles();
+  // A finished file's sync and commit returned: the file is durably
+  // complete, or (on failure) fetched again once the cause is fixed.
+  void OnFileSynced(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
+                    const Status& committed);
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
   void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override;
 
@@ -271,6 +303,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::thread thread_;
   std::thread::id engine_thread_id_;
   boost::asio::thread_pool sync_pool_{1};
+  std::vector<FinishedFile> finished_unsynced_;  // the next sync batch
+  std::shared_ptr<SyncBatch> batch_in_flight_;
+  bool sync_urgent_ = false;  // start the next batch as soon as possible
+  bool flushing_ = false;     // Shutdown syncs what is left itself
+  std::optional<boost::asio::steady_timer> sync_window_timer_;
   std::unique_ptr<CurlMulti> multi_;
   std::unique_ptr<ProxyDiscovery> proxy_discovery_;
 

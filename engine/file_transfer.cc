@@ -37,18 +37,6 @@ constexpr unsigned kTemporaryFileMode = 0600;
 // Writeback is started in chunks of this size as data arrives.
 constexpr std::uint64_t kWritebackChunk = 1 << 20;
 
-std::string NewTemporaryName() {
-  unsigned char random[6];
-  platform::FillRandom(random, sizeof random);
-  static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string name = "BIT";
-  for (unsigned char b : random) {
-    name += kHex[b >> 4];
-    name += kHex[b & 15];
-  }
-  return name + ".tmp";
-}
-
 bool IsNotFound(const Status& st) {
   return st.code() == kEPathNotFound || st.code() == kEFileNotFound;
 }
@@ -129,8 +117,21 @@ TransferOutcome LocalFileFailure(const Status& status) {
   return o;
 }
 
+std::string NewTemporaryName() {
+  unsigned char random[6];
+  platform::FillRandom(random, sizeof random);
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string name = "BIT";
+  for (unsigned char b : random) {
+    name += kHex[b >> 4];
+    name += kHex[b & 15];
+  }
+  return name + ".tmp";
+}
+
 bool ReconcileTemporaryFile(store::FileRecord& file) {
   if (file.temp_name.empty() || file.renamed) return false;
+  if (file.bytes_transferred == 0 && !file.completed) return false;
   auto parts = platform::SplitAbsolutePath(file.local_name);
   if (!parts.ok()) return false;
   auto dir = platform::OpenDirectory(parts->directory);
@@ -246,7 +247,21 @@ Status FileTransfer::OpenTemporaryFile() {
       return host_.PersistFile(*this, file_);
     }
     if (!IsNotFound(fd.status())) return fd.status();
-    // Vanished: start over under a new name.
+    if (file_.bytes_transferred == 0 && !file_.completed) {
+      // Named in advance (the engine records names for the next files in
+      // one commit): the name is in the store already, so the file may be
+      // created without another commit.
+      auto created = platform::CreateExclusive(dir_, file_.temp_name, kTemporaryFileMode);
+      if (created.ok()) {
+        file_.etag.clear();
+        file_.last_modified.clear();
+        fd_ = std::make_shared<ScopedFd>(std::move(*created));
+        written_ = durable_ = writeback_started_ = 0;
+        return Status::Ok();
+      }
+      if (created.status().code() != kEFileExists) return created.status();
+    }
+    // Vanished, or taken meanwhile: start over under a new name.
   }
   file_.bytes_transferred = 0;
   file_.completed = false;

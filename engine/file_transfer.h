@@ -138,8 +138,13 @@ struct TransferConfig {
 
 // Brings a file's temporary file in line with its checkpoint: truncates
 // bytes beyond it, lowers the checkpoint if the file is shorter, restarts the
-// file if the temporary file vanished. Returns true if `file` changed.
+// file if the temporary file vanished. Returns true if `file` changed. A
+// file with no checkpoint is left for its transfer to truncate when it
+// starts: a queue of files named in advance costs nothing to open.
 bool ReconcileTemporaryFile(store::FileRecord& file);
+
+// A fresh random temporary file name, "BIT<12 hex digits>.tmp" like BITS's.
+std::string NewTemporaryName();
 
 class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
  public:

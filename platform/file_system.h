@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "openbits/status.h"
 
@@ -75,6 +76,11 @@ Status WriteAt(const ScopedFd& fd, const void* data, std::size_t size, std::uint
 // storage.
 Status SyncData(const ScopedFd& fd);
 
+// SyncData for several files at once, one result per file. Where the OS
+// can flush a whole file system in one step (Linux's syncfs), files on the
+// same file system share one flush instead of paying one each.
+std::vector<Status> SyncDataOfFiles(const std::vector<const ScopedFd*>& files);
+
 // Asks the OS to start writing [offset, offset+length) to storage now,
 // without waiting. Spreads the disk work over the download so that the
 // next SyncData finds little left to do. A no-op where unsupported.
@@ -107,6 +113,11 @@ Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_p
 // symbolic links resolved, is not inside `forbidden_root` (when not empty).
 // E_INVALIDARG, ERROR_PATH_NOT_FOUND or E_ACCESSDENIED with the reason.
 Status CheckDestination(const std::string& path, const std::string& forbidden_root);
+// The two halves of CheckDestination: everything about the directory (the
+// same answer for every file in it, so a caller adding many files asks once
+// per directory), and everything about the name itself.
+Status CheckDestinationDirectory(const std::string& directory, const std::string& forbidden_root);
+Status CheckDestinationName(const std::string& path);
 
 // Takes an exclusive advisory lock on `path` (created if missing) for as
 // long as the returned descriptor lives. E_ACCESSDENIED if another holder

@@ -79,6 +79,11 @@ class Store {
   // Runs `body` in one transaction: committed if it returns ok, rolled back
   // otherwise. Nested calls join the outer transaction.
   virtual Status RunInTransaction(const std::function<Status()>& body) = 0;
+  // The same, but the commit is not synced to disk: a killed process keeps
+  // it, a power loss may undo it until the next synced commit (every other
+  // transaction) writes the log out with it. Only for records whose loss
+  // costs work done again, never data or a promise made to a caller.
+  virtual Status RunInUnsyncedTransaction(const std::function<Status()>& body) = 0;
 };
 
 }  // namespace openbits::store

@@ -10,6 +10,7 @@
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <vector>
 
 #include "openbits/hresult.h"
 
@@ -169,6 +170,37 @@ Status SyncData(const ScopedFd& fd) {
   return PosixError("fsync", errno);
 }
 
+std::vector<Status> SyncDataOfFiles(const std::vector<const ScopedFd*>& files) {
+  std::vector<Status> results(files.size());
+#if defined(__linux__)
+  // Files grouped by file system; a group of two or more takes one syncfs,
+  // which writes every dirty page of that file system and flushes the
+  // device once. A failed syncfs may be another file's trouble: the
+  // group's files are then synced one by one so each gets its own answer.
+  std::vector<bool> done(files.size(), false);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (done[i]) continue;
+    struct stat first {};
+    if (::fstat(files[i]->get(), &first) != 0) continue;
+    std::vector<std::size_t> group{i};
+    for (std::size_t j = i + 1; j < files.size(); ++j) {
+      struct stat other {};
+      if (!done[j] && ::fstat(files[j]->get(), &other) == 0 && other.st_dev == first.st_dev) {
+        group.push_back(j);
+      }
+    }
+    if (group.size() < 2 || ::syncfs(files[i]->get()) != 0) continue;
+    for (std::size_t j : group) done[j] = true;
+  }
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!done[i]) results[i] = SyncData(*files[i]);
+  }
+#else
+  for (std::size_t i = 0; i < files.size(); ++i) results[i] = SyncData(*files[i]);
+#endif
+  return results;
+}
+
 void StartWriteback(const ScopedFd& fd, std::uint64_t offset, std::uint64_t length) {
 #if defined(__linux__)
   (void)::sync_file_range(fd.get(), static_cast<off64_t>(offset), static_cast<off64_t>(length),
@@ -237,23 +269,28 @@ Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_p
 Status CheckDestination(const std::string& path, const std::string& forbidden_root) {
   auto parts = SplitAbsolutePath(path);
   if (!parts.ok()) return parts.status();
+  OPENBITS_RETURN_IF_ERROR(CheckDestinationDirectory(parts->directory, forbidden_root));
+  return CheckDestinationName(path);
+}
+
+Status CheckDestinationDirectory(const std::string& directory, const std::string& forbidden_root) {
   struct stat st {};
-  if (::stat(parts->directory.c_str(), &st) != 0) {
-    return PosixError("destination directory " + parts->directory, errno);
+  if (::stat(directory.c_str(), &st) != 0) {
+    return PosixError("destination directory " + directory, errno);
   }
   if (!S_ISDIR(st.st_mode)) {
-    return Status(kEPathNotFound, parts->directory + " is not a directory");
+    return Status(kEPathNotFound, directory + " is not a directory");
   }
   if (!forbidden_root.empty()) {
     // A symbolic link among the parents may lead where the name does not say.
     char real_dir[PATH_MAX];
     char real_root[PATH_MAX];
-    if (::realpath(parts->directory.c_str(), real_dir) != nullptr &&
+    if (::realpath(directory.c_str(), real_dir) != nullptr &&
         ::realpath(forbidden_root.c_str(), real_root) != nullptr) {
       const std::string dir(real_dir);
       const std::string root(real_root);
       if (dir == root || dir.rfind(root == "/" ? root : root + "/", 0) == 0) {
-        return Status(kEInvalidArg, "the destination directory " + parts->directory +
+        return Status(kEInvalidArg, "the destination directory " + directory +
                                         " leads into the queue's state directory");
       }
     }
@@ -263,20 +300,25 @@ Status CheckDestination(const std::string& path, const std::string& forbidden_ro
   // identity create a file here", asked with the file-system identity of
   // the calling thread (access() would ask with the real uid, which is
   // root in the system daemon).
-  const int probe = ::open(parts->directory.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
+  const int probe = ::open(directory.c_str(), O_TMPFILE | O_WRONLY | O_CLOEXEC, 0600);
   if (probe >= 0) {
     ::close(probe);
   } else if (errno == EACCES || errno == EPERM || errno == EROFS || errno == ENOENT ||
              errno == ENOTDIR) {
-    return PosixError("destination directory " + parts->directory, errno);
-  } else if (::access(parts->directory.c_str(), W_OK | X_OK) != 0) {  // no O_TMPFILE there
-    return PosixError("destination directory " + parts->directory, errno);
+    return PosixError("destination directory " + directory, errno);
+  } else if (::access(directory.c_str(), W_OK | X_OK) != 0) {  // no O_TMPFILE there
+    return PosixError("destination directory " + directory, errno);
   }
 #else
-  if (::access(parts->directory.c_str(), W_OK | X_OK) != 0) {
-    return PosixError("destination directory " + parts->directory, errno);
+  if (::access(directory.c_str(), W_OK | X_OK) != 0) {
+    return PosixError("destination directory " + directory, errno);
   }
 #endif
+  return Status::Ok();
+}
+
+Status CheckDestinationName(const std::string& path) {
+  struct stat st {};
   if (::lstat(path.c_str(), &st) == 0) {
     if (S_ISDIR(st.st_mode)) return Status(kEInvalidArg, path + " is a directory");
     if (!S_ISREG(st.st_mode) && !S_ISLNK(st.st_mode)) {

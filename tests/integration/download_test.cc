@@ -810,6 +810,41 @@ TEST_F(DownloadTest, ATransferredJobIsDurableAndNothingIsFetchedAgainAfterAResta
   }
 }
 
+TEST_F(DownloadTest, ACleanCloseKeepsEveryFinishedFileEvenBeforeItsBatchIsSynced) {
+  // Finished files are synced and committed in batches; closing the queue
+  // must sync and commit the batch still waiting, not drop it.
+  auto job = NewJob("close-mid-batch");
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_TRUE(job->AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
+                             Dest("f" + std::to_string(i)))
+                    .ok());
+  }
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("last")).ok());
+  const Guid id = job->GetId();
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    return j.GetProgress().files_transferred == 20 &&
+           j.EnumFiles()[20]->GetProgress().bytes_transferred > 0;
+  }));
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  auto again = manager_->GetJob(id);
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ((*again)->GetProgress().files_transferred, 20u);
+  auto rewatch = Watch(**again);
+  ASSERT_TRUE((*again)->Resume().ok());
+  ASSERT_EQ(rewatch->WaitForOutcome(**again), JobState::kTransferred);
+  ASSERT_EQ((*again)->Complete().code(), 0);
+  EXPECT_EQ(Sha256OfFile(Dest("last")), medium_sha_);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(Sha256OfFile(Dest("f" + std::to_string(i))), small_sha_);
+    EXPECT_EQ(server_->AccessLogFor(Own("/small.bin") + "&n=" + std::to_string(i)).size(), 1u)
+        << "file " << i << " was fetched again";
+  }
+}
+
 TEST_F(DownloadTest, AFailedRenameLeavesTheJobTransferredAndCompleteCanBeRetried) {
   auto job = NewJob("rename-fails");
   ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("a.bin")).ok());

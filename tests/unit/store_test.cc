@@ -142,6 +142,38 @@ TEST(StoreTest, ATransactionThatFailsLeavesNothing) {
   EXPECT_TRUE(jobs->empty());
 }
 
+TEST(StoreTest, AnUnsyncedTransactionCommitsOrRollsBackLikeAnyOther) {
+  TempDir dir;
+  JobRecord job = SampleJob();
+  {
+    auto store = Store::Open(dir / "q.db");
+    ASSERT_TRUE(store.ok());
+    ASSERT_TRUE((*store)->InsertJob(job).ok());
+    Status failed = (*store)->RunInUnsyncedTransaction([&]() -> Status {
+      job.files[0].bytes_transferred = 5;
+      OPENBITS_RETURN_IF_ERROR((*store)->UpdateFile(job.id, job.files[0]));
+      return Status(kEFail, "abort");
+    });
+    EXPECT_EQ(failed.code(), kEFail);
+    ASSERT_TRUE((*store)
+                    ->RunInUnsyncedTransaction([&] {
+                      job.files[1].completed = true;
+                      return (*store)->UpdateFile(job.id, job.files[1]);
+                    })
+                    .ok());
+    job.state = JobState::kTransferred;
+    ASSERT_TRUE((*store)->UpdateJob(job).ok());  // a synced commit after it
+  }
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok());
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok());
+  ASSERT_EQ(jobs->size(), 1u);
+  EXPECT_EQ((*jobs)[0].files[0].bytes_transferred, 1000u);  // the rolled-back 5 is not there
+  EXPECT_TRUE((*jobs)[0].files[1].completed);
+  EXPECT_EQ((*jobs)[0].state, JobState::kTransferred);
+}
+
 TEST(StoreTest, MigrationsRunInOrderAndOnlyOnce) {
   TempDir dir;
   const std::vector<Migration> current = SchemaMigrations();
