@@ -154,6 +154,18 @@ int CurlMulti::OnTimer(CURLM* /*multi*/, long timeout_ms, void* userp) {
     self->timer_.cancel();
     return 0;
   }
+  if (timeout_ms == 0) {
+    self->timer_.cancel();
+    if (!self->kick_posted_) {
+      self->kick_posted_ = true;
+      asio::post(self->io_, [self, alive = std::weak_ptr<int>(self->alive_)] {
+        if (alive.expired()) return;
+        self->kick_posted_ = false;
+        self->OnTimeout({});
+      });
+    }
+    return 0;
+  }
   self->timer_.expires_after(std::chrono::milliseconds(timeout_ms));
   self->timer_.async_wait([self](const boost::system::error_code& ec) { self->OnTimeout(ec); });
   return 0;

@@ -72,6 +72,11 @@ class CurlMulti {
 
   boost::asio::io_context& io_;
   boost::asio::steady_timer timer_;
+  // A 0 ms timeout (curl asks for one per added transfer) is posted, not
+  // armed: re-arming the timer costs a timerfd_settime each time. The token
+  // lets a posted kick see that this object is gone.
+  std::shared_ptr<int> alive_ = std::make_shared<int>(0);
+  bool kick_posted_ = false;
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
   std::unordered_map<CURL*, DoneHandler> running_;
   CPtr<CURLM> multi_;  // last member: destroyed first, while the maps live

@@ -888,32 +888,42 @@ Result<platform::SecretBuffer> Engine::CertificatePassword(const store::JobRecor
   return vault_->Unseal(job.id, secret->purpose, secret->sealed);
 }
 
-Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
+Status Engine::ResolveTls(JobData& job, TransferConfig* config) {
   const store::JobRecord& r = job.rec;
   config->tls.engine_trust = trust_;
   config->tls.flags = r.security_flags & ~(kRedirectPolicyMask | kRedirectAllowHttpsToHttp);
   config->redirect_flags = r.security_flags & (kRedirectPolicyMask | kRedirectAllowHttpsToHttp);
-  // Trust anchors and intermediates of the owner's ROOT and CA stores, on
-  // top of the system bundle; their CRLs when the job checks revocation.
-  std::string anchors;
-  for (CertStoreLocation location :
-       {CertStoreLocation::kCurrentUser, CertStoreLocation::kLocalMachine}) {
-    for (const char* name : {"ROOT", "CA"}) {
-      auto contents = ReadOwnerStore(r, location, name, nullptr);
-      if (!contents.ok()) continue;  // most users have no such store
-      for (const platform::StoredCertificate& c : contents->certificates) {
-        AppendPem(c.der, &anchors);
-      }
-      if ((r.security_flags & kSslEnableCrlCheck) != 0) {
-        for (const std::vector<std::uint8_t>& der : contents->crls) {
-          const unsigned char* p = der.data();
-          if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()))) {
-            config->tls.crls.emplace_back(crl, X509_CRL_free);
+  if (!job.trust || job.trust->security_flags != r.security_flags) {
+    // Trust anchors and intermediates of the owner's ROOT and CA stores, on
+    // top of the system bundle; their CRLs when the job checks revocation.
+    JobData::Trust trust;
+    trust.security_flags = r.security_flags;
+    std::string anchors;
+    for (CertStoreLocation location :
+         {CertStoreLocation::kCurrentUser, CertStoreLocation::kLocalMachine}) {
+      for (const char* name : {"ROOT", "CA"}) {
+        auto contents = ReadOwnerStore(r, location, name, nullptr);
+        if (!contents.ok()) continue;  // most users have no such store
+        for (const platform::StoredCertificate& c : contents->certificates) {
+          AppendPem(c.der, &anchors);
+        }
+        if ((r.security_flags & kSslEnableCrlCheck) != 0) {
+          for (const std::vector<std::uint8_t>& der : contents->crls) {
+            const unsigned char* p = der.data();
+            if (X509_CRL* crl = d2i_X509_CRL(nullptr, &p, static_cast<long>(der.size()))) {
+              trust.crls.emplace_back(crl, X509_CRL_free);
+            }
           }
         }
       }
     }
+    if (!anchors.empty()) {
+      trust.anchors_pem = std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
+    }
+    job.trust = std::move(trust);
   }
+  config->tls.crls = job.trust->crls;
+  config->tls.anchors_pem = job.trust->anchors_pem;
   if ((r.security_flags & kSslEnableCrlCheck) != 0) {
     for (auto it = crl_cache_.begin(); it != crl_cache_.end();) {
       const ASN1_TIME* next = X509_CRL_get0_nextUpdate(it->second.get());
@@ -924,10 +934,6 @@ Status Engine::ResolveTls(const JobData& job, TransferConfig* config) {
       config->tls.crls.push_back(it->second);
       ++it;
     }
-  }
-  if (!anchors.empty()) {
-    config->tls.anchors_pem =
-        std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
   }
   if (r.cert_location < 0) return Status::Ok();
   auto password = CertificatePassword(r);
@@ -1485,6 +1491,7 @@ void Engine::Preempt(JobData& job) {
 }
 
 void Engine::StartJob(const std::shared_ptr<JobData>& job) {
+  job->trust.reset();  // the stores are read again for this run
   const bool any_left = std::any_of(job->rec.files.begin(), job->rec.files.end(),
                                     [](const store::FileRecord& f) { return !f.completed; });
   if (!any_left) {

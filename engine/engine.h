@@ -102,6 +102,15 @@ struct JobData {
   // committed when the sync returns, and the job is TRANSFERRED only after.
   int pending_syncs = 0;
   bool all_done_waiting = false;  // OnAllFilesDone waits for pending_syncs
+  // The owner's ROOT and CA stores as read when the job last started: read
+  // once per run, not once per file (a store change applies at the next
+  // start). Keyed by the security flags they were read for.
+  struct Trust {
+    std::uint32_t security_flags = 0;
+    std::shared_ptr<const std::string> anchors_pem;
+    std::vector<std::shared_ptr<X509_CRL>> crls;
+  };
+  std::optional<Trust> trust;
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
@@ -200,7 +209,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // The job's TLS settings for a transfer: flags, the client certificate
   // (read again from its store, as the owner), and the owner's extra trust
   // anchors and CRLs from the ROOT and CA stores.
-  Status ResolveTls(const JobData& job, TransferConfig* config);
+  Status ResolveTls(JobData& job, TransferConfig* config);
   // Reads a certificate store of `job`'s owner (as the owner).
   Result<platform::CertStoreContents> ReadOwnerStore(const store::JobRecord& job,
                                                      CertStoreLocation location,
