@@ -3,6 +3,8 @@
 // The library side of bench/run: downloads every "URL LOCAL_PATH" line of a
 // list file as the files of one FOREGROUND job (CreateJobs, one commit),
 // waits for its JobTransferred callback, completes it. Exit 0 on success.
+// If the queue already holds a job (this program was killed), it waits for
+// that one instead: the crash scenario of bench/run restarts it.
 //
 //   openbits_fetch STATE_DIR LIST_FILE
 
@@ -67,7 +69,8 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "openbits_fetch: %s\n", manager.status().ToString().c_str());
     return 1;
   }
-  auto jobs = (*manager)->CreateJobs({spec});
+  auto jobs = (*manager)->EnumJobs();
+  if (jobs.ok() && jobs->empty()) jobs = (*manager)->CreateJobs({spec});
   if (!jobs.ok()) {
     std::fprintf(stderr, "openbits_fetch: %s\n", jobs.status().ToString().c_str());
     return 1;

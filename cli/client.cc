@@ -55,12 +55,16 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     if (reply.contains("id")) break;
     ++events_seen_;  // a job.event that arrived before our reply
   }
-  return daemon::ResultOfReply(reply);
+  return daemon::ResultOfReply(std::move(reply));
 }
 
 Result<std::string> DaemonClient::NextLine(int timeout_ms) {
   std::size_t newline;
-  while ((newline = pending_.find('\n')) == std::string::npos) {
+  // Only the bytes not searched yet: a reply of many megabytes arrives in
+  // 64 KiB pieces, and searching from the start each time is quadratic.
+  std::size_t searched = 0;
+  while ((newline = pending_.find('\n', searched)) == std::string::npos) {
+    searched = pending_.size();
     if (timeout_ms >= 0) {
       pollfd p{fd_, POLLIN, 0};
       const int ready = ::poll(&p, 1, timeout_ms);

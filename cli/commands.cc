@@ -207,7 +207,7 @@ class Bitsadmin {
       }
       return Upper(name);
     }
-    auto list = Rpc("job.list", {{"name", name}}, "find job " + name);
+    auto list = Rpc("job.list", {{"name", name}, {"summary", true}}, "find job " + name);
     if (!list) return std::nullopt;
     std::vector<std::string> matches;
     for (const json& j : (*list)["jobs"]) {
@@ -528,7 +528,7 @@ int Bitsadmin::Reset() {
       throw UsageError{"usage: bitsadmin /reset [/allusers]"};
     }
   }
-  auto list = Rpc("job.list", {{"allUsers", all}}, "list jobs");
+  auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
   if (!list) return kExitFailed;
   std::size_t total = 0, cancelled = 0;
   for (const json& j : (*list)["jobs"]) {
@@ -565,7 +565,7 @@ int Bitsadmin::List() {
       throw UsageError{"usage: bitsadmin /list [/allusers] [/verbose]"};
     }
   }
-  auto list = Rpc("job.list", {{"allUsers", all}}, "list jobs");
+  auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
   if (!list) return kExitFailed;
   const json& jobs = (*list)["jobs"];
   for (const json& j : jobs) {
@@ -931,7 +931,7 @@ int Bitsadmin::Monitor() {
   const bool tty = ::isatty(STDOUT_FILENO) == 1 && &out_ == &std::cout;
   // Until interrupted (Ctrl+C), as BITSAdmin's /monitor.
   while (true) {
-    auto list = Rpc("job.list", {{"allUsers", all}}, "list jobs");
+    auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
     if (!list) return kExitFailed;
     if (tty) out_ << "\033[H\033[2J";  // redraw in place
     out_ << "MONITORING BACKGROUND COPY MANAGER(" << refresh << " second refresh)\n";

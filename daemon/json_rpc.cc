@@ -10,8 +10,13 @@ namespace openbits::daemon {
 
 using json = nlohmann::json;
 
-Result<json> ResultOfReply(const json& reply) {
-  if (!reply.contains("error")) return reply.value("result", json::object());
+Result<json> ResultOfReply(json&& reply) {
+  if (!reply.contains("error")) {
+    // Moved out, not copied: a list of many jobs is a large tree.
+    auto result = reply.find("result");
+    if (result == reply.end()) return json::object();
+    return std::move(*result);
+  }
   const json& e = reply["error"];
   HResult code = kEFail;
   if (e.contains("data") && e["data"].contains("hresult")) {

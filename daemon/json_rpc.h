@@ -14,7 +14,7 @@ namespace openbits::daemon {
 
 // The "result" of a reply, or its "error" as a Status carrying the BITS
 // HRESULT (data.hresult; E_INVALIDARG for invalid requests or parameters).
-Result<nlohmann::json> ResultOfReply(const nlohmann::json& reply);
+Result<nlohmann::json> ResultOfReply(nlohmann::json&& reply);
 
 // Overwrites every "password" and "remote" (a URL may embed a password)
 // string in `j`: a request's copies of a secret must not linger in freed

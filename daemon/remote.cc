@@ -94,7 +94,7 @@ class RemoteConnection {
     if (!node.mapped()) return Status(kEFail, "openbitsd closed the connection");
     json reply = std::move(*node.mapped());
     lock.unlock();
-    return daemon::ResultOfReply(reply);
+    return daemon::ResultOfReply(std::move(reply));
   }
 
  private:
@@ -118,11 +118,16 @@ class RemoteConnection {
       const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) break;
+      // Only the new bytes are searched: a long reply arrives in pieces.
+      std::size_t searched = pending.size();
       pending.append(buf, static_cast<std::size_t>(n));
       std::size_t newline;
-      while ((newline = pending.find('\n')) != std::string::npos) {
-        json message = json::parse(pending.substr(0, newline), nullptr, false);
+      while ((newline = pending.find('\n', searched)) != std::string::npos) {
+        json message =
+            json::parse(pending.begin(), pending.begin() + static_cast<std::ptrdiff_t>(newline),
+                        nullptr, false);
         pending.erase(0, newline + 1);
+        searched = 0;
         if (!message.is_object()) continue;
         std::lock_guard lock(s.mutex);
         if (message.contains("id") && message["id"].is_number_integer()) {

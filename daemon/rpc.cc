@@ -68,6 +68,18 @@ json RangesJson(const std::vector<FileRange>& ranges) {
   return out;
 }
 
+json SummaryJson(const JobInfo& i) {
+  return {
+      {"id", i.id.ToString()},
+      {"name", i.display_name},
+      {"state", JobStateName(i.state)},
+      {"filesTotal", i.progress.files_total},
+      {"filesTransferred", i.progress.files_transferred},
+      {"bytesTotal", Size(i.progress.bytes_total)},
+      {"bytesTransferred", i.progress.bytes_transferred},
+  };
+}
+
 json InfoJson(const JobInfo& i) {
   json j = {
       {"id", i.id.ToString()},
@@ -436,13 +448,16 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
       // bitsadmin names jobs by display name: filtering here keeps that one
       // reply small however many jobs the queue holds.
       const std::optional<std::string> name = params.String("name");
+      // What `bitsadmin /list` prints, for queues of 100,000 jobs.
+      const bool summary = params.Bool("summary").value_or(false);
       result = engine_->Call([&]() -> std::variant<json, RpcError> {
         auto jobs = engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
         if (!jobs.ok()) return FromStatus(jobs.status());
         json list = json::array();
         for (auto& job : *jobs) {
           if (name && job->rec.display_name != *name) continue;
-          list.push_back(InfoJson(engine_->InfoOf(*job)));
+          list.push_back(summary ? SummaryJson(engine_->InfoOf(*job))
+                                 : InfoJson(engine_->InfoOf(*job)));
         }
         json reply = json::object();
         reply["jobs"] = std::move(list);  // an initializer list would copy every job

@@ -15,6 +15,7 @@
 #include <boost/asio/write.hpp>
 
 #include "platform/secret_buffer.h"
+#include "platform/system.h"
 
 namespace openbits::daemon {
 
@@ -80,6 +81,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
  private:
   static constexpr std::size_t kMaxQueuedMessages = 10000;
+  static constexpr std::size_t kTrimAfterBytes = 1 << 20;
   static constexpr std::size_t kMaxGatheredMessages = 256;
 
   class SessionPusher final : public Pusher {
@@ -153,10 +155,14 @@ class Session : public std::enable_shared_from_this<Session> {
     for (std::size_t i = 0; i < writing_; ++i) buffers.push_back(asio::buffer(outbox_[i]));
     asio::async_write(
         socket_, buffers,
-        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
+        [self = shared_from_this()](const boost::system::error_code& ec, std::size_t written) {
           self->outbox_.erase(self->outbox_.begin(),
                               self->outbox_.begin() + static_cast<std::ptrdiff_t>(self->writing_));
           self->writing_ = 0;
+          // A large reply (a list of a big queue) left its tree and text in
+          // freed heap; hand that back to the OS so an idle daemon stays
+          // small.
+          if (written >= kTrimAfterBytes) platform::ReleaseFreedMemory();
           if (ec || (self->close_after_write_ && self->outbox_.empty())) {
             self->End();
           } else if (!self->outbox_.empty()) {

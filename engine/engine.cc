@@ -233,6 +233,7 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   Status loaded = engine->LoadQueue();
   engine->engine_thread_id_ = {};
   if (!loaded.ok()) return loaded;
+  platform::ReleaseFreedMemory();  // the rows read while loading a big queue
 
   engine->work_.emplace(engine->io_.get_executor());
   engine->notify_work_.emplace(engine->notify_io_.get_executor());

@@ -32,6 +32,10 @@ std::string OwnerOf(const std::string& path);
 // True when the caller may see and change every user's jobs (root on POSIX).
 bool IsAdministrator();
 
+// Returns memory the heap holds free to the OS where the allocator can
+// (glibc keeps freed memory otherwise); a no-op elsewhere.
+void ReleaseFreedMemory();
+
 }  // namespace openbits::platform
 
 #endif  // OPENBITS_PLATFORM_SYSTEM_H_

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <string>
 #include <sys/stat.h>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <openssl/rand.h>
 
@@ -53,6 +56,12 @@ std::string OwnerOf(const std::string& path) {
   struct stat st {};
   if (::lstat(path.c_str(), &st) != 0) return {};
   return std::to_string(st.st_uid);
+}
+
+void ReleaseFreedMemory() {
+#if defined(__GLIBC__)
+  ::malloc_trim(0);
+#endif
 }
 
 }  // namespace openbits::platform

@@ -4,7 +4,8 @@
 #   serve_directory WORK ROOT [EXTRA_HTTP_DIRECTIVES]
 #
 # Sets PORT and NGINX_PID; WORK holds the configuration, logs and pid file.
-# EXTRA_HTTP_DIRECTIVES may say @PORT2@ for a second port (set as PORT2).
+# EXTRA_HTTP_DIRECTIVES may say @PORT2@ and @PORT3@ for more ports (set as
+# PORT2 and PORT3).
 # stop_server stops it by PID.
 
 # A port below Linux's ephemeral range (32768-60999), which the test
@@ -31,7 +32,9 @@ serve_directory() {
   for attempt in 1 2 3 4 5; do
     PORT="$(free_port)"
     PORT2="$(free_port)"
-    write_nginx_conf "$work" "$root" "${extra//@PORT2@/$PORT2}"
+    PORT3="$(free_port)"
+    local conf=${extra//@PORT2@/$PORT2}
+    write_nginx_conf "$work" "$root" "${conf//@PORT3@/$PORT3}"
     /usr/sbin/nginx -c "$work/nginx.conf" -p "$work" -e "$work/logs/error.log" -g 'daemon off;' &
     NGINX_PID=$!
     local _
