@@ -450,19 +450,31 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
       const std::optional<std::string> name = params.String("name");
       // What `bitsadmin /list` prints, for queues of 100,000 jobs.
       const bool summary = params.Bool("summary").value_or(false);
-      result = engine_->Call([&]() -> std::variant<json, RpcError> {
-        auto jobs = engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
-        if (!jobs.ok()) return FromStatus(jobs.status());
-        json list = json::array();
-        for (auto& job : *jobs) {
-          if (name && job->rec.display_name != *name) continue;
-          list.push_back(summary ? SummaryJson(engine_->InfoOf(*job))
-                                 : InfoJson(engine_->InfoOf(*job)));
+      std::optional<std::string> bad;
+      for (const char* flag : {"allUsers", "summary"}) {
+        if (params.has(flag) && !params.Bool(flag)) {
+          bad = std::string(flag) + " takes true or false";
         }
-        json reply = json::object();
-        reply["jobs"] = std::move(list);  // an initializer list would copy every job
-        return reply;
-      });
+      }
+      if (params.has("name") && !name) bad = "name takes a string";
+      if (bad) {
+        result = RpcError{kInvalidParams, *bad, nullptr};
+      } else {
+        result = engine_->Call([&]() -> std::variant<json, RpcError> {
+          auto jobs =
+              engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
+          if (!jobs.ok()) return FromStatus(jobs.status());
+          json list = json::array();
+          for (auto& job : *jobs) {
+            if (name && job->rec.display_name != *name) continue;
+            list.push_back(summary ? SummaryJson(engine_->InfoOf(*job))
+                                   : InfoJson(engine_->InfoOf(*job)));
+          }
+          json reply = json::object();
+          reply["jobs"] = std::move(list);  // an initializer list would copy every job
+          return reply;
+        });
+      }
     } else if (method == "job.info") {
       result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
         json files = json::array();

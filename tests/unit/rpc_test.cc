@@ -120,6 +120,21 @@ TEST_F(RpcTest, ListingByNameReturnsOnlyTheCallersJobsWithThatName) {
       2u);
 }
 
+TEST_F(RpcTest, ASummaryListCarriesOnlyWhatBitsadminListPrints) {
+  const std::string id = Call("job.create", {{"name", "summary"}}, alice_)["result"]["id"];
+  json full = Call("job.list", json::object(), alice_)["result"]["jobs"];
+  json summary = Call("job.list", {{"summary", true}}, alice_)["result"]["jobs"];
+  ASSERT_EQ(summary.size(), 1u);
+  std::set<std::string> keys;
+  for (auto& [key, value] : summary[0].items()) keys.insert(key);
+  EXPECT_EQ(keys, (std::set<std::string>{"id", "name", "state", "filesTotal", "filesTransferred",
+                                         "bytesTotal", "bytesTransferred"}));
+  for (const std::string& key : keys) EXPECT_EQ(summary[0][key], full[0][key]) << key;
+  EXPECT_EQ(summary[0]["id"], id);
+  EXPECT_GT(full[0].size(), keys.size());
+  EXPECT_EQ(Call("job.list", {{"summary", "yes"}}, alice_)["error"]["code"], -32602);
+}
+
 TEST_F(RpcTest, PropertiesRoundTripAndAreValidated) {
   const std::string id = Call("job.create", {{"name", "props"}}, alice_)["result"]["id"];
   EXPECT_TRUE(Call("job.set", {{"id", id}, {"property", "priority"}, {"value", 1}}, alice_)
