@@ -6,13 +6,18 @@
 // If the queue already holds a job (this program was killed), it waits for
 // that one instead: the crash scenario of bench/run restarts it.
 //
-//   openbits_fetch STATE_DIR LIST_FILE
+//   openbits_fetch [--concurrent N] STATE_DIR LIST_FILE
+//
+// --concurrent lets N files of the job download at once (the
+// SetMaximumConcurrentFiles extension); the default is BITS's one by one.
 
 #include <condition_variable>
 #include <cstdio>
+#include <cstdlib>
 #include <fstream>
 #include <mutex>
 #include <sstream>
+#include <string>
 
 #include "openbits/openbits.h"
 
@@ -47,8 +52,14 @@ class Waiter final : public openbits::JobCallback {
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::uint32_t concurrent = 1;
+  if (argc == 5 && std::string(argv[1]) == "--concurrent") {
+    concurrent = static_cast<std::uint32_t>(std::strtoul(argv[2], nullptr, 10));
+    argv += 2;
+    argc -= 2;
+  }
   if (argc != 3) {
-    std::fprintf(stderr, "usage: %s STATE_DIR LIST_FILE\n", argv[0]);
+    std::fprintf(stderr, "usage: %s [--concurrent N] STATE_DIR LIST_FILE\n", argv[0]);
     return 2;
   }
   openbits::JobSpec spec;
@@ -76,6 +87,10 @@ int main(int argc, char** argv) {
     return 1;
   }
   auto& job = (*jobs)[0];
+  if (concurrent != 1 && !job->SetMaximumConcurrentFiles(concurrent).ok()) {
+    std::fprintf(stderr, "openbits_fetch: --concurrent takes 1..16\n");
+    return 2;
+  }
   auto waiter = std::make_shared<Waiter>();
   (void)job->SetNotifyInterface(waiter);
   if (job->GetState() == openbits::JobState::kSuspended) (void)job->Resume();

@@ -356,6 +356,8 @@ void Bitsadmin::Help() {
           "/GETPROXYUSAGE /GETPROXYLIST /GETPROXYBYPASSLIST job\n"
           "/SETHTTPMETHOD job verb; /GETHTTPMETHOD job (a verb other than GET: FOREGROUND, no "
           "ranges)\n"
+          "/SETMAXCONCURRENTFILES job 1..16; /GETMAXCONCURRENTFILES job  (openbits: files of the "
+          "job at once)\n"
           "/SETCREDENTIALS job SERVER|PROXY BASIC|DIGEST|NTLM|NEGOTIATE username password\n"
           "                                     (NULL NULL: the logon credentials; stored "
           "encrypted)\n"
@@ -680,6 +682,9 @@ int Bitsadmin::Getter() {
     return Value(std::to_string(j["notifyFlags"].get<std::uint32_t>())), kExitOk;
   if (c == "customheaders") return Value(j["customHeaders"]), kExitOk;
   if (c == "httpmethod") return Value(j.value("httpMethod", std::string("GET"))), kExitOk;
+  if (c == "maxconcurrentfiles") {
+    return Value(std::to_string(j.value("maxConcurrentFiles", 1u))), kExitOk;
+  }
   if (c == "securityflags") {
     return Value(std::to_string(j.value("securityFlags", 0u))), kExitOk;
   }
@@ -728,7 +733,8 @@ int Bitsadmin::Setter() {
       {"minretrydelay", "minRetryDelay"},
       {"noprogresstimeout", "noProgressTimeout"},
       {"maxdownloadtime", "maxDownloadTime"},
-      {"notifyflags", "notifyFlags"}};
+      {"notifyflags", "notifyFlags"},
+      {"maxconcurrentfiles", "maxConcurrentFiles"}};  // openbits extension
   json value;
   std::string property;
   std::string shown;

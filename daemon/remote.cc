@@ -227,6 +227,7 @@ JobInfo InfoOf(const json& j) {
   i.maximum_download_time = j.value("maxDownloadTime", 0u);
   i.notify_flags = j.value("notifyFlags", 0u);
   i.dynamic_content = j.value("dynamicContent", false);
+  i.max_concurrent_files = j.value("maxConcurrentFiles", 1u);
   for (const json& c : j.value("credentials", json::array())) {
     i.credentials.push_back(
         CredentialSlot{ByName<AuthTarget>(c["target"], &AuthTargetName, 2, AuthTarget::kServer),
@@ -365,6 +366,12 @@ class RemoteJob final : public Job {
   }
   Status SetDynamicContent(bool enable) override { return Set("dynamicContent", enable); }
   bool GetDynamicContent() const override { return GetInfo().dynamic_content; }
+  Status SetMaximumConcurrentFiles(std::uint32_t count) override {
+    return Set("maxConcurrentFiles", count);
+  }
+  std::uint32_t GetMaximumConcurrentFiles() const override {
+    return GetInfo().max_concurrent_files;
+  }
   Status SetHttpMethod(std::string_view method) override {
     return Set("httpMethod", std::string(method));
   }

@@ -102,6 +102,7 @@ json InfoJson(const JobInfo& i) {
       {"maxDownloadTime", i.maximum_download_time},
       {"notifyFlags", i.notify_flags},
       {"dynamicContent", i.dynamic_content},
+      {"maxConcurrentFiles", i.max_concurrent_files},
   };
   json credentials = json::array();
   for (const CredentialSlot& c : i.credentials) {
@@ -306,6 +307,18 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
         return Status(kBgEReadOnlyPropertyAfterResume, "only before the first Resume");
       }
       r.dynamic_content = enable;
+      return Status::Ok();
+    });
+  }
+  if (property == "maxConcurrentFiles") {
+    if (!value.is_number_unsigned()) {
+      return RpcError{kInvalidParams, "maxConcurrentFiles takes 1..16", nullptr};
+    }
+    const std::uint64_t count = value.get<std::uint64_t>();
+    return set([&](store::JobRecord& r) -> Status {
+      OPENBITS_RETURN_IF_ERROR(engine::ValidateMaxConcurrentFiles(
+          count > engine::kMaxConcurrentFiles ? 0 : static_cast<std::uint32_t>(count)));
+      r.max_concurrent_files = static_cast<std::uint32_t>(count);
       return Status::Ok();
     });
   }

@@ -761,12 +761,16 @@ Status Engine::Modify(JobData& job, const std::function<Status(store::JobRecord&
   store::JobRecord copy = job.rec;
   OPENBITS_RETURN_IF_ERROR(change(copy));
   const bool priority_changed = copy.priority != job.rec.priority;
+  const bool more_files = copy.max_concurrent_files > job.rec.max_concurrent_files;
   copy.modification_time_ms = NowMs();
   OPENBITS_RETURN_IF_ERROR(store_->UpdateJob(copy));
   job.rec = std::move(copy);
   if (priority_changed) {
     job.slice_timer.cancel();
     ScheduleSoon();
+  }
+  if (more_files && job.running()) {
+    if (auto shared = SharedOf(job)) StartNextFile(shared);
   }
   NotifyModification(job, false);
   return Status::Ok();
@@ -782,10 +786,11 @@ Status Engine::SetCallback(JobData& job, std::shared_ptr<JobCallback> callback) 
 FileProgress Engine::FileProgressOf(const JobData& job, std::uint32_t index) const {
   const store::FileRecord& f = job.rec.files.at(index);
   FileProgress p;
-  if (job.transfer && job.transfer->file().index == index) {
-    const store::FileRecord& live = job.transfer->file();
+  for (const std::shared_ptr<FileTransfer>& transfer : job.transfers) {
+    if (transfer->file().index != index) continue;
+    const store::FileRecord& live = transfer->file();
     p.bytes_total = live.bytes_total;
-    p.bytes_transferred = job.transfer->bytes_written();
+    p.bytes_transferred = transfer->bytes_written();
     p.completed = live.completed;
     return p;
   }
@@ -855,6 +860,7 @@ JobInfo Engine::InfoOf(const JobData& job) const {
   info.no_progress_timeout = r.no_progress_timeout_s;
   info.maximum_download_time = r.maximum_download_time_s;
   info.notify_flags = r.notify_flags;
+  info.max_concurrent_files = r.max_concurrent_files;
   info.dynamic_content = r.dynamic_content;
   info.proxy = ProxySettings{r.proxy_usage, r.proxy_list, r.proxy_bypass};
   info.security_flags = r.security_flags;
@@ -960,7 +966,7 @@ void Engine::OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl)
 }
 
 void Engine::RestartTransfer(JobData& job) {
-  if (!job.transfer) return;
+  if (!job.running()) return;
   std::shared_ptr<JobData> shared = SharedOf(job);
   StopTransfer(job, true);
   if (shared) StartNextFile(shared);
@@ -1462,14 +1468,14 @@ void Engine::Schedule() {
   candidates.reserve(runnable_.size());
   for (JobData* job : runnable_) {
     candidates.push_back(SchedulingCandidate{job->rec.id, job->rec.priority, job->queue_position,
-                                             job->transfer != nullptr, job->slice_expired});
+                                             job->running(), job->slice_expired});
   }
   std::vector<Guid> chosen = PickJobsToRun(candidates, options_.background_concurrency);
   std::unordered_set<Guid, GuidHash> run(chosen.begin(), chosen.end());
   std::vector<JobData*> to_preempt;
   std::vector<std::shared_ptr<JobData>> to_start;
   for (JobData* job : runnable_) {
-    const bool running = job->transfer != nullptr;
+    const bool running = job->running();
     const bool wanted = run.count(job->rec.id) != 0;
     if (running && !wanted) to_preempt.push_back(job);
     if (!running && wanted) to_start.push_back(jobs_.at(job->rec.id));
@@ -1529,7 +1535,7 @@ void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
     job->deadline_timer.get().expires_after(std::max(limit, std::chrono::milliseconds(0)));
     job->deadline_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
-      if (ec || !j || j->removed || !j->transfer) return;
+      if (ec || !j || j->removed || !j->running()) return;
       StopTransfer(*j, true);
       TransferOutcome o;
       o.error = kBgEMaxDownloadTimeout;
@@ -1543,13 +1549,33 @@ void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
 }
 
 void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
-  auto next = std::find_if(job->rec.files.begin(), job->rec.files.end(),
-                           [](const store::FileRecord& f) { return !f.completed; });
-  if (next == job->rec.files.end()) {
-    OnAllFilesDone(*job);
-    return;
+  const std::size_t limit = std::max<std::uint32_t>(1, job->rec.max_concurrent_files);
+  std::vector<store::FileRecord>& files = job->rec.files;
+  while (job->first_unfinished < files.size() && files[job->first_unfinished].completed) {
+    ++job->first_unfinished;
   }
-  if (next->temp_name.empty()) NameTemporaryFiles(*job, next);
+  auto next = files.begin() + static_cast<std::ptrdiff_t>(job->first_unfinished);
+  while (job->transfers.size() < limit) {
+    // The next file, in the order they were added, that is neither done nor
+    // downloading (at most `limit` files to skip).
+    next = std::find_if(next, files.end(), [&](const store::FileRecord& f) {
+      return !f.completed &&
+             std::none_of(job->transfers.begin(), job->transfers.end(),
+                          [&](const auto& t) { return t->file().index == f.index; });
+    });
+    if (next == files.end()) {
+      if (!job->running()) OnAllFilesDone(*job);
+      return;
+    }
+    if (!StartFile(job, *next)) return;
+    ++next;
+  }
+}
+
+bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& file) {
+  if (file.temp_name.empty()) {
+    NameTemporaryFiles(*job, job->rec.files.begin() + static_cast<std::ptrdiff_t>(file.index));
+  }
   TransferConfig config;
   config.checkpoint_bytes = options_.checkpoint_bytes;
   config.checkpoint_interval = options_.checkpoint_interval;
@@ -1560,7 +1586,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
   if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
   auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
   if (headers.ok()) config.headers = std::move(*headers);
-  Status credentials = ResolveCredentials(*job, *next, &config);
+  Status credentials = ResolveCredentials(*job, file, &config);
   if (credentials.ok()) credentials = ResolveTls(*job, &config);
   if (!credentials.ok()) {
     // A secret that does not open is never guessed at: the job stops with
@@ -1570,15 +1596,16 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
     o.error = credentials.code();
     o.context = ErrorContext::kGeneralQueueManager;
     o.why = credentials.message();
-    RecordError(*job, o, next->index);
+    RecordError(*job, o, file.index);
     EnterError(*job);
-    return;
+    return false;
   }
   auto transfer =
-      std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, *next, std::move(config));
-  job->transfer = transfer;
+      std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, file, std::move(config));
+  job->transfers.push_back(transfer);
   transfer_owner_[transfer.get()] = job.get();
   transfer->Start();
+  return true;
 }
 
 void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::iterator next) {
@@ -1605,14 +1632,17 @@ void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::it
 }
 
 void Engine::StopTransfer(JobData& job, bool keep_progress) {
-  if (!job.transfer) return;
-  std::shared_ptr<FileTransfer> transfer = std::move(job.transfer);
-  if (keep_progress) {
-    transfer->Stop();  // persists through PersistFile while still owned
-  } else {
-    transfer->Abandon();
+  if (!job.running()) return;
+  std::vector<std::shared_ptr<FileTransfer>> transfers = std::move(job.transfers);
+  job.transfers.clear();
+  for (const std::shared_ptr<FileTransfer>& transfer : transfers) {
+    if (keep_progress) {
+      transfer->Stop();  // persists through PersistFile while still owned
+    } else {
+      transfer->Abandon();
+    }
+    transfer_owner_.erase(transfer.get());
   }
-  transfer_owner_.erase(transfer.get());
   const auto now = steady_clock::now();
   job.rec.active_time_ms +=
       std::chrono::duration_cast<std::chrono::milliseconds>(now - job.active_since).count();
@@ -1738,6 +1768,7 @@ void Engine::OnFileSynced(const std::shared_ptr<JobData>& job, const store::File
     store::FileRecord& f = job->rec.files[file.index];
     f.completed = false;
     f.bytes_transferred = 0;
+    job->first_unfinished = 0;
     StopTransfer(*job, true);
     TransferOutcome o = LocalFileFailure(committed);
     RecordError(*job, o, file.index);
@@ -1876,8 +1907,13 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
   std::shared_ptr<JobData> job = SharedOf(raw);
   const std::uint32_t index = transfer.file().index;
   transfer_owner_.erase(it);
-  // The transfer is still on the call stack: release it later.
-  asio::post(io_, [doomed = std::move(raw.transfer)] {});
+  auto mine = std::find_if(raw.transfers.begin(), raw.transfers.end(),
+                           [&](const auto& t) { return t.get() == &transfer; });
+  if (mine != raw.transfers.end()) {
+    // The transfer is still on the call stack: release it later.
+    asio::post(io_, [doomed = std::move(*mine)] {});
+    raw.transfers.erase(mine);
+  }
   const auto now = steady_clock::now();
   raw.rec.active_time_ms +=
       std::chrono::duration_cast<std::chrono::milliseconds>(now - raw.active_since).count();
@@ -1895,6 +1931,7 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
     StartNextFile(job);
     return;
   }
+  StopTransfer(*job, true);  // the job's other files stop with it, keeping their progress
   RecordError(*job, outcome, index);
   if (outcome.transient) {
     EnterTransientError(job);

@@ -43,6 +43,15 @@
 
 namespace openbits::engine {
 
+// SetMaximumConcurrentFiles' bounds: 1..kMaxConcurrentFiles.
+inline constexpr std::uint32_t kMaxConcurrentFiles = 16;
+inline Status ValidateMaxConcurrentFiles(std::uint32_t count) {
+  if (count < 1 || count > kMaxConcurrentFiles) {
+    return Status(kEInvalidArg, "the maximum of concurrent files is 1..16");
+  }
+  return Status::Ok();
+}
+
 // Who is calling: the owner of new jobs, and whose jobs may be seen.
 struct Caller {
   std::string user;
@@ -82,7 +91,12 @@ struct JobData {
 
   store::JobRecord rec;
   std::shared_ptr<JobCallback> callback;
-  std::shared_ptr<FileTransfer> transfer;
+  // The files downloading now: one, or up to rec.max_concurrent_files.
+  std::vector<std::shared_ptr<FileTransfer>> transfers;
+  bool running() const { return !transfers.empty(); }
+  // Every file before this index is complete: where the search for the
+  // next file starts (0 again whenever a file loses its completion).
+  std::size_t first_unfinished = 0;
   std::uint64_t queue_position = 0;
   bool slice_expired = false;
   std::chrono::steady_clock::time_point last_progress;
@@ -228,7 +242,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void ScheduleSoon();
   void Schedule();
   void StartJob(const std::shared_ptr<JobData>& job);
+  // Starts the job's next files, in the order they were added, until
+  // max_concurrent_files download; TRANSFERRED when none is left.
   void StartNextFile(const std::shared_ptr<JobData>& job);
+  // Starts one file; false if the job went to ERROR instead.
+  bool StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& file);
   void StopTransfer(JobData& job, bool keep_progress);
   void Preempt(JobData& job);
   void OnAllFilesDone(JobData& job);

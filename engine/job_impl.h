@@ -63,6 +63,8 @@ class JobImpl final : public Job {
   NotifyCommandLine GetNotifyCmdLine() const override;
   Status SetDynamicContent(bool enable) override;
   bool GetDynamicContent() const override;
+  Status SetMaximumConcurrentFiles(std::uint32_t count) override;
+  std::uint32_t GetMaximumConcurrentFiles() const override;
   Status SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
                                   const std::array<std::uint8_t, 20>& hash) override;
   Status SetClientCertificateByName(CertStoreLocation location, std::string_view store_name,

@@ -353,6 +353,17 @@ Status JobImpl::SetDynamicContent(bool enable) {
 }
 bool JobImpl::GetDynamicContent() const { return Read(&store::JobRecord::dynamic_content); }
 
+Status JobImpl::SetMaximumConcurrentFiles(std::uint32_t count) {
+  OPENBITS_RETURN_IF_ERROR(ValidateMaxConcurrentFiles(count));
+  return Update([&](store::JobRecord& r) -> Status {
+    r.max_concurrent_files = count;
+    return Status::Ok();
+  });
+}
+std::uint32_t JobImpl::GetMaximumConcurrentFiles() const {
+  return Read(&store::JobRecord::max_concurrent_files);
+}
+
 // --- FileImpl ---------------------------------------------------------------------
 
 std::string FileImpl::GetRemoteName() const {

@@ -66,6 +66,9 @@ struct JobRecord {
   std::string notify_program;
   std::string notify_parameters;
   bool dynamic_content = false;
+  // openbits extension: how many of the job's files may download at once
+  // (1, BITS's one file after another, unless changed).
+  std::uint32_t max_concurrent_files = 1;
   // SetHttpMethod; "GET" unless changed.
   std::string http_method = "GET";
   // SetProxySettings; the lists are empty unless usage is kOverride.

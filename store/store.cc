@@ -92,6 +92,10 @@ constexpr const char* kSchemaV5 = R"sql(
 ALTER TABLE jobs ADD COLUMN http_method TEXT NOT NULL DEFAULT 'GET';
 )sql";
 
+constexpr const char* kSchemaV7 = R"sql(
+ALTER TABLE jobs ADD COLUMN max_concurrent_files INTEGER NOT NULL DEFAULT 1;
+)sql";
+
 constexpr const char* kSchemaV6 = R"sql(
 ALTER TABLE jobs ADD COLUMN security_flags INTEGER NOT NULL DEFAULT 0;
 ALTER TABLE jobs ADD COLUMN cert_location INTEGER NOT NULL DEFAULT -1;
@@ -230,7 +234,7 @@ class SqliteStore final : public Store {
         // kInsertJob
         "INSERT INTO jobs VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,"
         "?15,?16,?17,?18,?19,?20,?21,?22,?23,?24,?25,?26,?27,?28,?29,?30,?31,?32,?33,?34,?35,?36,"
-        "?37)",
+        "?37,?38)",
         // kUpdateJob
         "UPDATE jobs SET sequence=?2, owner=?3, type=?4, state=?5, priority=?6,"
         " display_name=?7, description=?8, minimum_retry_delay_s=?9,"
@@ -241,7 +245,7 @@ class SqliteStore final : public Store {
         " error_description=?23, error_count=?24, active_time_ms=?25, pending=?26,"
         " notify_program=?27, notify_parameters=?28, proxy_usage=?29, proxy_list=?30,"
         " proxy_bypass=?31, http_method=?32, security_flags=?33, cert_location=?34,"
-        " cert_store=?35, cert_hash=?36, cert_subject=?37 WHERE id=?1",
+        " cert_store=?35, cert_hash=?36, cert_subject=?37, max_concurrent_files=?38 WHERE id=?1",
         // kDeleteJob
         "DELETE FROM jobs WHERE id=?1",
         // kInsertFile
@@ -259,7 +263,7 @@ class SqliteStore final : public Store {
         " error_code, error_context, error_file, error_description, error_count,"
         " active_time_ms, pending, notify_program, notify_parameters, proxy_usage, proxy_list,"
         " proxy_bypass, http_method, security_flags, cert_location, cert_store, cert_hash,"
-        " cert_subject FROM jobs"
+        " cert_subject, max_concurrent_files FROM jobs"
         " ORDER BY sequence",
         // kSelectFiles
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
@@ -335,6 +339,7 @@ class SqliteStore final : public Store {
         j.cert_store = s.Text(34);
         j.cert_hash = s.Text(35);
         j.cert_subject = s.Text(36);
+        j.max_concurrent_files = static_cast<std::uint32_t>(s.Int(37));
         if (static_cast<int>(j.state) < 0 || static_cast<int>(j.state) > 8 ||
             static_cast<int>(j.priority) < 0 || static_cast<int>(j.priority) > 3) {
           return Status(kBgEDatabaseCorrupt, "job row with an impossible state");
@@ -588,7 +593,8 @@ class SqliteStore final : public Store {
         .Bind(34, std::int64_t{j.cert_location})
         .Bind(35, j.cert_store)
         .Bind(36, j.cert_hash)
-        .Bind(37, j.cert_subject);
+        .Bind(37, j.cert_subject)
+        .Bind(38, std::int64_t{j.max_concurrent_files});
   }
 
   static void BindFile(Statement& s, const Guid& id, const FileRecord& f) {
@@ -653,7 +659,8 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 
 const std::vector<Migration>& SchemaMigrations() {
   static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3},
-                                                    {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6}};
+                                                    {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
+                                                    {7, kSchemaV7}};
   return migrations;
 }
 

@@ -182,6 +182,13 @@ class OPENBITS_EXPORT Job {
   // BG_E_READ_ONLY_PROPERTY_AFTER_RESUME).
   virtual Status SetDynamicContent(bool enable) = 0;
   virtual bool GetDynamicContent() const = 0;
+  // openbits extension: up to `count` (1..16) of the job's files download
+  // at once, sharing connections (HTTP/1.1 keep-alive, HTTP/2 streams).
+  // Files still start in the order they were added, and the job is one job
+  // to the scheduler. 1, the default, is BITS's one file after another.
+  // E_INVALIDARG outside 1..16. A change applies to the running job.
+  virtual Status SetMaximumConcurrentFiles(std::uint32_t count) = 0;
+  virtual std::uint32_t GetMaximumConcurrentFiles() const = 0;
 
   // The HTTP method of the job's requests (IBackgroundCopyJobHttpOptions2).
   // Default "GET". Another method (a token; not HEAD, CONNECT or TRACE)

@@ -239,6 +239,7 @@ struct JobInfo {
   std::uint32_t maximum_download_time = 0;
   std::uint32_t notify_flags = 0;
   bool dynamic_content = false;
+  std::uint32_t max_concurrent_files = 1;   // openbits extension
   std::vector<CredentialSlot> credentials;  // set with SetCredentials
   ProxySettings proxy;
   std::uint32_t security_flags = 0;

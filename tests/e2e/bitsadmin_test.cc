@@ -121,6 +121,10 @@ TEST_F(BitsadminTest, CreateAddResumeCompleteWithBitsadminOutput) {
 
   EXPECT_EQ(B({"/setpriority", "nightly", "foreground"}).out, "priority set to FOREGROUND.\n");
   EXPECT_EQ(B({"/rawreturn", "/getpriority", "nightly"}).out, "FOREGROUND");
+  EXPECT_EQ(B({"/rawreturn", "/getmaxconcurrentfiles", "nightly"}).out, "1");
+  EXPECT_EQ(B({"/setmaxconcurrentfiles", "nightly", "17"}).status, 1);
+  EXPECT_EQ(B({"/setmaxconcurrentfiles", "nightly", "4"}).out, "maxConcurrentFiles set to 4.\n");
+  EXPECT_EQ(B({"/rawreturn", "/getmaxconcurrentfiles", "nightly"}).out, "4");
   testing::LineFifo outcome(state_ / "outcome");
   SignalOnOutcome(id, outcome);
   EXPECT_EQ(B({"/resume", "nightly"}).out, "Job resumed.\n");

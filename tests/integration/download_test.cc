@@ -893,6 +893,56 @@ TEST_F(DownloadTest, FilesOfAJobTransferInTheOrderTheyWereAdded) {
   ASSERT_TRUE(job->Complete().ok());
 }
 
+TEST_F(DownloadTest, AJobAllowedSeveralFilesDownloadsThemAtOnce) {
+  auto job = NewJob("concurrent");
+  EXPECT_EQ(job->GetMaximumConcurrentFiles(), 1u);  // BITS: one after another
+  EXPECT_EQ(job->SetMaximumConcurrentFiles(0).code(), kEInvalidArg);
+  EXPECT_EQ(job->SetMaximumConcurrentFiles(17).code(), kEInvalidArg);
+  ASSERT_TRUE(job->SetMaximumConcurrentFiles(3).ok());
+  std::vector<std::string> names;
+  for (int i = 0; i < 6; ++i) {
+    names.push_back("c" + std::to_string(i));
+    ASSERT_TRUE(job->AddFile(server_->Url(Own("/crawl/small.bin") + "&n=" + std::to_string(i)),
+                             Dest(names.back()))
+                    .ok());
+  }
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  // Three files at once: each has bytes and none is complete. One file at a
+  // time (64 KiB/s each) could never show this.
+  ASSERT_TRUE(watcher->WaitUntil(*job, [](Job& j) {
+    int partial = 0;
+    for (auto& f : j.EnumFiles()) {
+      const FileProgress p = f->GetProgress();
+      partial += p.bytes_transferred > 0 && !p.completed ? 1 : 0;
+    }
+    return partial == 3;
+  }));
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  std::vector<std::string> started;
+  for (const auto& e : server_->AccessLog()) {
+    for (int i = 0; i < 6; ++i) {
+      if (e.uri == Own("/crawl/small.bin") + "&n=" + std::to_string(i)) started.push_back(names[i]);
+    }
+  }
+  EXPECT_EQ(started.size(), 6u);  // each file fetched once
+  for (const std::string& n : names) EXPECT_EQ(Sha256OfFile(Dest(n)), small_sha_);
+}
+
+TEST_F(DownloadTest, TheMaximumOfConcurrentFilesSurvivesAReopen) {
+  auto job = NewJob("concurrent-kept");
+  ASSERT_TRUE(job->SetMaximumConcurrentFiles(5).ok());
+  const Guid id = job->GetId();
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  auto again = manager_->GetJob(id);
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ((*again)->GetMaximumConcurrentFiles(), 5u);
+  EXPECT_EQ((*again)->GetInfo().max_concurrent_files, 5u);
+}
+
 TEST_F(DownloadTest, CompleteReplacesALinkAtTheFinalNameInsteadOfWritingThroughIt) {
   std::ofstream(dest_ / "victim") << "must not change";
   ASSERT_EQ(::symlink((dest_ / "victim").c_str(), Dest("link.bin").c_str()), 0);
