@@ -56,16 +56,10 @@ int main(int argc, char** argv) {
   // A request is at most 1 MiB (docs/ipc.md): smaller batches to the daemon.
   const long batch = through_daemon ? 2000 : 10000;
   {
-    openbits::Result<std::unique_ptr<openbits::Manager>> manager =
-        openbits::Status(openbits::kEFail, "not opened");
-    if (through_daemon) {
-      openbits::ConnectOptions connect;
-      const std::string self = argv[0];
-      connect.daemon_program = self.substr(0, self.find_last_of('/') + 1) + "openbitsd";
-      manager = openbits::Connect(connect);
-    } else {
-      manager = openbits::Manager::Open(options);
-    }
+    openbits::ConnectOptions connect;  // openbitsd beside this program
+    const std::string self = argv[0];
+    connect.daemon_program = self.substr(0, self.find_last_of('/') + 1) + "openbitsd";
+    auto manager = through_daemon ? openbits::Connect(connect) : openbits::Manager::Open(options);
     if (!manager.ok()) {
       std::fprintf(stderr, "queue_scale: %s\n", manager.status().ToString().c_str());
       return 1;

@@ -316,8 +316,7 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
     }
     const std::uint64_t count = value.get<std::uint64_t>();
     return set([&](store::JobRecord& r) -> Status {
-      OPENBITS_RETURN_IF_ERROR(engine::ValidateMaxConcurrentFiles(
-          count > engine::kMaxConcurrentFiles ? 0 : static_cast<std::uint32_t>(count)));
+      OPENBITS_RETURN_IF_ERROR(engine::ValidateMaxConcurrentFiles(count));
       r.max_concurrent_files = static_cast<std::uint32_t>(count);
       return Status::Ok();
     });

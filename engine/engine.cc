@@ -1687,18 +1687,27 @@ void Engine::StartSyncBatch() {
     sync_window_timer_.reset();
   }
   sync_urgent_ = false;
-  auto batch = std::make_shared<SyncBatch>();
-  batch->files = std::move(finished_unsynced_);
-  finished_unsynced_.clear();
+  auto batch = TakeWaitingFiles();
   batch_in_flight_ = batch;
   asio::post(sync_pool_, [this, batch] {
-    std::vector<const platform::ScopedFd*> fds;
-    fds.reserve(batch->files.size());
-    for (const FinishedFile& f : batch->files) fds.push_back(f.fd.get());
-    batch->synced = platform::SyncDataOfFiles(fds);
+    batch->Sync();
     batch->done.set_value();
     asio::post(io_, [this, batch] { OnBatchSynced(batch); });
   });
+}
+
+std::shared_ptr<Engine::SyncBatch> Engine::TakeWaitingFiles() {
+  auto batch = std::make_shared<SyncBatch>();
+  batch->files = std::move(finished_unsynced_);
+  finished_unsynced_.clear();
+  return batch;
+}
+
+void Engine::SyncBatch::Sync() {
+  std::vector<const platform::ScopedFd*> fds;
+  fds.reserve(files.size());
+  for (const FinishedFile& f : files) fds.push_back(f.fd.get());
+  synced = platform::SyncDataOfFiles(fds);
 }
 
 void Engine::FlushFinishedFiles() {
@@ -1709,12 +1718,8 @@ void Engine::FlushFinishedFiles() {
     OnBatchSynced(batch_in_flight_);
   }
   if (finished_unsynced_.empty()) return;
-  auto batch = std::make_shared<SyncBatch>();
-  batch->files = std::move(finished_unsynced_);
-  finished_unsynced_.clear();
-  std::vector<const platform::ScopedFd*> fds;
-  for (const FinishedFile& f : batch->files) fds.push_back(f.fd.get());
-  batch->synced = platform::SyncDataOfFiles(fds);
+  auto batch = TakeWaitingFiles();
+  batch->Sync();
   OnBatchSynced(batch);
 }
 
@@ -1751,8 +1756,8 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch) {
     if (!jobs[i] || jobs[i]->removed) continue;
     --jobs[i]->pending_syncs;
     Status st = batch->synced[i].ok() ? committed : batch->synced[i];
-    if (current[i]) {
-      OnFileSynced(jobs[i], files[i].file, st);
+    if (current[i] && !st.ok()) {
+      FailFinishedFile(jobs[i], files[i].file, st);
     } else if (jobs[i]->pending_syncs == 0 && jobs[i]->all_done_waiting) {
       jobs[i]->all_done_waiting = false;
       OnAllFilesDone(*jobs[i]);
@@ -1761,34 +1766,27 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch) {
   MaybeSyncBatch(false);
 }
 
-void Engine::OnFileSynced(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                          const Status& committed) {
-  if (!committed.ok()) {
-    // Never claimed durable: fetch the file again once the cause is fixed.
-    store::FileRecord& f = job->rec.files[file.index];
-    f.completed = false;
-    f.bytes_transferred = 0;
-    job->first_unfinished = 0;
-    StopTransfer(*job, true);
-    TransferOutcome o = LocalFileFailure(committed);
-    RecordError(*job, o, file.index);
-    job->all_done_waiting = false;
-    if (o.transient) {
-      EnterTransientError(job);
-    } else {
-      EnterError(*job);
-    }
-    return;
-  }
-  if (job->pending_syncs == 0 && job->all_done_waiting) {
-    job->all_done_waiting = false;
-    OnAllFilesDone(*job);
+void Engine::FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
+                              const Status& why) {
+  // Never claimed durable: fetch the file again once the cause is fixed.
+  store::FileRecord& f = job->rec.files[file.index];
+  f.completed = false;
+  f.bytes_transferred = 0;
+  job->first_unfinished = 0;
+  StopTransfer(*job, true);
+  TransferOutcome o = LocalFileFailure(why);
+  RecordError(*job, o, file.index);
+  job->all_done_waiting = false;
+  if (o.transient) {
+    EnterTransientError(job);
+  } else {
+    EnterError(*job);
   }
 }
 
 void Engine::OnAllFilesDone(JobData& job) {
   if (job.pending_syncs > 0) {
-    job.all_done_waiting = true;  // OnFileSynced comes back here
+    job.all_done_waiting = true;  // OnBatchSynced comes back here
     MaybeSyncBatch(true);
     return;
   }

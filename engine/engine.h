@@ -45,7 +45,7 @@ namespace openbits::engine {
 
 // SetMaximumConcurrentFiles' bounds: 1..kMaxConcurrentFiles.
 inline constexpr std::uint32_t kMaxConcurrentFiles = 16;
-inline Status ValidateMaxConcurrentFiles(std::uint32_t count) {
+inline Status ValidateMaxConcurrentFiles(std::uint64_t count) {
   if (count < 1 || count > kMaxConcurrentFiles) {
     return Status(kEInvalidArg, "the maximum of concurrent files is 1..16");
   }
@@ -298,7 +298,9 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
     std::vector<Status> synced;  // set by the sync thread
     std::promise<void> done;
     bool handled = false;  // engine thread: OnBatchSynced ran
+    void Sync();           // sets `synced`; any thread
   };
+  std::shared_ptr<SyncBatch> TakeWaitingFiles();
   void QueueFinishedFile(const std::shared_ptr<JobData>& job,
                          std::shared_ptr<platform::ScopedFd> fd, const store::FileRecord& file);
   void MaybeSyncBatch(bool urgent);
@@ -307,10 +309,10 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Shutdown: waits for the batch in flight and syncs the waiting files on
   // this thread, so a clean stop loses no completion.
   void FlushFinishedFiles();
-  // A finished file's sync and commit returned: the file is durably
-  // complete, or (on failure) fetched again once the cause is fixed.
-  void OnFileSynced(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                    const Status& committed);
+  // A finished file's sync or commit failed: it is not complete after all,
+  // and the job stops with the reason.
+  void FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
+                        const Status& why);
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
   void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override;
 

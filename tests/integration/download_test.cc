@@ -83,6 +83,15 @@ class DownloadTest : public ::testing::Test {
 
   std::string Dest(const std::string& name) const { return dest_ / name; }
 
+  // Adds `count` distinct URLs of small.bin as files f0, f1, ... of `job`.
+  void AddSmallFiles(Job& job, int count) {
+    for (int i = 0; i < count; ++i) {
+      ASSERT_TRUE(job.AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
+                              Dest("f" + std::to_string(i)))
+                      .ok());
+    }
+  }
+
   // Runs `job` to TRANSFERRED, closes the queue and opens it again: the
   // same job as the new queue has it (null if it is gone).
   std::shared_ptr<Job> TransferThenReopen(std::shared_ptr<Job>&& job) {
@@ -790,11 +799,7 @@ TEST_F(DownloadTest, ATransferredJobIsDurableAndNothingIsFetchedAgainAfterAResta
   // Each file's last bytes are synced while the next one downloads; the job
   // must not be TRANSFERRED before every completion is committed.
   auto job = NewJob("durable");
-  for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(job->AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
-                             Dest("f" + std::to_string(i)))
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AddSmallFiles(*job, 20));
   // The last file's final sync (up to a checkpoint's worth) is the longest.
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/medium.bin")), Dest("last")).ok());
   auto reopened = TransferThenReopen(std::move(job));
@@ -814,11 +819,7 @@ TEST_F(DownloadTest, ACleanCloseKeepsEveryFinishedFileEvenBeforeItsBatchIsSynced
   // Finished files are synced and committed in batches; closing the queue
   // must sync and commit the batch still waiting, not drop it.
   auto job = NewJob("close-mid-batch");
-  for (int i = 0; i < 20; ++i) {
-    ASSERT_TRUE(job->AddFile(server_->Url(Own("/small.bin") + "&n=" + std::to_string(i)),
-                             Dest("f" + std::to_string(i)))
-                    .ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(AddSmallFiles(*job, 20));
   ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("last")).ok());
   const Guid id = job->GetId();
   auto watcher = Watch(*job);
