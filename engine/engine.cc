@@ -1714,8 +1714,10 @@ void Engine::FlushFinishedFiles() {
   flushing_ = true;
   if (sync_window_timer_) sync_window_timer_->cancel();
   if (batch_in_flight_) {
-    batch_in_flight_->done.get_future().wait();
-    OnBatchSynced(batch_in_flight_);
+    // A copy: passing the member would free the batch under OnBatchSynced.
+    const std::shared_ptr<SyncBatch> in_flight = batch_in_flight_;
+    in_flight->done.get_future().wait();
+    OnBatchSynced(in_flight);
   }
   if (finished_unsynced_.empty()) return;
   auto batch = TakeWaitingFiles();

@@ -65,18 +65,9 @@ bool WritePasswordFiles(const std::string& htpasswd, const std::string& htdigest
 
 // Starts `argv` with our environment plus `extra_env`; -1 on failure.
 pid_t Spawn(const std::vector<std::string>& args, const std::vector<std::string>& extra_env = {}) {
-  std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_copy = extra_env;
-  for (char** e = environ; *e != nullptr; ++e) env_copy.emplace_back(*e);
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  pid_t pid = -1;
-  if (::posix_spawn(&pid, argv[0], nullptr, nullptr, argv.data(), envp.data()) != 0) return -1;
-  return pid;
+  std::vector<std::string> env = extra_env;
+  for (char** e = environ; *e != nullptr; ++e) env.emplace_back(*e);
+  return SpawnServer(args, env);
 }
 
 bool Run(const std::vector<std::string>& args, std::string* output = nullptr) {

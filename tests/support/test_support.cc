@@ -258,22 +258,11 @@ bool NginxServer::Start(const Options& options) {
   std::vector<std::string> args = {nginx,        "-c", dir_ / "nginx.conf",     "-p",
                                    dir_.path(),  "-e", dir_ / "logs/error.log", "-g",
                                    "daemon off;"};
-  std::vector<char*> argv;
-  for (auto& a : args) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_copy;
   for (char** e = environ; *e != nullptr; ++e) env_copy.emplace_back(*e);
   env_copy.emplace_back("NGINX=3;");  // the listening socket is fd 3
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, listen_fd_, 3);
-  pid_t pid = -1;
-  const int rc = ::posix_spawn(&pid, nginx.c_str(), &actions, nullptr, argv.data(), envp.data());
-  posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) {
+  const pid_t pid = SpawnServer(args, env_copy, listen_fd_);
+  if (pid < 0) {
     error_ = "cannot start nginx (is it installed?)";
     return false;
   }
@@ -530,6 +519,37 @@ bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>&
   ::close(fd);
   if (process >= 0) ::close(process);
   return result;
+}
+
+pid_t SpawnServer(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  int fd3) {
+  std::vector<std::string> args_copy = args;
+  std::vector<char*> argv;
+  for (auto& a : args_copy) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  std::vector<std::string> env_copy = env;
+  std::vector<char*> envp;
+  for (auto& e : env_copy) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const pid_t parent = ::getpid();
+  // Between fork and exec only async-signal-safe calls.
+  const pid_t pid = ::fork();
+  if (pid == 0) {
+    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (::getppid() != parent) _exit(127);  // the parent died before prctl
+    if (fd3 == 3) {
+      ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep close-on-exec
+    } else if (fd3 >= 0 && ::dup2(fd3, 3) != 3) {
+      _exit(127);
+    }
+    const int null_fd = ::open("/dev/null", O_RDWR);
+    if (null_fd < 0) _exit(127);
+    for (int fd = 0; fd <= 2; ++fd) ::dup2(null_fd, fd);
+    if (null_fd > 2 && !(fd3 >= 0 && null_fd == 3)) ::close(null_fd);
+    ::execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  return pid;
 }
 
 ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {

@@ -177,6 +177,14 @@ bool WaitForExit(pid_t pid, std::chrono::milliseconds limit);
 bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>& done,
                             std::chrono::milliseconds limit, pid_t or_exit_of = -1);
 
+// Starts the server `argv` (argv[0] is a path) with exactly the environment
+// `env` ("NAME=value"); -1 on failure. Its stdin, stdout and stderr are
+// /dev/null (servers log to files), and it is killed if the test process
+// dies: a server left holding ctest's pipes would make ctest wait for the
+// full timeout. `fd3`, when not -1, becomes the server's descriptor 3.
+pid_t SpawnServer(const std::vector<std::string>& argv, const std::vector<std::string>& env,
+                  int fd3 = -1);
+
 // A child process whose stdout is readable through `out`.
 struct ChildProcess {
   pid_t pid = -1;
