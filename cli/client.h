@@ -6,12 +6,26 @@
 #ifndef OPENBITS_CLI_CLIENT_H_
 #define OPENBITS_CLI_CLIENT_H_
 
+#include <cstdint>
 #include <nlohmann/json.hpp>
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "openbits/status.h"
 
 namespace openbits::cli {
+
+// One job as `bitsadmin /list` prints it: job.list's summary (docs/ipc.md).
+struct JobSummary {
+  std::string id;
+  std::string name;
+  std::string state;
+  std::uint32_t files_total = 0;
+  std::uint32_t files_transferred = 0;
+  std::optional<std::uint64_t> bytes_total;  // empty: unknown
+  std::uint64_t bytes_transferred = 0;
+};
 
 class DaemonClient {
  public:
@@ -33,12 +47,19 @@ class DaemonClient {
   // carrying the BITS HRESULT.
   Result<nlohmann::json> Call(const std::string& method, const nlohmann::json& params);
 
+  // Calls job.list with summary: the caller's jobs (every user's with
+  // `all_users`), only those named `name` when given. The reply is read as
+  // it is parsed, without a document tree: a queue may hold 100,000 jobs.
+  Result<std::vector<JobSummary>> ListJobs(bool all_users, const std::optional<std::string>& name);
+
   // Waits up to `timeout_ms` for a "job.event" of a subscribed job (one
   // that came while a Call waited for its reply counts). False on timeout
   // or a broken connection.
   bool WaitForEvent(int timeout_ms);
 
  private:
+  // Sends a request; returns its id.
+  Result<long> Send(const std::string& method, const nlohmann::json& params);
   // The next line from the daemon; timeout_ms < 0 waits without bound.
   Result<std::string> NextLine(int timeout_ms);
   explicit DaemonClient(int fd) : fd_(fd) {}

@@ -183,6 +183,18 @@ class Bitsadmin {
   }
 
   // Calls the daemon; on failure prints "Unable to <what> - 0x... <text>".
+  // job.list's summary; on failure prints why and returns nothing.
+  std::optional<std::vector<JobSummary>> List(bool all_users,
+                                              const std::optional<std::string>& name,
+                                              const std::string& what) {
+    auto r = client_->ListJobs(all_users, name);
+    if (!r.ok()) {
+      Fail(what, r.status());
+      return std::nullopt;
+    }
+    return std::move(*r);
+  }
+
   std::optional<json> Rpc(const std::string& method, const json& params, const std::string& what) {
     auto r = client_->Call(method, params);
     if (!r.ok()) {
@@ -207,11 +219,11 @@ class Bitsadmin {
       }
       return Upper(name);
     }
-    auto list = Rpc("job.list", {{"name", name}, {"summary", true}}, "find job " + name);
+    auto list = List(false, name, "find job " + name);
     if (!list) return std::nullopt;
     std::vector<std::string> matches;
-    for (const json& j : (*list)["jobs"]) {
-      if (j["name"].get<std::string>() == name) matches.push_back(j["id"].get<std::string>());
+    for (JobSummary& j : *list) {
+      if (j.name == name) matches.push_back(std::move(j.id));
     }
     if (matches.empty()) {
       Fail("find job " + name, Status(kBgENotFound, "no job is named " + name));
@@ -261,7 +273,7 @@ class Bitsadmin {
   int SetSecurityFlags();
   void PrintInfo(const json& info, bool verbose);
   void PrintFiles(const json& files);
-  void PrintListLine(const json& job);
+  void PrintListLine(const JobSummary& job);
 
   std::ostream& out_;
   std::ostream& err_;
@@ -530,12 +542,12 @@ int Bitsadmin::Reset() {
       throw UsageError{"usage: bitsadmin /reset [/allusers]"};
     }
   }
-  auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
+  auto list = List(all, std::nullopt, "list jobs");
   if (!list) return kExitFailed;
   std::size_t total = 0, cancelled = 0;
-  for (const json& j : (*list)["jobs"]) {
+  for (const JobSummary& j : *list) {
     ++total;
-    const std::string id = j["id"];
+    const std::string& id = j.id;
     auto r = client_->Call("job.cancel", {{"id", id}});
     if (r.ok()) {
       ++cancelled;
@@ -548,11 +560,10 @@ int Bitsadmin::Reset() {
   return cancelled == total ? kExitOk : kExitFailed;
 }
 
-void Bitsadmin::PrintListLine(const json& j) {
-  out_ << j["id"].get<std::string>() << " " << j["name"].get<std::string>() << " "
-       << j["state"].get<std::string>() << " " << j["filesTransferred"].get<std::uint32_t>()
-       << " / " << j["filesTotal"].get<std::uint32_t>() << " "
-       << j["bytesTransferred"].get<std::uint64_t>() << " / " << Count(j["bytesTotal"]) << "\n";
+void Bitsadmin::PrintListLine(const JobSummary& j) {
+  out_ << j.id << " " << j.name << " " << j.state << " " << j.files_transferred << " / "
+       << j.files_total << " " << j.bytes_transferred << " / "
+       << (j.bytes_total ? std::to_string(*j.bytes_total) : std::string("UNKNOWN")) << "\n";
 }
 
 int Bitsadmin::List() {
@@ -567,12 +578,11 @@ int Bitsadmin::List() {
       throw UsageError{"usage: bitsadmin /list [/allusers] [/verbose]"};
     }
   }
-  auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
-  if (!list) return kExitFailed;
-  const json& jobs = (*list)["jobs"];
-  for (const json& j : jobs) {
+  auto jobs = List(all, std::nullopt, "list jobs");
+  if (!jobs) return kExitFailed;
+  for (const JobSummary& j : *jobs) {
     if (verbose) {
-      auto info = Info(j["id"]);
+      auto info = Info(j.id);
       if (!info) return kExitFailed;
       PrintInfo(*info, true);
       out_ << "\n";
@@ -580,7 +590,7 @@ int Bitsadmin::List() {
       PrintListLine(j);
     }
   }
-  out_ << "\nListed " << jobs.size() << " job(s).\n";
+  out_ << "\nListed " << jobs->size() << " job(s).\n";
   return kExitOk;
 }
 
@@ -937,11 +947,11 @@ int Bitsadmin::Monitor() {
   const bool tty = ::isatty(STDOUT_FILENO) == 1 && &out_ == &std::cout;
   // Until interrupted (Ctrl+C), as BITSAdmin's /monitor.
   while (true) {
-    auto list = Rpc("job.list", {{"allUsers", all}, {"summary", true}}, "list jobs");
+    auto list = List(all, std::nullopt, "list jobs");
     if (!list) return kExitFailed;
     if (tty) out_ << "\033[H\033[2J";  // redraw in place
     out_ << "MONITORING BACKGROUND COPY MANAGER(" << refresh << " second refresh)\n";
-    for (const json& j : (*list)["jobs"]) PrintListLine(j);
+    for (const JobSummary& j : *list) PrintListLine(j);
     out_ << "\n" << std::flush;
     std::this_thread::sleep_for(std::chrono::seconds(refresh));
   }

@@ -2,6 +2,8 @@
 
 #include "daemon/json_rpc.h"
 
+#include <algorithm>
+
 #include "openbits/hresult.h"
 
 #include "platform/secret_buffer.h"
@@ -25,6 +27,20 @@ Result<json> ResultOfReply(json&& reply) {
     code = kEInvalidArg;
   }
   return Status(code, e.value("message", std::string("error")));
+}
+
+void AppendJsonString(std::string* out, std::string_view text) {
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7f && c != '"' && c != '\\';
+  });
+  if (plain) {
+    out->push_back('"');
+    out->append(text);
+    out->push_back('"');
+    return;
+  }
+  // The rare name that needs escaping goes through the one serializer.
+  out->append(json(std::string(text)).dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 void ScrubPasswords(json& j) {

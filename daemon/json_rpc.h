@@ -7,6 +7,8 @@
 #define OPENBITS_DAEMON_JSON_RPC_H_
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <string_view>
 
 #include "openbits/status.h"
 
@@ -15,6 +17,11 @@ namespace openbits::daemon {
 // The "result" of a reply, or its "error" as a Status carrying the BITS
 // HRESULT (data.hresult; E_INVALIDARG for invalid requests or parameters).
 Result<nlohmann::json> ResultOfReply(nlohmann::json&& reply);
+
+// Appends `text` to `out` as a JSON string (quoted and escaped; invalid
+// UTF-8 becomes U+FFFD, as the daemon's other replies do). For replies
+// written without a document tree: a list of 100,000 jobs.
+void AppendJsonString(std::string* out, std::string_view text);
 
 // Overwrites every "password" and "remote" (a URL may embed a password)
 // string in `j`: a request's copies of a secret must not linger in freed

@@ -68,16 +68,36 @@ json RangesJson(const std::vector<FileRange>& ranges) {
   return out;
 }
 
-json SummaryJson(const JobInfo& i) {
-  return {
-      {"id", i.id.ToString()},
-      {"name", i.display_name},
-      {"state", JobStateName(i.state)},
-      {"filesTotal", i.progress.files_total},
-      {"filesTransferred", i.progress.files_transferred},
-      {"bytesTotal", Size(i.progress.bytes_total)},
-      {"bytesTransferred", i.progress.bytes_transferred},
-  };
+// {"jobs": [...]} with what `bitsadmin /list` prints of each job (docs/ipc.md).
+std::string SummaryListText(engine::Engine& engine,
+                            const std::vector<std::shared_ptr<engine::JobData>>& jobs,
+                            const std::optional<std::string>& name) {
+  std::string text = R"({"jobs":[)";
+  text.reserve(text.size() + jobs.size() * 160);
+  bool first = true;
+  for (const auto& job : jobs) {
+    const store::JobRecord& r = job->rec;
+    if (name && r.display_name != *name) continue;
+    const JobProgress p = engine.Progress(*job);
+    text += first ? R"({"id":")" : R"(,{"id":")";
+    first = false;
+    text += r.id.ToString();
+    text += R"(","name":)";
+    AppendJsonString(&text, r.display_name);
+    text += R"(,"state":")";
+    text += JobStateName(r.state);
+    text += R"(","filesTotal":)";
+    text += std::to_string(p.files_total);
+    text += R"(,"filesTransferred":)";
+    text += std::to_string(p.files_transferred);
+    text += R"(,"bytesTotal":)";
+    text += p.bytes_total == kSizeUnknown ? "null" : std::to_string(p.bytes_total);
+    text += R"(,"bytesTransferred":)";
+    text += std::to_string(p.bytes_transferred);
+    text += '}';
+  }
+  text += "]}";
+  return text;
 }
 
 json InfoJson(const JobInfo& i) {
@@ -418,6 +438,8 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
   Params params(params_json);
   Call call(*engine_, caller, params);
   std::variant<json, RpcError> result;
+  // A result already written as JSON text (job.list's summary).
+  std::optional<std::string> serialized_result;
 
   try {
     if (method == "openbits.hello") {
@@ -476,11 +498,16 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
           auto jobs =
               engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
           if (!jobs.ok()) return FromStatus(jobs.status());
+          if (summary) {
+            // Written as text: a document tree of 100,000 jobs costs more
+            // than the queue itself.
+            serialized_result = SummaryListText(*engine_, *jobs, name);
+            return json();
+          }
           json list = json::array();
           for (auto& job : *jobs) {
             if (name && job->rec.display_name != *name) continue;
-            list.push_back(summary ? SummaryJson(engine_->InfoOf(*job))
-                                   : InfoJson(engine_->InfoOf(*job)));
+            list.push_back(InfoJson(engine_->InfoOf(*job)));
           }
           json reply = json::object();
           reply["jobs"] = std::move(list);  // an initializer list would copy every job
@@ -730,6 +757,9 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
   if (!message.contains("id")) return {};  // a notification: no reply
   if (const RpcError* error = std::get_if<RpcError>(&result))
     return Dump(ErrorResponse(id, *error));
+  if (serialized_result) {
+    return R"({"jsonrpc":"2.0","id":)" + Dump(id) + R"(,"result":)" + *serialized_result + "}";
+  }
   return Dump(json{{"jsonrpc", "2.0"}, {"id", id}, {"result", std::get<json>(result)}});
 }
 

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <deque>
+#include <iterator>
 #include <string>
 #include <string_view>
 
@@ -264,7 +266,7 @@ class SqliteStore final : public Store {
         " active_time_ms, pending, notify_program, notify_parameters, proxy_usage, proxy_list,"
         " proxy_bypass, http_method, security_flags, cert_location, cert_store, cert_hash,"
         " cert_subject, max_concurrent_files FROM jobs"
-        " ORDER BY sequence",
+        " ORDER BY id",
         // kSelectFiles
         "SELECT job_id, idx, remote_name, local_name, temp_name, ranges, bytes_total,"
         " bytes_transferred, completed, renamed, etag, last_modified, remote_size FROM files"
@@ -295,13 +297,13 @@ class SqliteStore final : public Store {
 
   int SchemaVersion() override { return QueryUserVersion(db_.get()); }
 
-  Result<std::vector<JobRecord>> LoadJobs() override {
-    std::vector<JobRecord> jobs;
+  Status LoadJobsInto(const std::function<JobRecord*()>& new_record) override {
+    std::vector<JobRecord*> jobs;  // in id order
     {
       Statement s = Use(kSelectJobs);
       int rc;
       while ((rc = s.Step()) == SQLITE_ROW) {
-        JobRecord j;
+        JobRecord& j = *new_record();
         if (!s.GuidAt(0, &j.id)) return Status(kBgEDatabaseCorrupt, "bad job id");
         j.sequence = s.Int(1);
         j.owner = s.Text(2);
@@ -344,24 +346,20 @@ class SqliteStore final : public Store {
             static_cast<int>(j.priority) < 0 || static_cast<int>(j.priority) > 3) {
           return Status(kBgEDatabaseCorrupt, "job row with an impossible state");
         }
-        jobs.push_back(std::move(j));
+        jobs.push_back(&j);
       }
       if (rc != SQLITE_DONE) return SqliteError(db_.get(), "load jobs");
     }
-    // Files come sorted by job id; jobs are sorted by sequence. Join through
-    // a sorted index of the jobs so loading stays O(n log n).
-    std::vector<std::size_t> order(jobs.size());
-    for (std::size_t i = 0; i < order.size(); ++i) order[i] = i;
-    std::sort(order.begin(), order.end(),
-              [&](std::size_t a, std::size_t b) { return jobs[a].id < jobs[b].id; });
+    // Jobs, files and secrets all come in job id order, the tables' own
+    // order: each is one sequential scan, merged here.
     Statement s = Use(kSelectFiles);
     int rc;
     std::size_t cursor = 0;
     while ((rc = s.Step()) == SQLITE_ROW) {
       Guid id;
       if (!s.GuidAt(0, &id)) return Status(kBgEDatabaseCorrupt, "bad file job id");
-      while (cursor < order.size() && jobs[order[cursor]].id < id) ++cursor;
-      if (cursor == order.size() || !(jobs[order[cursor]].id == id)) {
+      while (cursor < jobs.size() && jobs[cursor]->id < id) ++cursor;
+      if (cursor == jobs.size() || !(jobs[cursor]->id == id)) {
         return Status(kBgEDatabaseCorrupt, "file row without a job");
       }
       FileRecord f;
@@ -379,7 +377,7 @@ class SqliteStore final : public Store {
       f.etag = s.Text(10);
       f.last_modified = s.Text(11);
       f.remote_size = FromDb(s.Int(12));
-      auto& files = jobs[order[cursor]].files;
+      auto& files = jobs[cursor]->files;
       if (f.index != files.size()) return Status(kBgEDatabaseCorrupt, "file index gap");
       files.push_back(std::move(f));
     }
@@ -388,13 +386,13 @@ class SqliteStore final : public Store {
     if (!secrets.ok()) return secrets.status();
     cursor = 0;
     for (auto& [id, secret] : *secrets) {
-      while (cursor < order.size() && jobs[order[cursor]].id < id) ++cursor;
-      if (cursor == order.size() || !(jobs[order[cursor]].id == id)) {
+      while (cursor < jobs.size() && jobs[cursor]->id < id) ++cursor;
+      if (cursor == jobs.size() || !(jobs[cursor]->id == id)) {
         return Status(kBgEDatabaseCorrupt, "secret row without a job");
       }
-      jobs[order[cursor]].secrets.push_back(std::move(secret));
+      jobs[cursor]->secrets.push_back(std::move(secret));
     }
-    return jobs;
+    return Status::Ok();
   }
 
   Result<std::vector<std::pair<Guid, SecretRecord>>> LoadSecrets() override {
@@ -662,6 +660,16 @@ const std::vector<Migration>& SchemaMigrations() {
                                                     {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
                                                     {7, kSchemaV7}};
   return migrations;
+}
+
+Result<std::vector<JobRecord>> Store::LoadJobs() {
+  std::deque<JobRecord> loaded;  // stable addresses while filled
+  OPENBITS_RETURN_IF_ERROR(LoadJobsInto([&] { return &loaded.emplace_back(); }));
+  std::vector<JobRecord> jobs(std::make_move_iterator(loaded.begin()),
+                              std::make_move_iterator(loaded.end()));
+  std::sort(jobs.begin(), jobs.end(),
+            [](const JobRecord& a, const JobRecord& b) { return a.sequence < b.sequence; });
+  return jobs;
 }
 
 Result<std::unique_ptr<Store>> Store::Open(const std::string& path) {

@@ -48,7 +48,12 @@ class Store {
   virtual int SchemaVersion() = 0;
 
   // Every job with its files and secrets, in creation order.
-  virtual Result<std::vector<JobRecord>> LoadJobs() = 0;
+  Result<std::vector<JobRecord>> LoadJobs();
+  // The same, each job filled in place in the record `new_record` returns
+  // (which must stay valid until this returns), in job id order: the
+  // tables' own order, so a big queue loads without sorting or moving
+  // records. On failure some records may be partly filled.
+  virtual Status LoadJobsInto(const std::function<JobRecord*()>& new_record) = 0;
 
   // Inserts the job, its files and its secrets.
   virtual Status InsertJob(const JobRecord& job) = 0;
