@@ -6,6 +6,8 @@
 #include "daemon/rpc.h"
 
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
 #include <gtest/gtest.h>
 
@@ -133,6 +135,30 @@ TEST_F(RpcTest, ASummaryListCarriesOnlyWhatBitsadminListPrints) {
   EXPECT_EQ(summary[0]["id"], id);
   EXPECT_GT(full[0].size(), keys.size());
   EXPECT_EQ(Call("job.list", {{"summary", "yes"}}, alice_)["error"]["code"], -32602);
+}
+
+TEST_F(RpcTest, ASummaryListEscapesNamesAsTheFullListDoes) {
+  // The summary is written without the JSON library's tree: every name must
+  // still come back as the full list (the library's serializer) gives it.
+  const std::vector<std::string> names = {
+      "plain",       "say \"hi\"",    "back\\slash", "tab\there",    std::string("nul\0in", 6),
+      "caf\xc3\xa9", "bad \xff utf8", "\x7f del",    "\u00e9t\u00e9"};
+  for (const std::string& name : names) {
+    json params = {{"name", name}};
+    Send(json{{"jsonrpc", "2.0"}, {"id", 1}, {"method", "job.create"}, {"params", params}}.dump(
+             -1, ' ', false, json::error_handler_t::replace),
+         alice_);
+  }
+  json full = Call("job.list", json::object(), alice_)["result"]["jobs"];
+  json summary = Call("job.list", {{"summary", true}}, alice_)["result"]["jobs"];
+  ASSERT_EQ(full.size(), names.size());
+  ASSERT_EQ(summary.size(), names.size());
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    EXPECT_EQ(summary[i]["name"], full[i]["name"]) << i;
+    EXPECT_EQ(summary[i]["id"], full[i]["id"]) << i;
+  }
+  EXPECT_EQ(summary[1]["name"], "say \"hi\"");
+  EXPECT_EQ(summary[6]["name"], "bad \xef\xbf\xbd utf8");  // U+FFFD
 }
 
 TEST_F(RpcTest, PropertiesRoundTripAndAreValidated) {
