@@ -224,7 +224,11 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
     const std::size_t limit = property == "displayName" ? 256 : 1024;
     if (text.size() > limit) return FromStatus(Status(kEInvalidArg, property + " is too long"));
     return set([&](store::JobRecord& r) {
-      (property == "displayName" ? r.display_name : r.description) = text;
+      if (property == "displayName") {
+        r.display_name = text;
+      } else {
+        r.description = text;
+      }
       return Status::Ok();
     });
   }

@@ -303,8 +303,8 @@ void Engine::Shutdown() {
 Status Engine::LoadQueue() {
   // Filled in place: a copy of 100,000 records would double the peak.
   std::vector<std::shared_ptr<JobData>> loaded;
-  OPENBITS_RETURN_IF_ERROR(store_->LoadJobsInto(
-      [&] { return &loaded.emplace_back(std::make_shared<JobData>(io_))->rec; }));
+  OPENBITS_RETURN_IF_ERROR(
+      store_->LoadJobsInto([&] { return &loaded.emplace_back(std::make_shared<JobData>())->rec; }));
   // Creation order, which is the queue's order; the keys are copied out
   // so the sort does not chase a pointer per comparison.
   std::vector<std::pair<std::int64_t, std::size_t>> order(loaded.size());
@@ -408,7 +408,7 @@ Result<std::optional<platform::FileIdentity>> Engine::ActAsOwner(const std::stri
 
 std::shared_ptr<JobData> Engine::NewJobData(const Caller& caller, std::string_view name,
                                             JobType type) {
-  auto job = std::make_shared<JobData>(io_);
+  auto job = std::make_shared<JobData>();
   store::JobRecord& r = job->rec;
   r.id = Guid::Generate();
   r.sequence = next_sequence_++;
@@ -945,7 +945,7 @@ Status Engine::ResolveTls(JobData& job, TransferConfig* config) {
     if (!anchors.empty()) {
       trust.anchors_pem = std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
     }
-    job.trust = std::move(trust);
+    job.trust = std::make_unique<JobData::Trust>(std::move(trust));
   }
   config->tls.crls = job.trust->crls;
   config->tls.anchors_pem = job.trust->anchors_pem;
@@ -1539,8 +1539,8 @@ void Engine::StartJob(const std::shared_ptr<JobData>& job) {
 void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
   std::weak_ptr<JobData> weak = job;
   if (job->rec.priority != JobPriority::kForeground) {
-    job->slice_timer.get().expires_after(options_.time_slice);
-    job->slice_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
+    job->slice_timer.get(io_).expires_after(options_.time_slice);
+    job->slice_timer.get(io_).async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (ec || !j || j->removed) return;
       j->slice_expired = true;
@@ -1550,8 +1550,8 @@ void Engine::ArmJobTimers(const std::shared_ptr<JobData>& job) {
   if (job->rec.maximum_download_time_s != 0) {
     const auto limit = std::chrono::milliseconds(
         std::int64_t{job->rec.maximum_download_time_s} * 1000 - job->rec.active_time_ms);
-    job->deadline_timer.get().expires_after(std::max(limit, std::chrono::milliseconds(0)));
-    job->deadline_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
+    job->deadline_timer.get(io_).expires_after(std::max(limit, std::chrono::milliseconds(0)));
+    job->deadline_timer.get(io_).async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (ec || !j || j->removed || !j->running()) return;
       StopTransfer(*j, true);
@@ -1854,9 +1854,9 @@ void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
       options_.minimum_retry_delay_floor);
   const auto give_up = job->last_progress + std::chrono::seconds(job->rec.no_progress_timeout_s);
   const bool retry_in_time = now + delay < give_up;
-  job->retry_timer.get().expires_at(retry_in_time ? now + delay : give_up);
+  job->retry_timer.get(io_).expires_at(retry_in_time ? now + delay : give_up);
   std::weak_ptr<JobData> weak = job;
-  job->retry_timer.get().async_wait(
+  job->retry_timer.get(io_).async_wait(
       [this, weak, retry_in_time](const boost::system::error_code& ec) {
         auto j = weak.lock();
         if (ec || !j || j->removed || j->rec.state != JobState::kTransientError) return;
@@ -1965,7 +1965,7 @@ void Engine::PostNotification(JobData& job, std::function<void(JobCallback&, Job
   std::shared_ptr<JobData> shared = SharedOf(job);
   if (!shared) {
     // A job leaving the queue: make a handle from a snapshot of its data.
-    shared = std::make_shared<JobData>(io_);
+    shared = std::make_shared<JobData>();
     shared->rec = job.rec;
     shared->removed = true;
   }
@@ -1986,9 +1986,9 @@ void Engine::NotifyModification(JobData& job, bool progress_only) {
   if (progress_only && now - job.last_notify < interval) {
     if (job.notify_pending) return;
     job.notify_pending = true;
-    job.notify_timer.get().expires_at(job.last_notify + interval);
+    job.notify_timer.get(io_).expires_at(job.last_notify + interval);
     std::weak_ptr<JobData> weak = SharedOf(job);
-    job.notify_timer.get().async_wait([this, weak](const boost::system::error_code& ec) {
+    job.notify_timer.get(io_).async_wait([this, weak](const boost::system::error_code& ec) {
       auto j = weak.lock();
       if (!j) return;
       j->notify_pending = false;
@@ -2035,9 +2035,9 @@ void Engine::RunNotifyCommand(JobData& job, std::uint32_t flag) {
 void Engine::WatchNotifyCommand(const std::shared_ptr<JobData>& job, std::uint32_t flag,
                                 JobState state) {
   // Reaped by polling with WNOHANG: a library must not take over SIGCHLD.
-  job->command_timer.get().expires_after(std::chrono::milliseconds(50));
+  job->command_timer.get(io_).expires_after(std::chrono::milliseconds(50));
   std::weak_ptr<JobData> weak = job;
-  job->command_timer.get().async_wait(
+  job->command_timer.get(io_).async_wait(
       [this, weak, flag, state](const boost::system::error_code& ec) {
         auto j = weak.lock();
         if (ec || !j) return;
@@ -2054,8 +2054,8 @@ void Engine::WatchNotifyCommand(const std::shared_ptr<JobData>& job, std::uint32
         // the retry delay.
         const auto delay = std::max<std::chrono::milliseconds>(
             std::chrono::seconds(j->rec.minimum_retry_delay_s), options_.minimum_retry_delay_floor);
-        j->command_timer.get().expires_after(delay);
-        j->command_timer.get().async_wait(
+        j->command_timer.get(io_).expires_after(delay);
+        j->command_timer.get(io_).async_wait(
             [this, weak, flag, state](const boost::system::error_code& e) {
               auto again = weak.lock();
               if (e || !again || again->removed || again->rec.state != state) return;

@@ -70,9 +70,9 @@ struct GuidHash {
 // and a queue holds up to hundreds of thousands of jobs.
 class LazyTimer {
  public:
-  explicit LazyTimer(boost::asio::io_context& io) : io_(&io) {}
-  boost::asio::steady_timer& get() {
-    if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(*io_);
+  // The timer, created on `io` the first time (always the engine's).
+  boost::asio::steady_timer& get(boost::asio::io_context& io) {
+    if (!timer_) timer_ = std::make_unique<boost::asio::steady_timer>(io);
     return *timer_;
   }
   void cancel() {
@@ -80,15 +80,12 @@ class LazyTimer {
   }
 
  private:
-  boost::asio::io_context* io_;
   std::unique_ptr<boost::asio::steady_timer> timer_;
 };
 
-// The engine thread's view of one job.
+// The engine thread's view of one job. A queue may hold 100,000 of these:
+// small members are grouped so that padding does not add up.
 struct JobData {
-  explicit JobData(boost::asio::io_context& io)
-      : retry_timer(io), slice_timer(io), deadline_timer(io), notify_timer(io), command_timer(io) {}
-
   store::JobRecord rec;
   std::shared_ptr<JobCallback> callback;
   // The files downloading now: one, or up to rec.max_concurrent_files.
@@ -98,24 +95,24 @@ struct JobData {
   // next file starts (0 again whenever a file loses its completion).
   std::size_t first_unfinished = 0;
   std::uint64_t queue_position = 0;
-  bool slice_expired = false;
   std::chrono::steady_clock::time_point last_progress;
   std::chrono::steady_clock::time_point active_since;
-  LazyTimer retry_timer;
+  std::chrono::steady_clock::time_point last_notify;
   // The Retry-After of the response behind the last transient error.
   std::optional<std::uint64_t> retry_after_s;
+  LazyTimer retry_timer;
   LazyTimer slice_timer;
   LazyTimer deadline_timer;
   LazyTimer notify_timer;
   LazyTimer command_timer;  // watches and re-runs the notify command line
   int command_pid = -1;
-  std::chrono::steady_clock::time_point last_notify;
-  bool notify_pending = false;
-  bool removed = false;  // final: no longer in the queue
   // Finished files whose last bytes are being synced: their completion is
   // committed when the sync returns, and the job is TRANSFERRED only after.
   int pending_syncs = 0;
   bool all_done_waiting = false;  // OnAllFilesDone waits for pending_syncs
+  bool slice_expired = false;
+  bool notify_pending = false;
+  bool removed = false;  // final: no longer in the queue
   // The owner's ROOT and CA stores as read when the job last started: read
   // once per run, not once per file (a store change applies at the next
   // start). Keyed by the security flags they were read for.
@@ -124,7 +121,7 @@ struct JobData {
     std::shared_ptr<const std::string> anchors_pem;
     std::vector<std::shared_ptr<X509_CRL>> crls;
   };
-  std::optional<Trust> trust;
+  std::unique_ptr<Trust> trust;  // a pointer: most jobs in a big queue never run
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {

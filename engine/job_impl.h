@@ -92,8 +92,8 @@ class JobImpl final : public Job {
   }
   // Applies `change` to the job on the engine thread (persisted, notified).
   Status Update(const std::function<Status(store::JobRecord&)>& change);
-  template <typename T>
-  Status Assign(T store::JobRecord::*field, T value) {
+  template <typename T, typename V>
+  Status Assign(T store::JobRecord::*field, V value) {
     return Update([&](store::JobRecord& r) {
       r.*field = std::move(value);
       return Status::Ok();

@@ -101,6 +101,73 @@ TEST(StoreTest, JobsAndFilesRoundTrip) {
   EXPECT_EQ(j.files[1].ranges, job.files[1].ranges);
 }
 
+TEST(StoreTest, ManyJobsLoadInCreationOrderEachWithItsOwnFilesAndSecrets) {
+  // Rows come back in id order and are merged by id; random ids make that
+  // order unrelated to creation order.
+  TempDir dir;
+  auto store = Store::Open(dir / "q.db");
+  ASSERT_TRUE(store.ok());
+  constexpr int kJobs = 200;
+  for (int n = 0; n < kJobs; ++n) {
+    JobRecord j;
+    j.id = Guid::Generate();
+    j.sequence = (n * 7919) % kJobs + 1;  // inserted out of creation order
+    j.owner = "1000";
+    j.display_name = "job " + std::to_string(j.sequence);
+    for (int f = 0; f < static_cast<int>(j.sequence % 4); ++f) {
+      FileRecord file;
+      file.index = static_cast<std::uint32_t>(f);
+      file.remote_name =
+          "http://example.test/" + std::to_string(j.sequence) + "/" + std::to_string(f);
+      file.local_name = "/tmp/" + std::to_string(j.sequence) + "-" + std::to_string(f);
+      j.files.push_back(file);
+    }
+    if (j.sequence % 3 == 0) {
+      j.secrets.push_back(
+          {"credential/server/basic", {static_cast<std::uint8_t>(j.sequence % 256)}});
+    }
+    ASSERT_TRUE((*store)->InsertJob(j).ok());
+  }
+  auto jobs = (*store)->LoadJobs();
+  ASSERT_TRUE(jobs.ok()) << jobs.status().ToString();
+  ASSERT_EQ(jobs->size(), static_cast<std::size_t>(kJobs));
+  for (int i = 0; i < kJobs; ++i) {
+    const JobRecord& j = (*jobs)[static_cast<std::size_t>(i)];
+    ASSERT_EQ(j.sequence, i + 1);
+    EXPECT_EQ(j.display_name, "job " + std::to_string(j.sequence));
+    ASSERT_EQ(j.files.size(), static_cast<std::size_t>(j.sequence % 4));
+    for (std::size_t f = 0; f < j.files.size(); ++f) {
+      EXPECT_EQ(j.files[f].local_name,
+                "/tmp/" + std::to_string(j.sequence) + "-" + std::to_string(f));
+    }
+    ASSERT_EQ(j.secrets.size(), j.sequence % 3 == 0 ? 1u : 0u);
+    if (!j.secrets.empty()) {
+      EXPECT_EQ(j.secrets[0].sealed[0], j.sequence % 256);
+    }
+  }
+}
+
+TEST(RareStringTest, ReadsAndCopiesLikeAString) {
+  RareString none;
+  EXPECT_TRUE(none.empty());
+  EXPECT_EQ(none.str(), "");
+  RareString set = std::string("proxy:3128");
+  EXPECT_FALSE(set.empty());
+  EXPECT_EQ(set.size(), 10u);
+  EXPECT_EQ(set, "proxy:3128");
+  RareString copy = set;
+  copy = "other";
+  EXPECT_EQ(set, "proxy:3128");  // a deep copy
+  EXPECT_EQ(copy, "other");
+  copy = std::string();
+  EXPECT_TRUE(copy.empty());
+  const std::string& view = set;
+  EXPECT_EQ(view, "proxy:3128");
+  EXPECT_EQ("http://" + set, "http://proxy:3128");
+  RareString moved = std::move(set);
+  EXPECT_EQ(moved, "proxy:3128");
+}
+
 TEST(StoreTest, UpdatesAndDeletesPersist) {
   TempDir dir;
   JobRecord job = SampleJob();
