@@ -350,6 +350,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::unordered_map<Guid, std::shared_ptr<JobData>, GuidHash> jobs_;
   std::unordered_set<JobData*> runnable_;  // jobs in QUEUED/CONNECTING/TRANSFERRING
   std::unordered_map<FileTransfer*, JobData*> transfer_owner_;
+  std::uint64_t last_job_id_ms_ = 0;  // NewJobId's clock, never going back
   std::int64_t next_sequence_ = 1;
   std::uint64_t next_queue_position_ = 1;
   bool schedule_posted_ = false;

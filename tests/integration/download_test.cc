@@ -346,6 +346,38 @@ TEST_F(DownloadTest, NewJobsHaveBitsDefaults) {
   EXPECT_EQ(manager_->CreateJob(std::string(257, 'n')).status().code(), kEInvalidArg);
 }
 
+TEST_F(DownloadTest, JobIdsAreVersion7GuidsCarryingTheirCreationTime) {
+  // Time-ordered ids keep the queue's B-trees appending (docs/compatibility.md).
+  auto ms_of = [](const Guid& id) {
+    std::uint64_t ms = 0;
+    for (std::size_t i = 0; i < 6; ++i) ms = (ms << 8) | id.bytes[i];
+    return ms;
+  };
+  auto now_ms = [] {
+    return static_cast<std::uint64_t>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::now().time_since_epoch())
+                                          .count());
+  };
+  const std::uint64_t before = now_ms();
+  std::vector<Guid> ids;
+  for (int i = 0; i < 20; ++i) {
+    auto job = manager_->CreateJob("v7-" + std::to_string(i));
+    ASSERT_TRUE(job.ok());
+    ids.push_back((*job)->GetId());
+  }
+  const std::uint64_t after = now_ms();
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    EXPECT_EQ(ids[i].bytes[6] >> 4, 7) << "version";
+    EXPECT_EQ(ids[i].bytes[8] >> 6, 2) << "RFC 9562 variant";
+    EXPECT_GE(ms_of(ids[i]), before);
+    EXPECT_LE(ms_of(ids[i]), after);
+    if (i > 0) {
+      EXPECT_GE(ms_of(ids[i]), ms_of(ids[i - 1]));
+      EXPECT_NE(ids[i], ids[i - 1]);
+    }
+  }
+}
+
 TEST_F(DownloadTest, ANotFoundFileIsAFatalErrorWithContext) {
   auto job = NewJob("404");
   ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
