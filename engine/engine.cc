@@ -1750,10 +1750,8 @@ void Engine::FlushFinishedFiles() {
   flushing_ = true;
   if (sync_window_timer_) sync_window_timer_->cancel();
   if (batch_in_flight_) {
-    // A copy: passing the member would free the batch under OnBatchSynced.
-    const std::shared_ptr<SyncBatch> in_flight = batch_in_flight_;
-    in_flight->done.get_future().wait();
-    OnBatchSynced(in_flight);
+    batch_in_flight_->done.get_future().wait();
+    OnBatchSynced(batch_in_flight_);
   }
   if (finished_unsynced_.empty()) return;
   auto batch = TakeWaitingFiles();
@@ -1761,7 +1759,9 @@ void Engine::FlushFinishedFiles() {
   OnBatchSynced(batch);
 }
 
-void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch) {
+void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
+  // Owned here: the caller may pass batch_in_flight_ itself, reset below.
+  const std::shared_ptr<SyncBatch> batch = batch_ref;
   if (batch->handled) return;  // Shutdown got there first
   batch->handled = true;
   if (batch_in_flight_ == batch) batch_in_flight_.reset();

@@ -302,8 +302,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                          std::shared_ptr<platform::ScopedFd> fd, const store::FileRecord& file);
   void MaybeSyncBatch(bool urgent);
   void StartSyncBatch();
-  // Resets batch_in_flight_ when it is `batch`: never pass that member itself.
-  void OnBatchSynced(const std::shared_ptr<SyncBatch>& batch);
+  void OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref);
   // Shutdown: waits for the batch in flight and syncs the waiting files on
   // this thread, so a clean stop loses no completion.
   void FlushFinishedFiles();

@@ -355,10 +355,7 @@ bool JobImpl::GetDynamicContent() const { return Read(&store::JobRecord::dynamic
 
 Status JobImpl::SetMaximumConcurrentFiles(std::uint32_t count) {
   OPENBITS_RETURN_IF_ERROR(ValidateMaxConcurrentFiles(count));
-  return Update([&](store::JobRecord& r) -> Status {
-    r.max_concurrent_files = count;
-    return Status::Ok();
-  });
+  return Assign(&store::JobRecord::max_concurrent_files, count);
 }
 std::uint32_t JobImpl::GetMaximumConcurrentFiles() const {
   return Read(&store::JobRecord::max_concurrent_files);

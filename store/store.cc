@@ -351,17 +351,20 @@ class SqliteStore final : public Store {
       if (rc != SQLITE_DONE) return SqliteError(db_.get(), "load jobs");
     }
     // Jobs, files and secrets all come in job id order, the tables' own
-    // order: each is one sequential scan, merged here.
+    // order: each is one sequential scan, merged here. `cursor` only moves
+    // forward; null when no job has `id`.
+    auto job_at = [&jobs](const Guid& id, std::size_t* cursor) -> JobRecord* {
+      while (*cursor < jobs.size() && jobs[*cursor]->id < id) ++*cursor;
+      return *cursor < jobs.size() && jobs[*cursor]->id == id ? jobs[*cursor] : nullptr;
+    };
     Statement s = Use(kSelectFiles);
     int rc;
     std::size_t cursor = 0;
     while ((rc = s.Step()) == SQLITE_ROW) {
       Guid id;
       if (!s.GuidAt(0, &id)) return Status(kBgEDatabaseCorrupt, "bad file job id");
-      while (cursor < jobs.size() && jobs[cursor]->id < id) ++cursor;
-      if (cursor == jobs.size() || !(jobs[cursor]->id == id)) {
-        return Status(kBgEDatabaseCorrupt, "file row without a job");
-      }
+      JobRecord* job = job_at(id, &cursor);
+      if (job == nullptr) return Status(kBgEDatabaseCorrupt, "file row without a job");
       FileRecord f;
       f.index = static_cast<std::uint32_t>(s.Int(1));
       f.remote_name = s.Text(2);
@@ -377,7 +380,7 @@ class SqliteStore final : public Store {
       f.etag = s.Text(10);
       f.last_modified = s.Text(11);
       f.remote_size = FromDb(s.Int(12));
-      auto& files = jobs[cursor]->files;
+      auto& files = job->files;
       if (f.index != files.size()) return Status(kBgEDatabaseCorrupt, "file index gap");
       files.push_back(std::move(f));
     }
@@ -386,11 +389,9 @@ class SqliteStore final : public Store {
     if (!secrets.ok()) return secrets.status();
     cursor = 0;
     for (auto& [id, secret] : *secrets) {
-      while (cursor < jobs.size() && jobs[cursor]->id < id) ++cursor;
-      if (cursor == jobs.size() || !(jobs[cursor]->id == id)) {
-        return Status(kBgEDatabaseCorrupt, "secret row without a job");
-      }
-      jobs[cursor]->secrets.push_back(std::move(secret));
+      JobRecord* job = job_at(id, &cursor);
+      if (job == nullptr) return Status(kBgEDatabaseCorrupt, "secret row without a job");
+      job->secrets.push_back(std::move(secret));
     }
     return Status::Ok();
   }

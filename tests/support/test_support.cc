@@ -521,22 +521,42 @@ bool WaitForDirectoryChange(const std::string& dir, const std::function<bool()>&
   return result;
 }
 
-pid_t SpawnServer(const std::vector<std::string>& args, const std::vector<std::string>& env,
-                  int fd3) {
-  std::vector<std::string> args_copy = args;
-  std::vector<char*> argv;
-  for (auto& a : args_copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  std::vector<std::string> env_copy = env;
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(e.data());
-  envp.push_back(nullptr);
+namespace {
+
+// What exec takes: pointers into `strings` (which must outlive them) and a
+// terminating null.
+std::vector<char*> ExecArray(std::vector<std::string>& strings) {
+  std::vector<char*> out;
+  out.reserve(strings.size() + 1);
+  for (std::string& s : strings) out.push_back(s.data());
+  out.push_back(nullptr);
+  return out;
+}
+
+// fork() rather than posix_spawn, for PR_SET_PDEATHSIG: the child is killed
+// when the test process dies, since a child left behind by a crashed test
+// that holds ctest's pipes makes ctest wait for the full timeout. In the
+// child, only async-signal-safe calls may follow.
+pid_t ForkTiedToThisProcess() {
   const pid_t parent = ::getpid();
-  // Between fork and exec only async-signal-safe calls.
   const pid_t pid = ::fork();
   if (pid == 0) {
     ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (::getppid() != parent) _exit(127);  // the parent died before prctl
+  }
+  return pid;
+}
+
+}  // namespace
+
+pid_t SpawnServer(const std::vector<std::string>& args, const std::vector<std::string>& env,
+                  int fd3) {
+  std::vector<std::string> args_copy = args;
+  std::vector<std::string> env_copy = env;
+  std::vector<char*> argv = ExecArray(args_copy);
+  std::vector<char*> envp = ExecArray(env_copy);
+  const pid_t pid = ForkTiedToThisProcess();
+  if (pid == 0) {
     if (fd3 == 3) {
       ::fcntl(3, F_SETFD, 0);  // dup2 onto itself would keep close-on-exec
     } else if (fd3 >= 0 && ::dup2(fd3, 3) != 3) {
@@ -559,17 +579,9 @@ ChildProcess SpawnWithOutput(const std::vector<std::string>& args) {
   // child starts does not keep our pipe open.
   if (::pipe2(fds, O_CLOEXEC) != 0) return child;
   std::vector<std::string> copy = args;
-  std::vector<char*> argv;
-  for (auto& a : copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
-  const pid_t parent = ::getpid();
-  // fork rather than posix_spawn for PR_SET_PDEATHSIG: a child outlives a
-  // test that crashes, and one that holds ctest's stderr makes ctest wait
-  // for the full timeout. Between fork and exec only async-signal-safe calls.
-  child.pid = ::fork();
+  std::vector<char*> argv = ExecArray(copy);
+  child.pid = ForkTiedToThisProcess();
   if (child.pid == 0) {
-    ::prctl(PR_SET_PDEATHSIG, SIGKILL);
-    if (::getppid() != parent) _exit(127);  // the parent died before prctl
     ::dup2(fds[1], 1);
     ::execv(argv[0], argv.data());
     _exit(127);
@@ -608,13 +620,9 @@ int RunProgramAs(unsigned uid, unsigned gid, const std::vector<std::string>& arg
   int fds[2];
   if (::pipe2(fds, O_CLOEXEC) != 0) return -1;
   std::vector<std::string> argv_copy = args;
-  std::vector<char*> argv;
-  for (auto& a : argv_copy) argv.push_back(a.data());
-  argv.push_back(nullptr);
   std::vector<std::string> env_copy = env;
-  std::vector<char*> envp;
-  for (auto& e : env_copy) envp.push_back(e.data());
-  envp.push_back(nullptr);
+  std::vector<char*> argv = ExecArray(argv_copy);
+  std::vector<char*> envp = ExecArray(env_copy);
   const pid_t pid = ::fork();
   if (pid < 0) return -1;
   if (pid == 0) {
