@@ -276,6 +276,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void OnTransferResponding(FileTransfer& transfer) override;
   void OnTransferProgress(FileTransfer& transfer) override;
   Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
+  Status PersistProgress(FileTransfer& transfer, const store::FileRecord& file) override;
   // Names the job's next files (from `next` on, up to a bound) that have no
   // temporary name yet, in one commit, so that each file's transfer starts
   // without one.

@@ -230,6 +230,22 @@ Status FileTransfer::OpenTemporaryFile() {
   dir_ = std::move(*dir);
 
   if (!file_.temp_name.empty()) {
+    const bool fresh = file_.bytes_transferred == 0 && !file_.completed;
+    if (fresh) {
+      // Named in advance (the engine records names for the next files in
+      // one commit): the name is in the store already, so the file may be
+      // created without another commit. Creating first spares the lookup
+      // of a name that almost never exists yet.
+      auto created = platform::CreateExclusive(dir_, file_.temp_name, kTemporaryFileMode);
+      if (created.ok()) {
+        file_.etag.clear();
+        file_.last_modified.clear();
+        fd_ = std::make_shared<ScopedFd>(std::move(*created));
+        written_ = durable_ = writeback_started_ = 0;
+        return Status::Ok();
+      }
+      if (created.status().code() != kEFileExists) return created.status();
+    }
     auto fd = platform::OpenExisting(dir_, file_.temp_name);
     if (fd.ok()) {
       // Reconcile on the descriptor just opened: bytes past the checkpoint
@@ -247,20 +263,6 @@ Status FileTransfer::OpenTemporaryFile() {
       return host_.PersistFile(*this, file_);
     }
     if (!IsNotFound(fd.status())) return fd.status();
-    if (file_.bytes_transferred == 0 && !file_.completed) {
-      // Named in advance (the engine records names for the next files in
-      // one commit): the name is in the store already, so the file may be
-      // created without another commit.
-      auto created = platform::CreateExclusive(dir_, file_.temp_name, kTemporaryFileMode);
-      if (created.ok()) {
-        file_.etag.clear();
-        file_.last_modified.clear();
-        fd_ = std::make_shared<ScopedFd>(std::move(*created));
-        written_ = durable_ = writeback_started_ = 0;
-        return Status::Ok();
-      }
-      if (created.status().code() != kEFileExists) return created.status();
-    }
     // Vanished, or taken meanwhile: start over under a new name.
   }
   file_.bytes_transferred = 0;
@@ -805,7 +807,7 @@ void FileTransfer::OnSynced(std::uint64_t target, std::uint64_t generation, Stat
     if (target > durable_) {
       durable_ = target;
       file_.bytes_transferred = target;
-      Persist();
+      PersistProgress();
     }
     last_checkpoint_ = std::chrono::steady_clock::now();
   }
@@ -833,6 +835,11 @@ void FileTransfer::Persist() {
     // The store failing (disk full) is reported as a local problem.
     failure_ = LocalFileFailure(st);
   }
+}
+
+void FileTransfer::PersistProgress() {
+  Status st = host_.PersistProgress(*this, file_);
+  if (!st.ok()) failure_ = LocalFileFailure(st);
 }
 
 void FileTransfer::OnRequestDone(std::uint64_t request_id, CURLcode result) {

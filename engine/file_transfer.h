@@ -74,6 +74,11 @@ class TransferHost {
   virtual void OnTransferProgress(FileTransfer& transfer) = 0;
   // Persists the file record (checkpoint, validators, temporary name).
   virtual Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) = 0;
+  // Persists a checkpoint whose bytes are already synced. A power cut may
+  // undo the record (never a process crash): that only costs the bytes
+  // since the previous durable record, fetched again, so the host may
+  // commit it without waiting for the disk.
+  virtual Status PersistProgress(FileTransfer& transfer, const store::FileRecord& file) = 0;
   // The transfer ended; the host destroys it afterwards.
   virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
   // A certificate revocation list was fetched from a distribution point
@@ -208,6 +213,7 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   void Fail(TransferOutcome outcome);
   void Finish(const TransferOutcome& outcome);
   void Persist();
+  void PersistProgress();
 
   boost::asio::io_context& io_;
   CurlMulti& multi_;

@@ -5,6 +5,8 @@
 // instant (pending action recorded, files partly renamed) with the store
 // API, then opening the queue.
 
+#include <cstdio>
+
 #include <gtest/gtest.h>
 
 #include "openbits/openbits.h"
@@ -111,6 +113,45 @@ TEST_F(RecoveryTest, ATruncatedTemporaryFileLowersTheCheckpointAndIsFetchedAgain
   auto log = server_.AccessLogFor("/b.bin");
   ASSERT_EQ(log.size(), 2u);
   EXPECT_EQ(log[1].range, "bytes=1000-");
+}
+
+TEST_F(RecoveryTest, BytesWrittenBeforeTheFirstCheckpointAreFetchedAgainIntoTheSameFile) {
+  const Guid id = TransferredJob();
+  std::string temp;
+  {
+    // A crash after the file was created and written to, before its first
+    // checkpoint: the store knows the name and no bytes.
+    auto store = store::Store::Open(state_ / "queue/queue.db");
+    ASSERT_TRUE(store.ok());
+    store::JobRecord job = (*(*store)->LoadJobs())[0];
+    job.state = JobState::kSuspended;
+    ASSERT_TRUE((*store)->UpdateJob(job).ok());
+    store::FileRecord& f = job.files[1];
+    f.bytes_transferred = 0;
+    f.completed = false;
+    ASSERT_TRUE((*store)->UpdateFile(id, f).ok());
+    temp = dest_ / f.temp_name;
+  }
+  {
+    // Longer than the file will be: only a restart from a truncated file
+    // gives the right bytes.
+    std::FILE* garbage = std::fopen(temp.c_str(), "ab");
+    ASSERT_NE(garbage, nullptr);
+    EXPECT_GE(std::fputs("never checkpointed", garbage), 0);
+    EXPECT_EQ(std::fclose(garbage), 0);
+  }
+  auto manager = Manager::Open(options_);
+  ASSERT_TRUE(manager.ok());
+  auto job = *(*manager)->GetJob(id);
+  auto watcher = testing::Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(dest_ / "b.bin"), sha_b_);
+  EXPECT_EQ(ListDirectory(dest_.path()), (std::vector<std::string>{"a.bin", "b.bin"}));
+  auto log = server_.AccessLogFor("/b.bin");
+  ASSERT_EQ(log.size(), 2u);
+  EXPECT_EQ(log[1].range, log[0].range);  // from the start again
 }
 
 }  // namespace
