@@ -1413,17 +1413,28 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
     }
   }
 
-  // The proxy: explicit Negotiate by openbits (libcurl would use the
-  // process's ticket); through libcurl, implicit Negotiate with the default
-  // credentials, explicit NTLM, Digest and Basic (docs/auth.md).
-  if (Opened& c = creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}]; c.present && !c.implicit) {
+  // The proxy: Negotiate by openbits, explicit or implicit (libcurl would
+  // use the process's ticket, which in the daemon is not the job owner's);
+  // through libcurl, implicit NTLM with the default credentials, explicit
+  // NTLM, Digest and Basic (docs/auth.md).
+  Opened& proxy_negotiate = creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}];
+  if (proxy_negotiate.present && !proxy_negotiate.implicit) {
     config->proxy_negotiate.enabled = true;
-    config->proxy_negotiate.identity.user_name = std::string(c.user_name.view());
+    config->proxy_negotiate.identity.user_name = std::string(proxy_negotiate.user_name.view());
     config->proxy_negotiate.identity.password =
-        platform::SecretBuffer(c.password.data(), c.password.size());
+        platform::SecretBuffer(proxy_negotiate.password.data(), proxy_negotiate.password.size());
+  } else if (proxy_negotiate.present) {
+    config->proxy_negotiate.enabled = true;
+    config->proxy_negotiate.identity.implicit = true;
+    if (auto cache = credential_caches_.find(job.rec.owner); cache != credential_caches_.end()) {
+      config->proxy_negotiate.identity.credential_cache = cache->second;
+    }
   }
   HttpLogin& proxy = config->proxy;
-  if (proxy_implicit) proxy.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
+  const Opened& proxy_ntlm = creds[{AuthTarget::kProxy, AuthScheme::kNtlm}];
+  if (proxy_ntlm.present && proxy_ntlm.implicit) {
+    proxy.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
+  }
   for (AuthScheme scheme_id : {AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
     Opened& c = creds[{AuthTarget::kProxy, scheme_id}];
     if (!c.present || c.implicit) continue;

@@ -2,8 +2,8 @@
 //
 // Authentication through bitsadmin and the daemon: Negotiate with explicit
 // credentials, implicit credentials from the ticket of the calling client
-// (the daemon learns its KRB5CCNAME), Digest, and failures reported by
-// /geterror.
+// (the daemon learns its KRB5CCNAME) at the server and at a proxy, Digest,
+// and failures reported by /geterror.
 
 #include <signal.h>
 
@@ -19,6 +19,8 @@ namespace {
 
 using testing::ApacheServer;
 using testing::KdcServer;
+using testing::NginxServer;
+using testing::SquidServer;
 using testing::TempDir;
 
 const std::string kBitsadmin = OPENBITS_BIN_DIR "/bitsadmin";
@@ -33,8 +35,13 @@ class AuthE2eTest : public ::testing::Test {
     for (const char* dir : {"negotiate", "digest"}) {
       testing::WriteTestFile(apache_->root() + "/" + dir + "/file.bin", 70000, dir[0]);
     }
+    proxy_ = std::make_unique<SquidServer>(std::vector<std::string>{"negotiate"}, kdc_.get());
+    target_ = std::make_unique<NginxServer>();
+    if (target_->ok()) testing::WriteTestFile(target_->root() + "/file.bin", 50000, 7);
   }
   static void TearDownTestSuite() {
+    proxy_.reset();
+    target_.reset();
     apache_.reset();
     kdc_.reset();
   }
@@ -94,6 +101,8 @@ class AuthE2eTest : public ::testing::Test {
 
   static std::unique_ptr<KdcServer> kdc_;
   static std::unique_ptr<ApacheServer> apache_;
+  static std::unique_ptr<SquidServer> proxy_;
+  static std::unique_ptr<NginxServer> target_;
   TempDir state_;
   TempDir dest_;
   std::string bob_, alice_;
@@ -101,6 +110,8 @@ class AuthE2eTest : public ::testing::Test {
 
 std::unique_ptr<KdcServer> AuthE2eTest::kdc_;
 std::unique_ptr<ApacheServer> AuthE2eTest::apache_;
+std::unique_ptr<SquidServer> AuthE2eTest::proxy_;
+std::unique_ptr<NginxServer> AuthE2eTest::target_;
 
 TEST_F(AuthE2eTest, ExplicitNegotiateCredentialsThroughBitsadmin) {
   NewJob("explicit", "/negotiate/file.bin");
@@ -116,6 +127,28 @@ TEST_F(AuthE2eTest, ImplicitCredentialsAreTheCallingClientsTicket) {
   B({"/setcredentials", "implicit", "SERVER", "NEGOTIATE", "NULL", "NULL"});
   EXPECT_EQ(RunJob("implicit"), "TRANSFERRED");
   EXPECT_EQ(LastUser("/negotiate/file.bin"), std::string("alice@") + KdcServer::kRealm);
+}
+
+TEST_F(AuthE2eTest, ImplicitProxyCredentialsAreTheCallingClientsTicket) {
+  ASSERT_TRUE(proxy_->ok()) << proxy_->error();
+  ASSERT_TRUE(target_->ok()) << target_->error();
+  B({"/list"});  // starts the daemon with bob's KRB5CCNAME in its environment
+  ::setenv("KRB5CCNAME", alice_.c_str(), 1);
+  const std::string uri = "/file.bin?implicit-proxy";
+  B({"/create", "proxied"});
+  B({"/addfile", "proxied", target_->Url(uri), dest_ / "proxied"});
+  B({"/setpriority", "proxied", "FOREGROUND"});
+  B({"/setproxysettings", "proxied", "OVERRIDE", proxy_->ProxyAddress(), "NULL"});
+  B({"/setcredentials", "proxied", "PROXY", "NEGOTIATE", "NULL", "NULL"});
+  EXPECT_EQ(RunJob("proxied"), "TRANSFERRED");
+  std::vector<std::string> users;
+  for (const auto& e : proxy_->AccessLog()) {
+    if (e.url.find(uri) != std::string::npos && e.result.find("/20") != std::string::npos) {
+      users.push_back(e.user);
+    }
+  }
+  // alice, although the daemon itself holds bob's ticket.
+  EXPECT_EQ(users, std::vector<std::string>{std::string("alice@") + KdcServer::kRealm});
 }
 
 TEST_F(AuthE2eTest, DigestAndItsFailureThroughBitsadmin) {
