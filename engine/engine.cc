@@ -1413,29 +1413,35 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
     }
   }
 
-  // The proxy: Negotiate by openbits, explicit or implicit (libcurl would
-  // use the process's ticket, which in the daemon is not the job owner's);
-  // through libcurl, implicit NTLM with the default credentials, explicit
-  // NTLM, Digest and Basic (docs/auth.md).
+  // The proxy: Negotiate and NTLM by openbits, explicit or implicit
+  // (libcurl would use the process's ticket, which in the daemon is not the
+  // job owner's, and its own NTLM, which curl is removing); Digest and Basic
+  // through libcurl (docs/auth.md). Explicit Negotiate comes before explicit
+  // NTLM, then implicit credentials, as at the server.
   Opened& proxy_negotiate = creds[{AuthTarget::kProxy, AuthScheme::kNegotiate}];
-  if (proxy_negotiate.present && !proxy_negotiate.implicit) {
-    config->proxy_negotiate.enabled = true;
-    config->proxy_negotiate.identity.user_name = std::string(proxy_negotiate.user_name.view());
-    config->proxy_negotiate.identity.password =
-        platform::SecretBuffer(proxy_negotiate.password.data(), proxy_negotiate.password.size());
-  } else if (proxy_negotiate.present) {
-    config->proxy_negotiate.enabled = true;
-    config->proxy_negotiate.identity.implicit = true;
+  Opened& proxy_ntlm = creds[{AuthTarget::kProxy, AuthScheme::kNtlm}];
+  NegotiateLogin& proxy_login = config->proxy_negotiate;
+  Opened* proxy_explicit = nullptr;
+  for (Opened* c : {&proxy_negotiate, &proxy_ntlm}) {
+    if (c->present && !c->implicit && proxy_explicit == nullptr) proxy_explicit = c;
+  }
+  if (proxy_explicit != nullptr) {
+    proxy_login.enabled = true;
+    proxy_login.identity.user_name = std::string(proxy_explicit->user_name.view());
+    proxy_login.identity.password =
+        platform::SecretBuffer(proxy_explicit->password.data(), proxy_explicit->password.size());
+    proxy_login.prefer_ntlm = proxy_login.identity.ntlm_only = proxy_explicit == &proxy_ntlm;
+  } else if (proxy_implicit) {
+    proxy_login.enabled = true;
+    proxy_login.identity.implicit = true;
+    proxy_login.prefer_ntlm = proxy_login.identity.ntlm_only =
+        proxy_ntlm.present && !(proxy_negotiate.present && proxy_negotiate.implicit);
     if (auto cache = credential_caches_.find(job.rec.owner); cache != credential_caches_.end()) {
-      config->proxy_negotiate.identity.credential_cache = cache->second;
+      proxy_login.identity.credential_cache = cache->second;
     }
   }
   HttpLogin& proxy = config->proxy;
-  const Opened& proxy_ntlm = creds[{AuthTarget::kProxy, AuthScheme::kNtlm}];
-  if (proxy_ntlm.present && proxy_ntlm.implicit) {
-    proxy.schemes |= static_cast<long>(CURLAUTH_NEGOTIATE);
-  }
-  for (AuthScheme scheme_id : {AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
+  for (AuthScheme scheme_id : {AuthScheme::kDigest, AuthScheme::kBasic}) {
     Opened& c = creds[{AuthTarget::kProxy, scheme_id}];
     if (!c.present || c.implicit) continue;
     if (proxy.user_name.empty()) {

@@ -174,6 +174,7 @@ FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi, asio::thread_
       tls_(std::make_unique<TlsSession>(config_.tls)) {}
 
 FileTransfer::~FileTransfer() {
+  if (tunnel_) tunnel_->Cancel();
   if (request_running_) multi_.Remove(easy_.get());
   if (crl_running_) multi_.Remove(crl_easy_.get());
 }
@@ -312,6 +313,11 @@ void FileTransfer::IssueRequest() {
   failure_.reset();
   error_buffer_[0] = '\0';
 
+  if (!tunnel_socket_ && UseOwnTunnel()) {
+    OpenTunnel();
+    return;
+  }
+
   if (!easy_) {
     easy_.reset(curl_easy_init());
     if (!easy_) {
@@ -338,23 +344,48 @@ void FileTransfer::IssueRequest() {
     curl_easy_setopt(e, CURLOPT_USERNAME, config_.server.user_name.c_str());
     curl_easy_setopt(e, CURLOPT_PASSWORD, config_.server.password.c_str());
   }
-  switch (config_.route) {
-    case TransferConfig::Route::kDirect:
-      curl_easy_setopt(e, CURLOPT_PROXY, "");  // also ignores the environment
-      break;
-    case TransferConfig::Route::kProxy:
-      curl_easy_setopt(e, CURLOPT_PROXY, config_.proxy_url.c_str());
-      if (!config_.no_proxy.empty()) curl_easy_setopt(e, CURLOPT_NOPROXY, config_.no_proxy.c_str());
-      break;
-    case TransferConfig::Route::kEnvironment:
-      break;
+  connect_to_.reset();
+  if (tunnel_socket_) {
+    // libcurl connects "directly" over the tunnel: no DNS for the server
+    // (only the proxy may resolve it), its name still in the Host header,
+    // SNI and the certificate check. The connection is this request's
+    // alone: never reused by another job, never reusing another's.
+    curl_easy_setopt(e, CURLOPT_PROXY, "");
+    connect_to_.reset(curl_slist_append(nullptr, "::127.0.0.1:"));
+    curl_easy_setopt(e, CURLOPT_CONNECT_TO, connect_to_.get());
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETFUNCTION, &FileTransfer::OnOpenSocketThunk);
+    curl_easy_setopt(e, CURLOPT_OPENSOCKETDATA, this);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTFUNCTION, &FileTransfer::OnSocketOptionThunk);
+    curl_easy_setopt(e, CURLOPT_SOCKOPTDATA, this);
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+  } else {
+    switch (config_.route) {
+      case TransferConfig::Route::kDirect:
+        curl_easy_setopt(e, CURLOPT_PROXY, "");  // also ignores the environment
+        break;
+      case TransferConfig::Route::kProxy:
+        curl_easy_setopt(e, CURLOPT_PROXY, config_.proxy_url.c_str());
+        if (!config_.no_proxy.empty()) {
+          curl_easy_setopt(e, CURLOPT_NOPROXY, config_.no_proxy.c_str());
+        }
+        break;
+      case TransferConfig::Route::kEnvironment:
+        break;
+    }
+  }
+  if (proxy_ntlm_via_curl_) {
+    curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
+    curl_easy_setopt(e, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_NTLM));
+    curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy_negotiate.identity.user_name.c_str());
+    curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, config_.proxy_negotiate.identity.password.c_str());
   }
   if (config_.http_method != "GET") {
     curl_easy_setopt(e, CURLOPT_CUSTOMREQUEST, config_.http_method.c_str());
   }
   // The proxy's answer to CONNECT is not the server's response.
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  if (config_.proxy.schemes != 0) {
+  if (config_.proxy.schemes != 0 && !proxy_ntlm_via_curl_) {
     curl_easy_setopt(e, CURLOPT_PROXYAUTH, config_.proxy.schemes);
     curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy.user_name.c_str());
     curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, config_.proxy.password.c_str());
@@ -556,7 +587,7 @@ bool FileTransfer::AnswerChallenge() {
   return true;
 }
 
-std::string FileTransfer::ProxyHost() const {
+std::string FileTransfer::ProxyUrl() const {
   std::string proxy;
   switch (config_.route) {
     case TransferConfig::Route::kDirect:
@@ -582,51 +613,202 @@ std::string FileTransfer::ProxyHost() const {
   }
   if (proxy.empty()) return {};
   if (proxy.find("://") == std::string::npos) proxy = "http://" + proxy;
-  return HostOf(proxy.c_str());
+  return proxy;
+}
+
+std::string FileTransfer::ProxyHost() const {
+  const std::string proxy = ProxyUrl();
+  return proxy.empty() ? std::string() : HostOf(proxy.c_str());
+}
+
+Result<std::string> FileTransfer::NextProxyAuthorization(
+    const std::vector<std::string>& challenge_headers) {
+  const NegotiateLogin& login = config_.proxy_negotiate;
+  auto challenges = auth::ParseChallenges(challenge_headers);
+  // A refused CONNECT through libcurl shows no headers: its 407 is taken
+  // as a Negotiate prompt, which is what the job's credentials are for.
+  if (challenge_headers.empty()) challenges = auth::ParseChallenges({"Negotiate"});
+  const auth::Challenge* challenge = nullptr;
+  if (proxy_negotiate_) {
+    challenge = auth::FindChallenge(challenges, proxy_scheme_ == "NTLM" ? "ntlm" : "negotiate");
+    if (challenge == nullptr || challenge->token68.empty() || proxy_negotiate_->complete()) {
+      // squid answers a bad token with a bare "Negotiate": ask Kerberos why.
+      const std::string why = proxy_negotiate_->Diagnose();
+      return Status(kEAccessDenied,
+                    "the proxy refused the credentials" + (why.empty() ? "" : " (" + why + ")"));
+    }
+  } else {
+    platform::NegotiateMechanism mechanism = platform::NegotiateMechanism::kSpnego;
+    const auth::Challenge* spnego = auth::FindChallenge(challenges, "negotiate");
+    const auth::Challenge* ntlm = auth::FindChallenge(challenges, "ntlm");
+    if (ntlm != nullptr && (login.prefer_ntlm || spnego == nullptr)) {
+      challenge = ntlm;
+      proxy_scheme_ = "NTLM";
+      mechanism = platform::NegotiateMechanism::kNtlm;
+    } else if (spnego != nullptr) {
+      challenge = spnego;
+      proxy_scheme_ = "Negotiate";
+    } else {
+      return std::string();
+    }
+    const std::string host = ProxyHost();
+    if (host.empty()) return std::string();
+    auto started = platform::StartNegotiate(mechanism, host, login.identity);
+    if (!started.ok()) return started.status();
+    proxy_negotiate_ = std::move(*started);
+  }
+  if (++proxy_auth_legs_ > kMaxAuthLegs) {
+    return Status(kEAccessDenied, "too many authentication round trips");
+  }
+  std::vector<std::uint8_t> proxy_token;
+  if (!challenge->token68.empty()) {
+    auto decoded = Base64Decode(challenge->token68);
+    if (!decoded) return Status(kEAccessDenied, "the proxy's token is not base64");
+    proxy_token = std::move(*decoded);
+  }
+  auto token = proxy_negotiate_->Step(proxy_token);
+  if (!token.ok() && proxy_scheme_ == "NTLM" && !login.identity.implicit) {
+    // As at the server: a challenge gss-ntlmssp cannot read (squid's NTLM
+    // helpers) goes to libcurl's own NTLM, on a new connection.
+    proxy_ntlm_via_curl_ = true;
+    proxy_negotiate_.reset();
+    return token.status();
+  }
+  if (!token.ok()) return token.status();
+  if (token->empty()) return Status(kEAccessDenied, "the proxy refused the credentials");
+  return proxy_scheme_ + " " + Base64Encode(*token);
 }
 
 bool FileTransfer::AnswerProxyChallenge(const std::vector<std::string>& challenge_headers) {
   const NegotiateLogin& login = config_.proxy_negotiate;
-  if (!login.enabled) return false;
-  auto refuse = [&](const std::string& why) {
+  if (!login.enabled || proxy_ntlm_via_curl_) return false;
+  Result<std::string> next = NextProxyAuthorization(challenge_headers);
+  if (proxy_ntlm_via_curl_) {
+    auth_retry_ = true;
+    discard_body_ = true;
+    return true;
+  }
+  if (!next.ok()) {
     failure_ = TransferOutcome{false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
-                               "Negotiate (proxy): " + why};
+                               (proxy_scheme_.empty() ? std::string("Negotiate") : proxy_scheme_) +
+                                   " (proxy): " + next.status().message()};
     proxy_negotiate_.reset();
     return true;
-  };
-  const auto challenges = auth::ParseChallenges(challenge_headers);
-  const auth::Challenge* challenge = auth::FindChallenge(challenges, "negotiate");
-  // A refused CONNECT shows no headers: its 407 is taken as a Negotiate
-  // prompt, which is what the job's credentials are for.
-  if (challenge == nullptr && !challenge_headers.empty()) return false;
-  if (proxy_negotiate_) {
-    if (challenge == nullptr || challenge->token68.empty() || proxy_negotiate_->complete()) {
-      // squid answers a bad token with a bare "Negotiate": ask Kerberos why.
-      const std::string why = proxy_negotiate_->Diagnose();
-      return refuse("the proxy refused the credentials" + (why.empty() ? "" : " (" + why + ")"));
-    }
-  } else {
-    const std::string host = ProxyHost();
-    if (host.empty()) return false;
-    auto started =
-        platform::StartNegotiate(platform::NegotiateMechanism::kSpnego, host, login.identity);
-    if (!started.ok()) return refuse(started.status().message());
-    proxy_negotiate_ = std::move(*started);
   }
-  if (++proxy_auth_legs_ > kMaxAuthLegs) return refuse("too many authentication round trips");
-  std::vector<std::uint8_t> proxy_token;
-  if (challenge != nullptr && !challenge->token68.empty()) {
-    auto decoded = Base64Decode(challenge->token68);
-    if (!decoded) return refuse("the proxy's token is not base64");
-    proxy_token = std::move(*decoded);
-  }
-  auto token = proxy_negotiate_->Step(proxy_token);
-  if (!token.ok()) return refuse(token.status().message());
-  if (token->empty()) return refuse("the proxy refused the credentials");
-  proxy_authorization_ = "Proxy-Authorization: Negotiate " + Base64Encode(*token);
+  if (next->empty()) return false;
+  proxy_authorization_ = "Proxy-Authorization: " + *next;
   auth_retry_ = true;
-  discard_body_ = true;
+  discard_body_ = true;  // the 407 page; the connection stays for the next leg
   return true;
+}
+
+bool FileTransfer::UseOwnTunnel() const {
+  if (!config_.proxy_negotiate.enabled || proxy_ntlm_via_curl_) return false;
+  if (RequestedUrl().rfind("https:", 0) != 0) return false;
+  // A bypass list is libcurl's to apply (CURLOPT_NOPROXY): leave it the
+  // whole request.
+  if (config_.route == TransferConfig::Route::kProxy && !config_.no_proxy.empty()) return false;
+  const std::string proxy = ProxyUrl();
+  return proxy.rfind("http://", 0) == 0;
+}
+
+void FileTransfer::OpenTunnel() {
+  CPtr<CURLU> proxy(curl_url());
+  CPtr<CURLU> target(curl_url());
+  char* proxy_host = nullptr;
+  char* proxy_port = nullptr;
+  char* host = nullptr;
+  char* port = nullptr;
+  const std::string proxy_url = ProxyUrl();
+  if (curl_url_set(proxy.get(), CURLUPART_URL, proxy_url.c_str(), 0) != CURLUE_OK ||
+      curl_url_get(proxy.get(), CURLUPART_HOST, &proxy_host, 0) != CURLUE_OK ||
+      curl_url_set(target.get(), CURLUPART_URL, RequestedUrl().c_str(), 0) != CURLUE_OK ||
+      curl_url_get(target.get(), CURLUPART_HOST, &host, 0) != CURLUE_OK ||
+      curl_url_get(target.get(), CURLUPART_PORT, &port, CURLU_DEFAULT_PORT) != CURLUE_OK) {
+    curl_free(proxy_host);
+    curl_free(host);
+    curl_free(port);
+    Fail(TransferOutcome{false, kBgEInvalidProxyInfo, ErrorContext::kGeneralTransport, false,
+                         "the proxy or the URL cannot be parsed"});
+    return;
+  }
+  // libcurl's default proxy port.
+  const int proxy_port_number =
+      curl_url_get(proxy.get(), CURLUPART_PORT, &proxy_port, 0) == CURLUE_OK ? std::atoi(proxy_port)
+                                                                             : 1080;
+  std::string proxy_name(proxy_host);
+  if (proxy_name.size() > 2 && proxy_name.front() == '[') {
+    proxy_name = proxy_name.substr(1, proxy_name.size() - 2);  // [::1]
+  }
+  const std::string authority = std::string(host) + ":" + port;
+  curl_free(proxy_host);
+  curl_free(proxy_port);
+  curl_free(host);
+  curl_free(port);
+  std::weak_ptr<FileTransfer> weak = weak_from_this();
+  tunnel_ = ProxyTunnel::Open(
+      io_, proxy_name, proxy_port_number, authority, std::chrono::seconds(kConnectTimeoutSeconds),
+      [weak](const std::vector<std::string>& challenges) -> Result<std::string> {
+        auto self = weak.lock();
+        if (!self) return Status(kEFail, "the transfer ended");
+        return self->NextProxyAuthorization(challenges);
+      },
+      [weak](ProxyTunnel::Outcome outcome) {
+        if (auto self = weak.lock()) self->OnTunnel(std::move(outcome));
+      });
+}
+
+void FileTransfer::OnTunnel(ProxyTunnel::Outcome outcome) {
+  tunnel_.reset();
+  if (stopped_ || finished_) return;
+  if (outcome.socket) {
+    // Authenticated (or not asked to): the next tunnel starts a new
+    // exchange, as Kerberos tokens are single-use and NTLM is bound to the
+    // connection it was made on.
+    proxy_negotiate_.reset();
+    proxy_auth_legs_ = 0;
+    tunnel_socket_ = std::move(outcome.socket);
+    IssueRequest();
+    return;
+  }
+  if (proxy_ntlm_via_curl_) {
+    IssueRequest();  // libcurl's CONNECT with its own NTLM
+    return;
+  }
+  proxy_negotiate_.reset();
+  proxy_auth_legs_ = 0;
+  const std::string scheme = proxy_scheme_.empty() ? std::string("Negotiate") : proxy_scheme_;
+  if (outcome.status == 407) {
+    Fail(TransferOutcome{
+        false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
+        scheme + " (proxy): " +
+            (outcome.why.empty() ? "the proxy refused the credentials" : outcome.why)});
+  } else if (outcome.status != 0) {
+    Fail(TransferOutcome{
+        false, HttpErrorCode(outcome.status), ErrorContext::kRemoteFile, outcome.status / 100 == 5,
+        "the proxy refused the tunnel" + (outcome.why.empty() ? "" : ": " + outcome.why)});
+  } else {
+    Fail(TransferOutcome{false, kWinHttpCannotConnect, ErrorContext::kGeneralTransport, true,
+                         outcome.why});
+  }
+}
+
+curl_socket_t FileTransfer::OnOpenSocketThunk(void* self, curlsocktype purpose,
+                                              curl_sockaddr* address) {
+  (void)address;
+  auto* t = static_cast<FileTransfer*>(self);
+  if (purpose != CURLSOCKTYPE_IPCXN || !t->tunnel_socket_) return CURL_SOCKET_BAD;
+  boost::system::error_code ec;
+  const auto fd = t->tunnel_socket_->release(ec);
+  t->tunnel_socket_.reset();
+  return ec ? CURL_SOCKET_BAD : static_cast<curl_socket_t>(fd);
+}
+
+int FileTransfer::OnSocketOptionThunk(void* self, curl_socket_t fd, curlsocktype purpose) {
+  (void)self;
+  (void)fd;
+  (void)purpose;
+  return CURL_SOCKOPT_ALREADY_CONNECTED;  // the tunnel is open
 }
 
 bool FileTransfer::CheckRedirect() {
@@ -1081,6 +1263,8 @@ void FileTransfer::Finish(const TransferOutcome& outcome) {
 void FileTransfer::Stop() {
   if (stopped_) return;
   stopped_ = true;
+  if (tunnel_) tunnel_->Cancel();
+  tunnel_.reset();
   if (crl_running_) {
     crl_running_ = false;
     multi_.Remove(crl_easy_.get());
@@ -1095,6 +1279,8 @@ void FileTransfer::Stop() {
 void FileTransfer::Abandon() {
   if (stopped_) return;
   stopped_ = true;
+  if (tunnel_) tunnel_->Cancel();
+  tunnel_.reset();
   if (crl_running_) {
     crl_running_ = false;
     multi_.Remove(crl_easy_.get());

@@ -35,6 +35,7 @@
 #include "engine/curl_multi.h"
 #include "engine/http_response.h"
 #include "engine/proxy_discovery.h"
+#include "engine/proxy_tunnel.h"
 #include "engine/tls_session.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
@@ -203,6 +204,8 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   bool AnswerProxyChallenge(const std::vector<std::string>& challenges);
   // The host name of the proxy requests go through ("" when direct).
   std::string ProxyHost() const;
+  // The proxy this request goes through, as a URL ("" when direct).
+  std::string ProxyUrl() const;
   void OnRequestDone(std::uint64_t request_id, CURLcode result);
   Status ResetLocal(const std::string& etag, const std::string& last_modified);
   void MaybeCheckpoint();
@@ -214,6 +217,16 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   void Finish(const TransferOutcome& outcome);
   void Persist();
   void PersistProgress();
+  // The next Proxy-Authorization value for the proxy's challenges (an empty
+  // list: a refused CONNECT, taken as a Negotiate prompt); "" when none of
+  // them is for the job's credentials; an error when the proxy refused
+  // them or the mechanism failed.
+  Result<std::string> NextProxyAuthorization(const std::vector<std::string>& challenge_headers);
+  bool UseOwnTunnel() const;
+  void OpenTunnel();
+  void OnTunnel(ProxyTunnel::Outcome outcome);
+  static curl_socket_t OnOpenSocketThunk(void* self, curlsocktype purpose, curl_sockaddr* address);
+  static int OnSocketOptionThunk(void* self, curl_socket_t fd, curlsocktype purpose);
 
   boost::asio::io_context& io_;
   CurlMulti& multi_;
@@ -265,11 +278,21 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::string authorization_;     // header for the next request, used once
   int auth_legs_ = 0;
   bool auth_retry_ = false;
-  // The same for the proxy (explicit Negotiate credentials only).
+  // The same for the proxy.
   std::unique_ptr<platform::NegotiateContext> proxy_negotiate_;
+  std::string proxy_scheme_;         // "Negotiate" or "NTLM"
   std::string proxy_authorization_;  // header for the next request, used once
   int proxy_auth_legs_ = 0;
   CPtr<curl_slist> proxy_headers_;
+  // gss-ntlmssp could not read the proxy's NTLM challenge: libcurl's NTLM
+  // answers the proxy instead (explicit credentials only).
+  bool proxy_ntlm_via_curl_ = false;
+  // An HTTPS request through a proxy that openbits authenticates with: the
+  // CONNECT is ours (a scheme of several legs cannot go through libcurl's),
+  // then libcurl gets the connected socket.
+  std::shared_ptr<ProxyTunnel> tunnel_;
+  std::optional<boost::asio::ip::tcp::socket> tunnel_socket_;
+  CPtr<curl_slist> connect_to_;
   // gss-ntlmssp could not read this server's NTLM challenge: libcurl's NTLM
   // answers it instead (explicit credentials only).
   bool ntlm_via_curl_ = false;

@@ -256,6 +256,7 @@ ApacheServer::ApacheServer(const KdcServer* kdc) {
   }
   for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
     port_ = FreeLoopbackPort();
+    proxy_port_ = kdc != nullptr ? FreeLoopbackPort() : 0;
     std::ofstream conf(d + "/httpd.conf");
     conf << "ServerRoot /usr/lib/apache2\n"
          << "ServerName localhost\n"
@@ -295,7 +296,16 @@ ApacheServer::ApacheServer(const KdcServer* kdc) {
            << "  Require valid-user\n</Location>\n"
            << "<Location /ntlm>\n  AuthType GSSAPI\n  AuthName \"openbits-ntlm\"\n"
            << "  GssapiAllowedMech ntlmssp\n  GssapiConnectionBound On\n"
-           << "  Require valid-user\n</Location>\n";
+           << "  Require valid-user\n</Location>\n"
+           << "LoadModule proxy_module modules/mod_proxy.so\n"
+           << "LoadModule proxy_http_module modules/mod_proxy_http.so\n"
+           << "LoadModule proxy_connect_module modules/mod_proxy_connect.so\n"
+           << "Listen 127.0.0.1:" << proxy_port_ << "\n"
+           << "<VirtualHost 127.0.0.1:" << proxy_port_ << ">\n  ProxyRequests On\n"
+           << "  AllowCONNECT 1-65535\n  <Proxy \"*\">\n    AuthType GSSAPI\n"
+           << "    AuthName \"openbits-proxy-ntlm\"\n    GssapiAllowedMech ntlmssp\n"
+           << "    GssapiConnectionBound On\n    Require valid-user\n  </Proxy>\n"
+           << "</VirtualHost>\n";
     }
     conf.close();
     const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"}, env);

@@ -67,7 +67,9 @@ class ApacheServer {
  public:
   // Also /negotiate/ (Kerberos through mod_auth_gssapi) and /ntlm/ (NTLMSSP,
   // offered as both Negotiate and NTLM; users TESTDOM\<user>) when given a
-  // KDC.
+  // KDC, and then a forward proxy on proxy_port() (GET and CONNECT) that
+  // asks for the same NTLMSSP: gss-ntlmssp refuses libcurl's own NTLM, so
+  // only an NTLMSSP client from GSSAPI gets through.
   explicit ApacheServer(const KdcServer* kdc = nullptr);
   ~ApacheServer();
   ApacheServer(const ApacheServer&) = delete;
@@ -76,13 +78,15 @@ class ApacheServer {
   bool ok() const { return pid_ > 0; }
   const std::string& error() const { return error_; }
   int port() const { return port_; }
+  int proxy_port() const { return proxy_port_; }
+  std::string ProxyAddress() const { return "127.0.0.1:" + std::to_string(proxy_port_); }
   // The document root: /basic, /digest and /public live under it.
   const std::string& root() const { return root_; }
   std::string Url(const std::string& path) const;
 
   struct LogEntry {
     int status = 0;
-    std::string uri;
+    std::string uri;   // the whole URL for a proxied GET, host:port for CONNECT
     std::string user;  // "-" when none was authenticated
   };
   std::vector<LogEntry> AccessLog() const;
@@ -91,6 +95,7 @@ class ApacheServer {
   TempDir dir_;
   std::string root_;
   int port_ = 0;
+  int proxy_port_ = 0;
   pid_t pid_ = -1;
   std::string error_;
 };
