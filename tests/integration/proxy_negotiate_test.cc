@@ -9,6 +9,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <fstream>
 
 #include <gtest/gtest.h>
 
@@ -327,6 +328,25 @@ TEST_F(ProxyNegotiateTest, ProxyNegotiateWithNtlmsspInsideSpnegoThroughOurOwnCon
            e.user.find("bob") != std::string::npos;
   }
   EXPECT_TRUE(bob);
+}
+
+TEST_F(ProxyNegotiateTest, ImplicitProxyNtlmCredentialsFromGssNtlmsspForAnHttpsTarget) {
+  // The logon credentials gss-ntlmssp finds (NTLM_USER_FILE, NTLMUSER),
+  // given to the proxy's NTLMSSP over the legs of openbits' own CONNECT.
+  const std::string users = *tickets_ / "ntlm_users";
+  std::ofstream(users) << "TESTDOM:alice:alicepw\n";
+  ::setenv("NTLM_USER_FILE", users.c_str(), 1);
+  ::setenv("NTLMUSER", "alice", 1);
+  auto https = NewJob(tls_target_->Url("/file.bin?implicit-ntlm"), apache_->ProxyAddress());
+  ASSERT_TRUE(https->SetImplicitCredentials(AuthTarget::kProxy, AuthScheme::kNtlm).ok());
+  const JobState outcome = Run(*https);
+  ::unsetenv("NTLM_USER_FILE");
+  ::unsetenv("NTLMUSER");
+  ASSERT_EQ(outcome, JobState::kTransferred)
+      << https->GetError().value_or(JobErrorInfo{}).description;
+  const auto users_logged = ApacheProxyUsers("127.0.0.1:" + std::to_string(tls_target_->port()));
+  ASSERT_FALSE(users_logged.empty());
+  EXPECT_NE(users_logged.back().find("alice"), std::string::npos) << users_logged.back();
 }
 
 TEST_F(ProxyNegotiateTest, AWrongProxyNtlmPasswordFailsWith407NamingNtlm) {
