@@ -260,13 +260,7 @@ std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData
   if (property == "customHeaders") {
     if (!value.is_string())
       return RpcError{kInvalidParams, "customHeaders takes a string", nullptr};
-    const std::string text = value.get<std::string>();
-    auto parsed = auth::ParseCustomHeaders(text);
-    if (!parsed.ok()) return FromStatus(parsed.status());
-    return set([&](store::JobRecord& r) {
-      r.custom_headers = text;
-      return Status::Ok();
-    });
+    return StatusResult(engine.SetCustomHeaders(job, value.get<std::string>()));
   }
   if (property == "notifyCmdLine") {
     if (!value.is_object() || !value.contains("program") || !value["program"].is_string() ||
@@ -538,7 +532,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
                            {"ranges", RangesJson(f.ranges)}});
         }
         json info = InfoJson(engine_->InfoOf(job));
-        info["customHeaders"] = job.rec.custom_headers;
+        info["customHeaders"] = engine_->CustomHeadersOf(job).value_or(std::string());
         info["httpMethod"] = job.rec.http_method;
         info["notifyProgram"] = job.rec.notify_program;
         info["notifyParameters"] = job.rec.notify_parameters;

@@ -126,6 +126,7 @@ void ForgetSecret(store::JobRecord& job, std::string_view purpose) {
 }
 
 constexpr std::string_view kCertificatePasswordPurpose = "client-certificate-password";
+constexpr std::string_view kCustomHeadersPurpose = "custom-headers";
 constexpr std::uint32_t kKnownSecurityFlags =
     kSslEnableCrlCheck | kSslIgnoreCertCnInvalid | kSslIgnoreCertDateInvalid | kSslIgnoreUnknownCa |
     kSslIgnoreCertWrongUsage | kRedirectPolicyMask | kRedirectAllowHttpsToHttp;
@@ -340,6 +341,9 @@ Status Engine::LoadQueue() {
   for (const std::shared_ptr<JobData>& job : loaded) {
     job->last_progress = now;
     jobs_.emplace(job->rec.id, job);
+    if (!job->rec.custom_headers.empty()) {
+      OPENBITS_RETURN_IF_ERROR(SealLegacyCustomHeaders(*job));
+    }
     bool lost_data = false;
     for (store::FileRecord& f : job->rec.files) {
       const bool was_complete = f.completed;
@@ -387,6 +391,28 @@ Status Engine::LoadQueue() {
     UpdateRunnable(*job);
   }
   for (auto& job : pending) FinishPendingAction(*job);
+  return Status::Ok();
+}
+
+Status Engine::SealLegacyCustomHeaders(JobData& job) {
+  // A queue from before schema version 8 kept them in plaintext in
+  // jobs.custom_headers: into the vault, and the column emptied, in one
+  // transaction (store_format.md).
+  const std::string plain = job.rec.custom_headers.str();
+  auto sealed =
+      vault_->Seal(job.rec.id, std::string(kCustomHeadersPurpose),
+                   std::span(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()));
+  if (!sealed.ok()) return sealed.status();
+  store::JobRecord cleared = job.rec;
+  cleared.custom_headers.clear();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(
+        store_->PutSecret(job.rec.id, std::string(kCustomHeadersPurpose), *sealed));
+    return store_->UpdateJob(cleared);
+  });
+  if (!st.ok()) return st;
+  job.rec.custom_headers.clear();
+  KeepSecret(job.rec, store::SecretRecord{std::string(kCustomHeadersPurpose), std::move(*sealed)});
   return Status::Ok();
 }
 
@@ -1070,9 +1096,13 @@ Status Engine::SetClientCertificatePassword(JobData& job, std::string_view passw
   if (password.size() > kMaxCertificatePassword) {
     return Status(kBgEPasswordTooLarge, "the password is longer than 65536 characters");
   }
-  const std::string purpose(kCertificatePasswordPurpose);
+  return ReplaceSecret(job, kCertificatePasswordPurpose, password);
+}
+
+Status Engine::ReplaceSecret(JobData& job, std::string_view purpose_name, std::string_view plain) {
+  const std::string purpose(purpose_name);
   job.rec.modification_time_ms = NowMs();
-  if (password.empty()) {
+  if (plain.empty()) {
     if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
     Status st = store_->RunInTransaction([&]() -> Status {
       OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
@@ -1080,11 +1110,12 @@ Status Engine::SetClientCertificatePassword(JobData& job, std::string_view passw
     });
     if (!st.ok()) return st;
     ForgetSecret(job.rec, purpose);
+    NotifyModification(job, false);
     return Status::Ok();
   }
-  auto sealed = vault_->Seal(
-      job.rec.id, purpose,
-      std::span(reinterpret_cast<const std::uint8_t*>(password.data()), password.size()));
+  auto sealed =
+      vault_->Seal(job.rec.id, purpose,
+                   std::span(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()));
   if (!sealed.ok()) return sealed.status();
   Status st = store_->RunInTransaction([&]() -> Status {
     OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
@@ -1094,6 +1125,22 @@ Status Engine::SetClientCertificatePassword(JobData& job, std::string_view passw
   KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
   NotifyModification(job, false);
   return Status::Ok();
+}
+
+Status Engine::SetCustomHeaders(JobData& job, std::string_view headers) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  OPENBITS_RETURN_IF_ERROR(auth::ParseCustomHeaders(headers).status());
+  return ReplaceSecret(job, kCustomHeadersPurpose, headers);
+}
+
+Result<std::string> Engine::CustomHeadersOf(const JobData& job) const {
+  const store::SecretRecord* secret = FindSecret(job.rec, kCustomHeadersPurpose);
+  if (secret == nullptr) return std::string();
+  auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
+  if (!plain.ok()) return plain.status();
+  return std::string(plain->view());
 }
 
 Status Engine::SetSecurityFlags(JobData& job, std::uint32_t flags) {
@@ -1221,7 +1268,7 @@ Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
   std::vector<std::string> dropped;
   for (const store::SecretRecord& secret : job.rec.secrets) {
     if (secret.purpose.rfind("credential/", 0) == 0 ||
-        secret.purpose == kCertificatePasswordPurpose) {
+        secret.purpose == kCertificatePasswordPurpose || secret.purpose == kCustomHeadersPurpose) {
       dropped.push_back(secret.purpose);
     }
   }
@@ -1638,9 +1685,13 @@ bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& f
   config.dynamic_content = job->rec.dynamic_content || HasCustomHttpMethod(job->rec);
   config.http_method = job->rec.http_method;
   if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
-  auto headers = auth::ParseCustomHeaders(job->rec.custom_headers);
-  if (headers.ok()) config.headers = std::move(*headers);
-  Status credentials = ResolveCredentials(*job, file, &config);
+  auto header_text = CustomHeadersOf(*job);
+  Status credentials = header_text.status();
+  if (credentials.ok()) {
+    auto headers = auth::ParseCustomHeaders(*header_text);
+    if (headers.ok()) config.headers = std::move(*headers);
+    credentials = ResolveCredentials(*job, file, &config);
+  }
   if (credentials.ok()) credentials = ResolveTls(*job, &config);
   if (!credentials.ok()) {
     // A secret that does not open is never guessed at: the job stops with

@@ -185,6 +185,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                               const std::array<std::uint8_t, 20>* hash, std::string_view subject);
   Status RemoveClientCertificate(JobData& job);
   Status SetClientCertificatePassword(JobData& job, std::string_view password);
+  // Custom headers are sealed in the vault like credentials (BITS keeps
+  // them encrypted on disk): they often carry a token. "" removes them.
+  Status SetCustomHeaders(JobData& job, std::string_view headers);
+  // The job's custom headers ("" when none); an error when they do not open.
+  Result<std::string> CustomHeadersOf(const JobData& job) const;
   Status SetSecurityFlags(JobData& job, std::uint32_t flags);
   Status TakeOwnership(JobData& job, const Caller& caller);
   // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
@@ -204,6 +209,12 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   explicit Engine(const ManagerOptions& options);
 
   Status LoadQueue();
+  // Moves the plaintext custom headers of a queue older than schema
+  // version 8 into the vault.
+  Status SealLegacyCustomHeaders(JobData& job);
+  // Seals `plain` as the job's secret `purpose` ("" deletes it), in one
+  // transaction with the job record.
+  Status ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain);
   std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
   // Validates `files` for `job` and turns them into records (not yet stored).
   // URL passwords are split off and sealed into `secrets`. `directories`

@@ -219,11 +219,11 @@ std::uint32_t JobImpl::GetMaximumDownloadTime() const {
 }
 
 Status JobImpl::SetCustomHeaders(std::string_view headers) {
-  auto parsed = auth::ParseCustomHeaders(headers);
-  if (!parsed.ok()) return parsed.status();
-  return Assign(&store::JobRecord::custom_headers, std::string(headers));
+  return engine_->Call([&] { return engine_->SetCustomHeaders(*data_, headers); });
 }
-std::string JobImpl::GetCustomHeaders() const { return Read(&store::JobRecord::custom_headers); }
+std::string JobImpl::GetCustomHeaders() const {
+  return engine_->Call([&] { return engine_->CustomHeadersOf(*data_).value_or(std::string()); });
+}
 
 Status JobImpl::SetNotifyFlags(std::uint32_t flags) {
   if ((flags & ~kKnownNotifyFlags) != 0) return Status(kENotImpl, "unknown notify flags");

@@ -94,6 +94,14 @@ constexpr const char* kSchemaV5 = R"sql(
 ALTER TABLE jobs ADD COLUMN http_method TEXT NOT NULL DEFAULT 'GET';
 )sql";
 
+// Custom headers move to the vault (purpose "custom-headers"): the engine
+// seals what a version 7 queue holds in jobs.custom_headers when it opens
+// the queue, as the store cannot seal. No SQL changes; the version tells an
+// older build not to read a queue whose headers it would not find.
+constexpr const char* kSchemaV8 = R"sql(
+SELECT 1;
+)sql";
+
 constexpr const char* kSchemaV7 = R"sql(
 ALTER TABLE jobs ADD COLUMN max_concurrent_files INTEGER NOT NULL DEFAULT 1;
 )sql";
@@ -659,7 +667,7 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
 const std::vector<Migration>& SchemaMigrations() {
   static const std::vector<Migration> migrations = {{1, kSchemaV1}, {2, kSchemaV2}, {3, kSchemaV3},
                                                     {4, kSchemaV4}, {5, kSchemaV5}, {6, kSchemaV6},
-                                                    {7, kSchemaV7}};
+                                                    {7, kSchemaV7}, {8, kSchemaV8}};
   return migrations;
 }
 

@@ -6,8 +6,10 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <filesystem>
 #include <fstream>
 #include <functional>
+#include <iterator>
 #include <sys/stat.h>
 #include <thread>
 
@@ -15,6 +17,7 @@
 
 #include "openbits/openbits.h"
 
+#include "store/store.h"
 #include "tests/support/test_support.h"
 
 namespace openbits {
@@ -758,6 +761,63 @@ TEST_F(DownloadTest, CustomHeadersAreSent) {
   ASSERT_EQ(w2->WaitForOutcome(*with), JobState::kTransferred);
   ASSERT_TRUE(with->Complete().ok());
   EXPECT_EQ(Sha256OfFile(Dest("b.bin")), small_sha_);
+}
+
+// Whether `needle` is anywhere in the queue's files (database, log, index).
+bool QueueFilesContain(const std::filesystem::path& queue, const std::string& needle) {
+  for (const char* name : {"queue.db", "queue.db-wal", "queue.db-shm"}) {
+    std::ifstream in(queue / name, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    if (bytes.find(needle) != std::string::npos) return true;
+  }
+  return false;
+}
+
+TEST_F(DownloadTest, CustomHeadersAreSealedOnDiskAndSurviveARestart) {
+  const std::string headers = "X-Token: abc\r\nX-Note: Distinctive-Header-Token-91";
+  auto job = NewJob("sealed");
+  ASSERT_TRUE(job->SetCustomHeaders(headers).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url("/token/small.bin"), Dest("sealed.bin")).ok());
+  const Guid id = job->GetId();
+  EXPECT_FALSE(QueueFilesContain(state_ / "queue", "Distinctive-Header-Token-91"));
+  job.reset();
+  manager_.reset();
+  EXPECT_FALSE(QueueFilesContain(state_ / "queue", "Distinctive-Header-Token-91"));
+  OpenManager();
+  job = *manager_->GetJob(id);
+  EXPECT_EQ(job->GetCustomHeaders(), headers);
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);  // the token was sent
+  ASSERT_TRUE(job->SetCustomHeaders("").ok());
+  EXPECT_EQ(job->GetCustomHeaders(), "");
+}
+
+TEST_F(DownloadTest, PlaintextCustomHeadersOfAnOlderQueueMoveIntoTheVault) {
+  auto job = NewJob("legacy");
+  ASSERT_TRUE(job->AddFile(server_->Url("/token/small.bin"), Dest("legacy.bin")).ok());
+  const Guid id = job->GetId();
+  job.reset();
+  manager_.reset();
+  // As schema version 7 kept them: in jobs.custom_headers.
+  const std::string headers = "X-Token: abc\r\nX-Note: Legacy-Header-Token-55";
+  {
+    auto store = store::Store::Open(state_ / "queue/queue.db");
+    ASSERT_TRUE(store.ok());
+    store::JobRecord record = (*(*store)->LoadJobs())[0];
+    record.custom_headers = headers;
+    ASSERT_TRUE((*store)->UpdateJob(record).ok());
+  }
+  ASSERT_TRUE(QueueFilesContain(state_ / "queue", "Legacy-Header-Token-55"));
+  OpenManager();
+  job = *manager_->GetJob(id);
+  EXPECT_EQ(job->GetCustomHeaders(), headers);
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  job.reset();
+  manager_.reset();
+  EXPECT_FALSE(QueueFilesContain(state_ / "queue", "Legacy-Header-Token-55"));
 }
 
 TEST_F(DownloadTest, TheStateDirectoryMustBeUsable) {
