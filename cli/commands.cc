@@ -301,6 +301,7 @@ int Bitsadmin::Dispatch() {
                                                   "/monitor",
                                                   "/removecredentials",
                                                   "/takeownership",
+                                                  "/makecustomheaderswriteonly",
                                                   "/removeclientcertificate"};
   const bool getter = command_.rfind("/get", 0) == 0;
   const bool setter = command_.rfind("/set", 0) == 0;
@@ -313,6 +314,11 @@ int Bitsadmin::Dispatch() {
   if (command_ == "/takeownership") {
     Exactly(1, "/takeownership job");
     return Simple("job.takeOwnership", "Took ownership of the job.", "take ownership of the job");
+  }
+  if (command_ == "/makecustomheaderswriteonly") {
+    Exactly(1, "/makecustomheaderswriteonly job");
+    return Simple("job.makeCustomHeadersWriteOnly", "Custom headers are now write-only.",
+                  "make the custom headers write-only");
   }
   if (command_ == "/create") return Create();
   if (command_ == "/addfile") return AddFile();

@@ -402,6 +402,7 @@ class RemoteJob final : public Job {
                                        {"scheme", std::string(AuthSchemeName(scheme))}}));
   }
   Status TakeOwnership() override { return Simple("job.takeOwnership"); }
+  Status MakeCustomHeadersWriteOnly() override { return Simple("job.makeCustomHeadersWriteOnly"); }
   Status SetClientCertificateByID(CertStoreLocation location, std::string_view store_name,
                                   const std::array<std::uint8_t, 20>& hash) override {
     return StatusOf(Call("job.setClientCertificate", {{"id", id_text_},

@@ -532,7 +532,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
                            {"ranges", RangesJson(f.ranges)}});
         }
         json info = InfoJson(engine_->InfoOf(job));
-        info["customHeaders"] = engine_->CustomHeadersOf(job).value_or(std::string());
+        info["customHeaders"] = engine_->VisibleCustomHeadersOf(job);
         info["httpMethod"] = job.rec.http_method;
         info["notifyProgram"] = job.rec.notify_program;
         info["notifyParameters"] = job.rec.notify_parameters;
@@ -740,6 +740,10 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
           return StatusResult(engine_->SetSecurityFlags(job, static_cast<std::uint32_t>(*flags)));
         });
       }
+    } else if (method == "job.makeCustomHeadersWriteOnly") {
+      result = call.OnJob([&](engine::JobData& job) {
+        return StatusResult(engine_->MakeCustomHeadersWriteOnly(job));
+      });
     } else if (method == "job.takeOwnership") {
       result = call.OnJob(
           [&](engine::JobData& job) { return StatusResult(engine_->TakeOwnership(job, caller)); });

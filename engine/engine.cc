@@ -127,6 +127,9 @@ void ForgetSecret(store::JobRecord& job, std::string_view purpose) {
 
 constexpr std::string_view kCertificatePasswordPurpose = "client-certificate-password";
 constexpr std::string_view kCustomHeadersPurpose = "custom-headers";
+// The same, after MakeCustomHeadersWriteOnly (possibly an empty record: the
+// job's later headers stay write-only too).
+constexpr std::string_view kWriteOnlyCustomHeadersPurpose = "custom-headers-write-only";
 constexpr std::uint32_t kKnownSecurityFlags =
     kSslEnableCrlCheck | kSslIgnoreCertCnInvalid | kSslIgnoreCertDateInvalid | kSslIgnoreUnknownCa |
     kSslIgnoreCertWrongUsage | kRedirectPolicyMask | kRedirectAllowHttpsToHttp;
@@ -1132,15 +1135,56 @@ Status Engine::SetCustomHeaders(JobData& job, std::string_view headers) {
   Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
   if (!t.status.ok()) return t.status;
   OPENBITS_RETURN_IF_ERROR(auth::ParseCustomHeaders(headers).status());
+  if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) {
+    return SealHeaders(job, kWriteOnlyCustomHeadersPurpose, headers, "");
+  }
   return ReplaceSecret(job, kCustomHeadersPurpose, headers);
 }
 
+Status Engine::MakeCustomHeadersWriteOnly(JobData& job) {
+  if (closed_) return Status(kEFail, "the manager is closed");
+  Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
+  if (!t.status.ok()) return t.status;
+  if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) return Status::Ok();
+  auto headers = CustomHeadersOf(job);
+  if (!headers.ok()) return headers.status();
+  return SealHeaders(job, kWriteOnlyCustomHeadersPurpose, *headers, kCustomHeadersPurpose);
+}
+
+Status Engine::SealHeaders(JobData& job, std::string_view purpose_name, std::string_view headers,
+                           std::string_view replaced) {
+  // Sealed even when empty: the record itself says "write-only".
+  const std::string purpose(purpose_name);
+  auto sealed = vault_->Seal(
+      job.rec.id, purpose,
+      std::span(reinterpret_cast<const std::uint8_t*>(headers.data()), headers.size()));
+  if (!sealed.ok()) return sealed.status();
+  job.rec.modification_time_ms = NowMs();
+  const bool drop = !replaced.empty() && FindSecret(job.rec, replaced) != nullptr;
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
+    if (drop) OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, std::string(replaced)));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  if (drop) ForgetSecret(job.rec, replaced);
+  KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
 Result<std::string> Engine::CustomHeadersOf(const JobData& job) const {
-  const store::SecretRecord* secret = FindSecret(job.rec, kCustomHeadersPurpose);
+  const store::SecretRecord* secret = FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose);
+  if (secret == nullptr) secret = FindSecret(job.rec, kCustomHeadersPurpose);
   if (secret == nullptr) return std::string();
   auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
   if (!plain.ok()) return plain.status();
   return std::string(plain->view());
+}
+
+std::string Engine::VisibleCustomHeadersOf(const JobData& job) const {
+  if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) return std::string();
+  return CustomHeadersOf(job).value_or(std::string());
 }
 
 Status Engine::SetSecurityFlags(JobData& job, std::uint32_t flags) {
@@ -1268,7 +1312,8 @@ Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
   std::vector<std::string> dropped;
   for (const store::SecretRecord& secret : job.rec.secrets) {
     if (secret.purpose.rfind("credential/", 0) == 0 ||
-        secret.purpose == kCertificatePasswordPurpose || secret.purpose == kCustomHeadersPurpose) {
+        secret.purpose == kCertificatePasswordPurpose || secret.purpose == kCustomHeadersPurpose ||
+        secret.purpose == kWriteOnlyCustomHeadersPurpose) {
       dropped.push_back(secret.purpose);
     }
   }

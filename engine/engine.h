@@ -188,8 +188,12 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Custom headers are sealed in the vault like credentials (BITS keeps
   // them encrypted on disk): they often carry a token. "" removes them.
   Status SetCustomHeaders(JobData& job, std::string_view headers);
-  // The job's custom headers ("" when none); an error when they do not open.
+  // The job's custom headers to send ("" when none); an error when they do
+  // not open.
   Result<std::string> CustomHeadersOf(const JobData& job) const;
+  // What GetCustomHeaders shows: "" once they are write-only.
+  std::string VisibleCustomHeadersOf(const JobData& job) const;
+  Status MakeCustomHeadersWriteOnly(JobData& job);
   Status SetSecurityFlags(JobData& job, std::uint32_t flags);
   Status TakeOwnership(JobData& job, const Caller& caller);
   // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
@@ -215,6 +219,10 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Seals `plain` as the job's secret `purpose` ("" deletes it), in one
   // transaction with the job record.
   Status ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain);
+  // Seals `headers` (even "") as `purpose`, dropping the secret `replaced`
+  // ("" for none) in the same transaction.
+  Status SealHeaders(JobData& job, std::string_view purpose, std::string_view headers,
+                     std::string_view replaced);
   std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
   // Validates `files` for `job` and turns them into records (not yet stored).
   // URL passwords are split off and sealed into `secrets`. `directories`

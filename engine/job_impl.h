@@ -84,6 +84,7 @@ class JobImpl final : public Job {
   Status SetImplicitCredentials(AuthTarget target, AuthScheme scheme) override;
   Status RemoveCredentials(AuthTarget target, AuthScheme scheme) override;
   Status TakeOwnership() override;
+  Status MakeCustomHeadersWriteOnly() override;
 
  private:
   template <typename T>

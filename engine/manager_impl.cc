@@ -222,7 +222,10 @@ Status JobImpl::SetCustomHeaders(std::string_view headers) {
   return engine_->Call([&] { return engine_->SetCustomHeaders(*data_, headers); });
 }
 std::string JobImpl::GetCustomHeaders() const {
-  return engine_->Call([&] { return engine_->CustomHeadersOf(*data_).value_or(std::string()); });
+  return engine_->Call([&] { return engine_->VisibleCustomHeadersOf(*data_); });
+}
+Status JobImpl::MakeCustomHeadersWriteOnly() {
+  return engine_->Call([&] { return engine_->MakeCustomHeadersWriteOnly(*data_); });
 }
 
 Status JobImpl::SetNotifyFlags(std::uint32_t flags) {

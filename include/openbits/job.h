@@ -156,8 +156,14 @@ class OPENBITS_EXPORT Job {
   // removes them. Fails with E_INVALIDARG on a malformed line, a bare CR or
   // LF, or a header openbits manages itself (Host, Range, If-Range,
   // Content-Length, Transfer-Encoding, Connection).
+  // They are kept encrypted on disk, like credentials.
   virtual Status SetCustomHeaders(std::string_view headers) = 0;
+  // The headers as set; "" once they are write-only.
   virtual std::string GetCustomHeaders() const = 0;
+  // From now on GetCustomHeaders (and bitsadmin /getcustomheaders) returns
+  // "", for these headers and any set later; they are still sent. There is
+  // no way back (HttpOptions3::MakeCustomHeadersWriteOnly).
+  virtual Status MakeCustomHeadersWriteOnly() = 0;
   // BG_NOTIFY_* flags; default kNotifyJobTransferred | kNotifyJobError.
   // Unknown bits fail with E_NOTIMPL.
   virtual Status SetNotifyFlags(std::uint32_t flags) = 0;

@@ -261,6 +261,19 @@ TEST_F(BitsadminTest, SigkillOfTheDaemonMidTransferLosesNothing) {
 namespace openbits {
 namespace {
 
+TEST_F(BitsadminTest, CustomHeadersCanBeMadeWriteOnly) {
+  ASSERT_EQ(B({"/create", "headers"}).status, 0);
+  EXPECT_EQ(B({"/setcustomheaders", "headers", "X-Token: abc", "X-Other: 1"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getcustomheaders", "headers"}).out, "X-Token: abc\r\nX-Other: 1");
+  EXPECT_EQ(B({"/makecustomheaderswriteonly", "headers"}).out,
+            "Custom headers are now write-only.\n");
+  EXPECT_EQ(B({"/rawreturn", "/getcustomheaders", "headers"}).out, "");
+  EXPECT_EQ(B({"/setcustomheaders", "headers", "X-Token: def"}).status, 0);
+  EXPECT_EQ(B({"/rawreturn", "/getcustomheaders", "headers"}).out, "");
+  EXPECT_EQ(B({"/makecustomheaderswriteonly"}).status, 2);
+  EXPECT_EQ(B({"/makecustomheaderswriteonly", "no-such-job"}).status, 1);
+}
+
 TEST_F(BitsadminTest, ProxyAndCredentialSwitches) {
   ASSERT_EQ(B({"/create", "proxied"}).status, 0);
   EXPECT_EQ(B({"/rawreturn", "/getproxyusage", "proxied"}).out, "PRECONFIG");

@@ -793,6 +793,29 @@ TEST_F(DownloadTest, CustomHeadersAreSealedOnDiskAndSurviveARestart) {
   EXPECT_EQ(job->GetCustomHeaders(), "");
 }
 
+TEST_F(DownloadTest, WriteOnlyCustomHeadersAreSentButNeverShownAgain) {
+  auto job = NewJob("write-only");
+  ASSERT_TRUE(job->SetCustomHeaders("X-Token: wrong").ok());
+  ASSERT_TRUE(job->MakeCustomHeadersWriteOnly().ok());
+  EXPECT_EQ(job->GetCustomHeaders(), "");
+  // Headers set later stay write-only, also after a restart.
+  ASSERT_TRUE(job->SetCustomHeaders("X-Token: abc").ok());
+  EXPECT_EQ(job->GetCustomHeaders(), "");
+  ASSERT_TRUE(job->AddFile(server_->Url("/token/small.bin"), Dest("write-only.bin")).ok());
+  const Guid id = job->GetId();
+  job.reset();
+  manager_.reset();
+  OpenManager();
+  job = *manager_->GetJob(id);
+  EXPECT_EQ(job->GetCustomHeaders(), "");
+  ASSERT_TRUE(job->MakeCustomHeadersWriteOnly().ok());  // again: nothing changes
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);  // "X-Token: abc" went out
+  ASSERT_TRUE(job->Complete().ok());
+  EXPECT_EQ(Sha256OfFile(Dest("write-only.bin")), small_sha_);
+}
+
 TEST_F(DownloadTest, PlaintextCustomHeadersOfAnOlderQueueMoveIntoTheVault) {
   auto job = NewJob("legacy");
   ASSERT_TRUE(job->AddFile(server_->Url("/token/small.bin"), Dest("legacy.bin")).ok());
