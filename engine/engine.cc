@@ -3,6 +3,7 @@
 #include "engine/engine.h"
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <ctime>
 #include <map>
@@ -1412,6 +1413,7 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   };
   auto open = [&](AuthTarget target, AuthScheme scheme_id) -> Result<Opened> {
     Opened out;
+    if (job.rec.secrets.empty()) return out;  // most jobs: nothing to look up, per file
     const auto* secret = FindSecret(job.rec, auth::CredentialPurpose(target, scheme_id));
     if (secret == nullptr) return out;
     auto plain = vault_->Unseal(job.rec.id, secret->purpose, secret->sealed);
@@ -1424,7 +1426,15 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
     out.password = std::move(credential->password);
     return out;
   };
-  std::map<std::pair<AuthTarget, AuthScheme>, Opened> creds;
+  // One slot per (target, scheme) of the BG_AUTH_* enums, without a map's
+  // allocations on every file's start.
+  struct Slots {
+    std::array<Opened, 10> slots;
+    Opened& operator[](std::pair<AuthTarget, AuthScheme> key) {
+      return slots[(static_cast<std::size_t>(key.first) - 1) * 5 +
+                   static_cast<std::size_t>(key.second) - 1];
+    }
+  } creds;
   for (AuthTarget target : {AuthTarget::kServer, AuthTarget::kProxy}) {
     for (AuthScheme scheme_id :
          {AuthScheme::kNegotiate, AuthScheme::kNtlm, AuthScheme::kDigest, AuthScheme::kBasic}) {
