@@ -104,6 +104,10 @@ std::string KeyLocation(const ManagerOptions& options) {
 }
 
 // A job's secrets are kept sorted by purpose.
+std::span<const std::uint8_t> AsBytes(std::string_view text) {
+  return {reinterpret_cast<const std::uint8_t*>(text.data()), text.size()};
+}
+
 const store::SecretRecord* FindSecret(const store::JobRecord& job, std::string_view purpose) {
   auto it = std::lower_bound(
       job.secrets.begin(), job.secrets.end(), purpose,
@@ -403,21 +407,10 @@ Status Engine::SealLegacyCustomHeaders(JobData& job) {
   // jobs.custom_headers: into the vault, and the column emptied, in one
   // transaction (store_format.md).
   const std::string plain = job.rec.custom_headers.str();
-  auto sealed =
-      vault_->Seal(job.rec.id, std::string(kCustomHeadersPurpose),
-                   std::span(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()));
-  if (!sealed.ok()) return sealed.status();
-  store::JobRecord cleared = job.rec;
-  cleared.custom_headers.clear();
-  Status st = store_->RunInTransaction([&]() -> Status {
-    OPENBITS_RETURN_IF_ERROR(
-        store_->PutSecret(job.rec.id, std::string(kCustomHeadersPurpose), *sealed));
-    return store_->UpdateJob(cleared);
-  });
-  if (!st.ok()) return st;
   job.rec.custom_headers.clear();
-  KeepSecret(job.rec, store::SecretRecord{std::string(kCustomHeadersPurpose), std::move(*sealed)});
-  return Status::Ok();
+  Status st = WriteSecret(job, kCustomHeadersPurpose, AsBytes(plain));
+  if (!st.ok()) job.rec.custom_headers = plain;
+  return st;
 }
 
 void Engine::FinishPendingAction(JobData& job) {
@@ -1103,32 +1096,47 @@ Status Engine::SetClientCertificatePassword(JobData& job, std::string_view passw
   return ReplaceSecret(job, kCertificatePasswordPurpose, password);
 }
 
-Status Engine::ReplaceSecret(JobData& job, std::string_view purpose_name, std::string_view plain) {
+Status Engine::WriteSecret(JobData& job, std::string_view purpose_name,
+                           std::span<const std::uint8_t> plain, std::string_view replaced) {
   const std::string purpose(purpose_name);
-  job.rec.modification_time_ms = NowMs();
-  if (plain.empty()) {
-    if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
-    Status st = store_->RunInTransaction([&]() -> Status {
-      OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
-      return store_->UpdateJob(job.rec);
-    });
-    if (!st.ok()) return st;
-    ForgetSecret(job.rec, purpose);
-    NotifyModification(job, false);
-    return Status::Ok();
-  }
-  auto sealed =
-      vault_->Seal(job.rec.id, purpose,
-                   std::span(reinterpret_cast<const std::uint8_t*>(plain.data()), plain.size()));
+  auto sealed = vault_->Seal(job.rec.id, purpose, plain);
   if (!sealed.ok()) return sealed.status();
+  const bool drop = !replaced.empty() && FindSecret(job.rec, replaced) != nullptr;
   Status st = store_->RunInTransaction([&]() -> Status {
     OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
+    if (drop) OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, std::string(replaced)));
     return store_->UpdateJob(job.rec);
   });
   if (!st.ok()) return st;
+  if (drop) ForgetSecret(job.rec, replaced);
   KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
+  return Status::Ok();
+}
+
+Status Engine::SaveSecret(JobData& job, std::string_view purpose,
+                          std::span<const std::uint8_t> plain, std::string_view replaced) {
+  job.rec.modification_time_ms = NowMs();
+  OPENBITS_RETURN_IF_ERROR(WriteSecret(job, purpose, plain, replaced));
   NotifyModification(job, false);
   return Status::Ok();
+}
+
+Status Engine::RemoveSecret(JobData& job, std::string_view purpose_name) {
+  const std::string purpose(purpose_name);
+  if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
+  job.rec.modification_time_ms = NowMs();
+  Status st = store_->RunInTransaction([&]() -> Status {
+    OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
+    return store_->UpdateJob(job.rec);
+  });
+  if (!st.ok()) return st;
+  ForgetSecret(job.rec, purpose);
+  NotifyModification(job, false);
+  return Status::Ok();
+}
+
+Status Engine::ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain) {
+  return plain.empty() ? RemoveSecret(job, purpose) : SaveSecret(job, purpose, AsBytes(plain));
 }
 
 Status Engine::SetCustomHeaders(JobData& job, std::string_view headers) {
@@ -1137,7 +1145,8 @@ Status Engine::SetCustomHeaders(JobData& job, std::string_view headers) {
   if (!t.status.ok()) return t.status;
   OPENBITS_RETURN_IF_ERROR(auth::ParseCustomHeaders(headers).status());
   if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) {
-    return SealHeaders(job, kWriteOnlyCustomHeadersPurpose, headers, "");
+    // Sealed even when empty: the record itself says "write-only".
+    return SaveSecret(job, kWriteOnlyCustomHeadersPurpose, AsBytes(headers));
   }
   return ReplaceSecret(job, kCustomHeadersPurpose, headers);
 }
@@ -1149,29 +1158,7 @@ Status Engine::MakeCustomHeadersWriteOnly(JobData& job) {
   if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) return Status::Ok();
   auto headers = CustomHeadersOf(job);
   if (!headers.ok()) return headers.status();
-  return SealHeaders(job, kWriteOnlyCustomHeadersPurpose, *headers, kCustomHeadersPurpose);
-}
-
-Status Engine::SealHeaders(JobData& job, std::string_view purpose_name, std::string_view headers,
-                           std::string_view replaced) {
-  // Sealed even when empty: the record itself says "write-only".
-  const std::string purpose(purpose_name);
-  auto sealed = vault_->Seal(
-      job.rec.id, purpose,
-      std::span(reinterpret_cast<const std::uint8_t*>(headers.data()), headers.size()));
-  if (!sealed.ok()) return sealed.status();
-  job.rec.modification_time_ms = NowMs();
-  const bool drop = !replaced.empty() && FindSecret(job.rec, replaced) != nullptr;
-  Status st = store_->RunInTransaction([&]() -> Status {
-    OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
-    if (drop) OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, std::string(replaced)));
-    return store_->UpdateJob(job.rec);
-  });
-  if (!st.ok()) return st;
-  if (drop) ForgetSecret(job.rec, replaced);
-  KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
-  NotifyModification(job, false);
-  return Status::Ok();
+  return SaveSecret(job, kWriteOnlyCustomHeadersPurpose, AsBytes(*headers), kCustomHeadersPurpose);
 }
 
 Result<std::string> Engine::CustomHeadersOf(const JobData& job) const {
@@ -1218,19 +1205,9 @@ Status Engine::SetCredential(JobData& job, AuthTarget target, AuthScheme scheme,
   if (!t.status.ok()) return t.status;
   OPENBITS_RETURN_IF_ERROR(
       auth::ValidateCredentials(target, scheme, implicit, user_name, password));
-  const std::string purpose = auth::CredentialPurpose(target, scheme);
   platform::SecretBuffer plain = auth::EncodeCredential(implicit, user_name, password);
-  auto sealed = vault_->Seal(job.rec.id, purpose, std::span(plain.data(), plain.size()));
-  if (!sealed.ok()) return sealed.status();
-  job.rec.modification_time_ms = NowMs();
-  Status st = store_->RunInTransaction([&]() -> Status {
-    OPENBITS_RETURN_IF_ERROR(store_->PutSecret(job.rec.id, purpose, *sealed));
-    return store_->UpdateJob(job.rec);
-  });
-  if (!st.ok()) return st;
-  KeepSecret(job.rec, store::SecretRecord{purpose, std::move(*sealed)});
-  NotifyModification(job, false);
-  return Status::Ok();
+  return SaveSecret(job, auth::CredentialPurpose(target, scheme),
+                    std::span(plain.data(), plain.size()));
 }
 
 Status Engine::RemoveCredential(JobData& job, AuthTarget target, AuthScheme scheme) {
@@ -1238,17 +1215,7 @@ Status Engine::RemoveCredential(JobData& job, AuthTarget target, AuthScheme sche
   Transition t = ApplyEvent({job.rec.state, JobEvent::kModify});
   if (!t.status.ok()) return t.status;
   OPENBITS_RETURN_IF_ERROR(auth::ValidateCredentials(target, scheme, false, "-", ""));
-  const std::string purpose = auth::CredentialPurpose(target, scheme);
-  if (FindSecret(job.rec, purpose) == nullptr) return Status::Ok();
-  job.rec.modification_time_ms = NowMs();
-  Status st = store_->RunInTransaction([&]() -> Status {
-    OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
-    return store_->UpdateJob(job.rec);
-  });
-  if (!st.ok()) return st;
-  ForgetSecret(job.rec, purpose);
-  NotifyModification(job, false);
-  return Status::Ok();
+  return RemoveSecret(job, auth::CredentialPurpose(target, scheme));
 }
 
 Status Engine::SetCredentialCache(const Caller& caller, std::string_view cache) {

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
+#include <span>
 #include <string>
 #include <thread>
 #include <unordered_map>
@@ -216,13 +217,20 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Moves the plaintext custom headers of a queue older than schema
   // version 8 into the vault.
   Status SealLegacyCustomHeaders(JobData& job);
-  // Seals `plain` as the job's secret `purpose` ("" deletes it), in one
-  // transaction with the job record.
-  Status ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain);
-  // Seals `headers` (even "") as `purpose`, dropping the secret `replaced`
+  // Seals `plain` (even "") as the job's secret `purpose` and commits it
+  // with the job record in one transaction, dropping the secret `replaced`
   // ("" for none) in the same transaction.
-  Status SealHeaders(JobData& job, std::string_view purpose, std::string_view headers,
-                     std::string_view replaced);
+  Status WriteSecret(JobData& job, std::string_view purpose, std::span<const std::uint8_t> plain,
+                     std::string_view replaced = {});
+  // WriteSecret as a change the application made: the modification time
+  // moves and the job's watchers hear of it.
+  Status SaveSecret(JobData& job, std::string_view purpose, std::span<const std::uint8_t> plain,
+                    std::string_view replaced = {});
+  // Deletes the job's secret `purpose` with the job record, as a change the
+  // application made; nothing when the job has none.
+  Status RemoveSecret(JobData& job, std::string_view purpose);
+  // SaveSecret of `plain`, or RemoveSecret when it is "".
+  Status ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain);
   std::shared_ptr<JobData> NewJobData(const Caller& caller, std::string_view name, JobType type);
   // Validates `files` for `job` and turns them into records (not yet stored).
   // URL passwords are split off and sealed into `secrets`. `directories`

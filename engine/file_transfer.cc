@@ -332,7 +332,7 @@ void FileTransfer::IssueRequest() {
   multi_.PrepareEasy(e);
   curl_easy_setopt(e, CURLOPT_URL, RequestedUrl().c_str());
   tls_checked_ = false;
-  if (ntlm_via_curl_) {
+  if (server_auth_.ntlm_via_curl) {
     // A new connection: the old one is in the middle of our handshake.
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_HTTPAUTH, static_cast<long>(CURLAUTH_NTLM));
@@ -374,7 +374,7 @@ void FileTransfer::IssueRequest() {
         break;
     }
   }
-  if (proxy_ntlm_via_curl_) {
+  if (proxy_auth_.ntlm_via_curl) {
     curl_easy_setopt(e, CURLOPT_FRESH_CONNECT, 1L);
     curl_easy_setopt(e, CURLOPT_PROXYAUTH, static_cast<long>(CURLAUTH_NTLM));
     curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy_negotiate.identity.user_name.c_str());
@@ -385,7 +385,7 @@ void FileTransfer::IssueRequest() {
   }
   // The proxy's answer to CONNECT is not the server's response.
   curl_easy_setopt(e, CURLOPT_SUPPRESS_CONNECT_HEADERS, 1L);
-  if (config_.proxy.schemes != 0 && !proxy_ntlm_via_curl_) {
+  if (config_.proxy.schemes != 0 && !proxy_auth_.ntlm_via_curl) {
     curl_easy_setopt(e, CURLOPT_PROXYAUTH, config_.proxy.schemes);
     curl_easy_setopt(e, CURLOPT_PROXYUSERNAME, config_.proxy.user_name.c_str());
     curl_easy_setopt(e, CURLOPT_PROXYPASSWORD, config_.proxy.password.c_str());
@@ -522,27 +522,23 @@ std::string HostOf(const char* url) {
   return out;
 }
 
-}  // namespace
-
-bool FileTransfer::AnswerChallenge() {
-  const NegotiateLogin& login = config_.server_negotiate;
-  if (!login.enabled) return false;
-  char* effective = nullptr;
-  curl_easy_getinfo(easy_.get(), CURLINFO_EFFECTIVE_URL, &effective);
-  if (HostOf(effective) != login.host) return false;  // never to a redirect's host
-  const auto challenges = auth::ParseChallenges(headers_.www_authenticate());
-  if (ntlm_via_curl_) return false;  // libcurl answers; its 401 is final
-  auto refuse = [&](const std::string& why) {
-    failure_ = TransferOutcome{false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
-                               negotiate_scheme_ + ": " + why};
-    negotiate_.reset();
-    return true;
-  };
+// The next "<scheme> <token>" that answers the `peer`'s ("server" or
+// "proxy") challenges with `login`'s identity for HTTP@`host`; "" when none
+// of them is for these credentials; an error when the peer refused them or
+// the mechanism failed. A challenge gss-ntlmssp cannot read sets
+// `exchange.ntlm_via_curl` (explicit credentials) and fails.
+Result<std::string> NextAuthorization(AuthExchange& exchange, const NegotiateLogin& login,
+                                      const std::string& host,
+                                      const std::vector<auth::Challenge>& challenges,
+                                      const std::string& peer) {
   const auth::Challenge* challenge = nullptr;
-  if (negotiate_) {
-    challenge = auth::FindChallenge(challenges, negotiate_scheme_ == "NTLM" ? "ntlm" : "negotiate");
-    if (challenge == nullptr || challenge->token68.empty() || negotiate_->complete()) {
-      return refuse("the server refused the credentials");
+  if (exchange.context) {
+    challenge = auth::FindChallenge(challenges, exchange.scheme == "NTLM" ? "ntlm" : "negotiate");
+    if (challenge == nullptr || challenge->token68.empty() || exchange.context->complete()) {
+      // squid answers a bad token with a bare "Negotiate": ask Kerberos why.
+      const std::string why = exchange.context->Diagnose();
+      return Status(kEAccessDenied, "the " + peer + " refused the credentials" +
+                                        (why.empty() ? "" : " (" + why + ")"));
     }
   } else {
     platform::NegotiateMechanism mechanism = platform::NegotiateMechanism::kSpnego;
@@ -550,38 +546,67 @@ bool FileTransfer::AnswerChallenge() {
     const auth::Challenge* ntlm = auth::FindChallenge(challenges, "ntlm");
     if (ntlm != nullptr && (login.prefer_ntlm || spnego == nullptr)) {
       challenge = ntlm;
-      negotiate_scheme_ = "NTLM";
+      exchange.scheme = "NTLM";
       mechanism = platform::NegotiateMechanism::kNtlm;
     } else if (spnego != nullptr) {
       challenge = spnego;
-      negotiate_scheme_ = "Negotiate";
+      exchange.scheme = "Negotiate";
     } else {
-      return false;
+      return std::string();
     }
-    auto started = platform::StartNegotiate(mechanism, login.host, login.identity);
-    if (!started.ok()) return refuse(started.status().message());
-    negotiate_ = std::move(*started);
+    if (host.empty()) return std::string();
+    auto started = platform::StartNegotiate(mechanism, host, login.identity);
+    if (!started.ok()) return started.status();
+    exchange.context = std::move(*started);
   }
-  if (++auth_legs_ > kMaxAuthLegs) return refuse("too many authentication round trips");
-  std::vector<std::uint8_t> server_token;
+  if (++exchange.legs > kMaxAuthLegs) {
+    return Status(kEAccessDenied, "too many authentication round trips");
+  }
+  std::vector<std::uint8_t> peer_token;
   if (!challenge->token68.empty()) {
     auto decoded = Base64Decode(challenge->token68);
-    if (!decoded) return refuse("the server's token is not base64");
-    server_token = std::move(*decoded);
+    if (!decoded) return Status(kEAccessDenied, "the " + peer + "'s token is not base64");
+    peer_token = std::move(*decoded);
   }
-  auto token = negotiate_->Step(server_token);
-  if (!token.ok() && negotiate_scheme_ == "NTLM" && !login.identity.implicit) {
-    // Some servers' challenges (squid's NTLM helpers) do not parse in
-    // gss-ntlmssp; libcurl's own NTLM still talks to them.
-    ntlm_via_curl_ = true;
-    negotiate_.reset();
+  auto token = exchange.context->Step(peer_token);
+  if (!token.ok() && exchange.scheme == "NTLM" && !login.identity.implicit) {
+    // Some peers' challenges (squid's NTLM helpers) do not parse in
+    // gss-ntlmssp; libcurl's own NTLM still talks to them, on a new
+    // connection.
+    exchange.ntlm_via_curl = true;
+    exchange.context.reset();
+    return token.status();
+  }
+  if (!token.ok()) return token.status();
+  if (token->empty()) return Status(kEAccessDenied, "the " + peer + " refused the credentials");
+  return exchange.scheme + " " + Base64Encode(*token);
+}
+
+}  // namespace
+
+bool FileTransfer::AnswerChallenge() {
+  const NegotiateLogin& login = config_.server_negotiate;
+  // With libcurl's NTLM answering, its 401 is final.
+  if (!login.enabled || server_auth_.ntlm_via_curl) return false;
+  char* effective = nullptr;
+  curl_easy_getinfo(easy_.get(), CURLINFO_EFFECTIVE_URL, &effective);
+  if (HostOf(effective) != login.host) return false;  // never to a redirect's host
+  Result<std::string> next =
+      NextAuthorization(server_auth_, login, login.host,
+                        auth::ParseChallenges(headers_.www_authenticate()), "server");
+  if (server_auth_.ntlm_via_curl) {
     auth_retry_ = true;
     discard_body_ = true;
     return true;
   }
-  if (!token.ok()) return refuse(token.status().message());
-  if (token->empty()) return refuse("the server refused the credentials");
-  authorization_ = "Authorization: " + negotiate_scheme_ + " " + Base64Encode(*token);
+  if (!next.ok()) {
+    failure_ = TransferOutcome{false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
+                               server_auth_.scheme + ": " + next.status().message()};
+    server_auth_.context.reset();
+    return true;
+  }
+  if (next->empty()) return false;
+  authorization_ = "Authorization: " + *next;
   auth_retry_ = true;
   discard_body_ = true;  // the 401 page; the connection stays for the next leg
   return true;
@@ -623,76 +648,28 @@ std::string FileTransfer::ProxyHost() const {
 
 Result<std::string> FileTransfer::NextProxyAuthorization(
     const std::vector<std::string>& challenge_headers) {
-  const NegotiateLogin& login = config_.proxy_negotiate;
-  auto challenges = auth::ParseChallenges(challenge_headers);
   // A refused CONNECT through libcurl shows no headers: its 407 is taken
   // as a Negotiate prompt, which is what the job's credentials are for.
-  if (challenge_headers.empty()) challenges = auth::ParseChallenges({"Negotiate"});
-  const auth::Challenge* challenge = nullptr;
-  if (proxy_negotiate_) {
-    challenge = auth::FindChallenge(challenges, proxy_scheme_ == "NTLM" ? "ntlm" : "negotiate");
-    if (challenge == nullptr || challenge->token68.empty() || proxy_negotiate_->complete()) {
-      // squid answers a bad token with a bare "Negotiate": ask Kerberos why.
-      const std::string why = proxy_negotiate_->Diagnose();
-      return Status(kEAccessDenied,
-                    "the proxy refused the credentials" + (why.empty() ? "" : " (" + why + ")"));
-    }
-  } else {
-    platform::NegotiateMechanism mechanism = platform::NegotiateMechanism::kSpnego;
-    const auth::Challenge* spnego = auth::FindChallenge(challenges, "negotiate");
-    const auth::Challenge* ntlm = auth::FindChallenge(challenges, "ntlm");
-    if (ntlm != nullptr && (login.prefer_ntlm || spnego == nullptr)) {
-      challenge = ntlm;
-      proxy_scheme_ = "NTLM";
-      mechanism = platform::NegotiateMechanism::kNtlm;
-    } else if (spnego != nullptr) {
-      challenge = spnego;
-      proxy_scheme_ = "Negotiate";
-    } else {
-      return std::string();
-    }
-    const std::string host = ProxyHost();
-    if (host.empty()) return std::string();
-    auto started = platform::StartNegotiate(mechanism, host, login.identity);
-    if (!started.ok()) return started.status();
-    proxy_negotiate_ = std::move(*started);
-  }
-  if (++proxy_auth_legs_ > kMaxAuthLegs) {
-    return Status(kEAccessDenied, "too many authentication round trips");
-  }
-  std::vector<std::uint8_t> proxy_token;
-  if (!challenge->token68.empty()) {
-    auto decoded = Base64Decode(challenge->token68);
-    if (!decoded) return Status(kEAccessDenied, "the proxy's token is not base64");
-    proxy_token = std::move(*decoded);
-  }
-  auto token = proxy_negotiate_->Step(proxy_token);
-  if (!token.ok() && proxy_scheme_ == "NTLM" && !login.identity.implicit) {
-    // As at the server: a challenge gss-ntlmssp cannot read (squid's NTLM
-    // helpers) goes to libcurl's own NTLM, on a new connection.
-    proxy_ntlm_via_curl_ = true;
-    proxy_negotiate_.reset();
-    return token.status();
-  }
-  if (!token.ok()) return token.status();
-  if (token->empty()) return Status(kEAccessDenied, "the proxy refused the credentials");
-  return proxy_scheme_ + " " + Base64Encode(*token);
+  const auto challenges = auth::ParseChallenges(
+      challenge_headers.empty() ? std::vector<std::string>{"Negotiate"} : challenge_headers);
+  return NextAuthorization(proxy_auth_, config_.proxy_negotiate, ProxyHost(), challenges, "proxy");
 }
 
 bool FileTransfer::AnswerProxyChallenge(const std::vector<std::string>& challenge_headers) {
   const NegotiateLogin& login = config_.proxy_negotiate;
-  if (!login.enabled || proxy_ntlm_via_curl_) return false;
+  if (!login.enabled || proxy_auth_.ntlm_via_curl) return false;
   Result<std::string> next = NextProxyAuthorization(challenge_headers);
-  if (proxy_ntlm_via_curl_) {
+  if (proxy_auth_.ntlm_via_curl) {
     auth_retry_ = true;
     discard_body_ = true;
     return true;
   }
   if (!next.ok()) {
-    failure_ = TransferOutcome{false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
-                               (proxy_scheme_.empty() ? std::string("Negotiate") : proxy_scheme_) +
-                                   " (proxy): " + next.status().message()};
-    proxy_negotiate_.reset();
+    failure_ = TransferOutcome{
+        false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
+        (proxy_auth_.scheme.empty() ? std::string("Negotiate") : proxy_auth_.scheme) +
+            " (proxy): " + next.status().message()};
+    proxy_auth_.context.reset();
     return true;
   }
   if (next->empty()) return false;
@@ -703,7 +680,7 @@ bool FileTransfer::AnswerProxyChallenge(const std::vector<std::string>& challeng
 }
 
 bool FileTransfer::UseOwnTunnel() const {
-  if (!config_.proxy_negotiate.enabled || proxy_ntlm_via_curl_) return false;
+  if (!config_.proxy_negotiate.enabled || proxy_auth_.ntlm_via_curl) return false;
   if (RequestedUrl().rfind("https:", 0) != 0) return false;
   // A bypass list is libcurl's to apply (CURLOPT_NOPROXY): leave it the
   // whole request.
@@ -765,19 +742,18 @@ void FileTransfer::OnTunnel(ProxyTunnel::Outcome outcome) {
     // Authenticated (or not asked to): the next tunnel starts a new
     // exchange, as Kerberos tokens are single-use and NTLM is bound to the
     // connection it was made on.
-    proxy_negotiate_.reset();
-    proxy_auth_legs_ = 0;
+    proxy_auth_.Reset();
     tunnel_socket_ = std::move(outcome.socket);
     IssueRequest();
     return;
   }
-  if (proxy_ntlm_via_curl_) {
+  if (proxy_auth_.ntlm_via_curl) {
     IssueRequest();  // libcurl's CONNECT with its own NTLM
     return;
   }
-  proxy_negotiate_.reset();
-  proxy_auth_legs_ = 0;
-  const std::string scheme = proxy_scheme_.empty() ? std::string("Negotiate") : proxy_scheme_;
+  proxy_auth_.Reset();
+  const std::string scheme =
+      proxy_auth_.scheme.empty() ? std::string("Negotiate") : proxy_auth_.scheme;
   if (outcome.status == 407) {
     Fail(TransferOutcome{
         false, HttpErrorCode(407), ErrorContext::kRemoteFile, false,
@@ -838,19 +814,18 @@ bool FileTransfer::Decide() {
   if (headers_.status() == 407 && AnswerProxyChallenge(headers_.proxy_authenticate())) {
     return !failure_;
   }
-  if (proxy_negotiate_ && headers_.status() != 407) {
-    proxy_negotiate_.reset();  // accepted; a new request starts a new exchange
-    proxy_auth_legs_ = 0;
+  if (proxy_auth_.context && headers_.status() != 407) {
+    proxy_auth_.Reset();  // accepted; a new request starts a new exchange
   }
-  if (negotiate_ && headers_.status() / 100 == 2) {
+  if (server_auth_.context && headers_.status() / 100 == 2) {
     // Authenticated. A final server token (mutual authentication) completes
     // our side; a new request starts a new exchange (Kerberos tokens are
     // single-use).
     const auto challenges = auth::ParseChallenges(headers_.www_authenticate());
     const auth::Challenge* last = auth::FindChallenge(challenges, "negotiate");
-    if (last != nullptr && !last->token68.empty() && !negotiate_->complete()) {
+    if (last != nullptr && !last->token68.empty() && !server_auth_.context->complete()) {
       if (auto token = Base64Decode(last->token68)) {
-        auto step = negotiate_->Step(*token);
+        auto step = server_auth_.context->Step(*token);
         if (!step.ok()) {
           failure_ = TransferOutcome{
               false, HttpErrorCode(401), ErrorContext::kRemoteFile, false,
@@ -859,8 +834,7 @@ bool FileTransfer::Decide() {
         }
       }
     }
-    negotiate_.reset();
-    auth_legs_ = 0;
+    server_auth_.Reset();
   }
   decision_ = DecideResponse(plan_, headers_);
   switch (decision_.verdict) {

@@ -152,6 +152,22 @@ bool ReconcileTemporaryFile(store::FileRecord& file);
 // A fresh random temporary file name, "BIT<12 hex digits>.tmp" like BITS's.
 std::string NewTemporaryName();
 
+// One Negotiate or NTLM exchange with a peer (the server, or the proxy).
+struct AuthExchange {
+  std::unique_ptr<platform::NegotiateContext> context;
+  std::string scheme;  // "Negotiate" or "NTLM"
+  int legs = 0;
+  // gss-ntlmssp could not read the peer's NTLM challenge: libcurl's NTLM
+  // answers it instead (explicit credentials only).
+  bool ntlm_via_curl = false;
+
+  // The exchange is over (accepted or refused): the next one starts afresh.
+  void Reset() {
+    context.reset();
+    legs = 0;
+  }
+};
+
 class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
  public:
   FileTransfer(boost::asio::io_context& io, CurlMulti& multi, boost::asio::thread_pool& sync_pool,
@@ -272,30 +288,19 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::optional<TransferOutcome> failure_;
   bool responding_reported_ = false;
 
-  // Negotiate/NTLM exchange in progress (server authentication).
-  std::unique_ptr<platform::NegotiateContext> negotiate_;
-  std::string negotiate_scheme_;  // "Negotiate" or "NTLM"
-  std::string authorization_;     // header for the next request, used once
-  int auth_legs_ = 0;
-  bool auth_retry_ = false;
-  // The same for the proxy.
-  std::unique_ptr<platform::NegotiateContext> proxy_negotiate_;
-  std::string proxy_scheme_;         // "Negotiate" or "NTLM"
+  // Negotiate/NTLM exchanges in progress, with the server and the proxy.
+  AuthExchange server_auth_;
+  AuthExchange proxy_auth_;
+  std::string authorization_;        // header for the next request, used once
   std::string proxy_authorization_;  // header for the next request, used once
-  int proxy_auth_legs_ = 0;
+  bool auth_retry_ = false;
   CPtr<curl_slist> proxy_headers_;
-  // gss-ntlmssp could not read the proxy's NTLM challenge: libcurl's NTLM
-  // answers the proxy instead (explicit credentials only).
-  bool proxy_ntlm_via_curl_ = false;
   // An HTTPS request through a proxy that openbits authenticates with: the
   // CONNECT is ours (a scheme of several legs cannot go through libcurl's),
   // then libcurl gets the connected socket.
   std::shared_ptr<ProxyTunnel> tunnel_;
   std::optional<boost::asio::ip::tcp::socket> tunnel_socket_;
   CPtr<curl_slist> connect_to_;
-  // gss-ntlmssp could not read this server's NTLM challenge: libcurl's NTLM
-  // answers it instead (explicit credentials only).
-  bool ntlm_via_curl_ = false;
 
   // Local file state.
   std::uint64_t written_ = 0;            // bytes in the temporary file

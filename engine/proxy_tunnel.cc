@@ -49,9 +49,7 @@ std::shared_ptr<ProxyTunnel> ProxyTunnel::Open(asio::io_context& io, const std::
                                                std::chrono::seconds timeout, Answer answer,
                                                Done done) {
   std::shared_ptr<ProxyTunnel> t(
-      new ProxyTunnel(io, authority, std::move(answer), std::move(done)));
-  t->proxy_host_ = proxy_host;
-  t->proxy_port_ = proxy_port;
+      new ProxyTunnel(io, proxy_host, proxy_port, authority, std::move(answer), std::move(done)));
   std::weak_ptr<ProxyTunnel> weak = t;
   t->deadline_.expires_after(timeout);
   t->deadline_.async_wait([weak](const boost::system::error_code& ec) {
@@ -60,23 +58,29 @@ std::shared_ptr<ProxyTunnel> ProxyTunnel::Open(asio::io_context& io, const std::
       self->Finish(Outcome{std::nullopt, 0, "the proxy did not open the tunnel in time"});
     }
   });
-  t->resolver_.async_resolve(
-      proxy_host, std::to_string(proxy_port),
-      [self = t](const boost::system::error_code& ec, const tcp::resolver::results_type& results) {
-        self->OnResolved(ec, results);
-      });
+  t->Connect();
   return t;
 }
 
-ProxyTunnel::ProxyTunnel(asio::io_context& io, std::string authority, Answer answer, Done done)
-    : io_(io),
-      resolver_(io),
+ProxyTunnel::ProxyTunnel(asio::io_context& io, std::string proxy_host, int proxy_port,
+                         std::string authority, Answer answer, Done done)
+    : resolver_(io),
       socket_(io),
       deadline_(io),
       response_(kMaxHeaderBytes),
       authority_(std::move(authority)),
+      proxy_host_(std::move(proxy_host)),
+      proxy_port_(proxy_port),
       answer_(std::move(answer)),
       done_(std::move(done)) {}
+
+void ProxyTunnel::Connect() {
+  resolver_.async_resolve(proxy_host_, std::to_string(proxy_port_),
+                          [self = shared_from_this()](const boost::system::error_code& ec,
+                                                      const tcp::resolver::results_type& results) {
+                            self->OnResolved(ec, results);
+                          });
+}
 
 void ProxyTunnel::Cancel() {
   finished_ = true;
@@ -109,13 +113,13 @@ void ProxyTunnel::OnConnected(const boost::system::error_code& ec) {
     Finish(Outcome{std::nullopt, 0, "cannot connect to the proxy: " + ec.message()});
     return;
   }
-  SendConnect("");
+  SendConnect();
 }
 
-void ProxyTunnel::SendConnect(const std::string& authorization) {
+void ProxyTunnel::SendConnect() {
   request_ = "CONNECT " + authority_ + " HTTP/1.1\r\nHost: " + authority_ +
              "\r\nProxy-Connection: Keep-Alive\r\n";
-  if (!authorization.empty()) request_ += "Proxy-Authorization: " + authorization + "\r\n";
+  if (!authorization_.empty()) request_ += "Proxy-Authorization: " + authorization_ + "\r\n";
   request_ += "\r\n";
   asio::async_write(socket_, asio::buffer(request_),
                     [self = shared_from_this()](const boost::system::error_code& ec, std::size_t) {
@@ -227,8 +231,9 @@ void ProxyTunnel::OnBodyDrained(const boost::system::error_code& ec) {
     Finish(Outcome{std::nullopt, 407, ""});  // nothing to answer with
     return;
   }
+  authorization_ = std::move(*authorization);
   if (!proxy_closes_) {
-    SendConnect(*authorization);
+    SendConnect();
     return;
   }
   // A proxy that closes after its 407 gets the answer on a new connection
@@ -237,27 +242,7 @@ void ProxyTunnel::OnBodyDrained(const boost::system::error_code& ec) {
   boost::system::error_code ignored;
   socket_.close(ignored);
   response_.consume(response_.size());
-  resolver_.async_resolve(
-      proxy_host_, std::to_string(proxy_port_),
-      [self = shared_from_this(), header = *authorization](
-          const boost::system::error_code& error, const tcp::resolver::results_type& results) {
-        if (self->finished_) return;
-        if (error) {
-          self->Finish(Outcome{std::nullopt, 0, error.message()});
-          return;
-        }
-        asio::async_connect(
-            self->socket_, results,
-            [self, header](const boost::system::error_code& e, const tcp::endpoint&) {
-              if (self->finished_) return;
-              if (e) {
-                self->Finish(
-                    Outcome{std::nullopt, 0, "cannot connect to the proxy: " + e.message()});
-                return;
-              }
-              self->SendConnect(header);
-            });
-      });
+  Connect();
 }
 
 void ProxyTunnel::Finish(Outcome outcome) {

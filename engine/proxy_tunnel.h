@@ -58,18 +58,21 @@ class ProxyTunnel : public std::enable_shared_from_this<ProxyTunnel> {
   void Cancel();
 
  private:
-  ProxyTunnel(boost::asio::io_context& io, std::string authority, Answer answer, Done done);
+  ProxyTunnel(boost::asio::io_context& io, std::string proxy_host, int proxy_port,
+              std::string authority, Answer answer, Done done);
 
+  // Resolves the proxy and connects to it; then sends CONNECT with
+  // `authorization_`.
+  void Connect();
   void OnResolved(const boost::system::error_code& ec,
                   const boost::asio::ip::tcp::resolver::results_type& results);
   void OnConnected(const boost::system::error_code& ec);
-  void SendConnect(const std::string& authorization);
+  void SendConnect();
   void OnSent(const boost::system::error_code& ec);
   void OnHeaders(const boost::system::error_code& ec, std::size_t size);
   void OnBodyDrained(const boost::system::error_code& ec);
   void Finish(Outcome outcome);
 
-  boost::asio::io_context& io_;
   boost::asio::ip::tcp::resolver resolver_;
   boost::asio::ip::tcp::socket socket_;
   boost::asio::steady_timer deadline_;
@@ -78,6 +81,8 @@ class ProxyTunnel : public std::enable_shared_from_this<ProxyTunnel> {
   std::string authority_;
   std::string proxy_host_;
   int proxy_port_ = 0;
+  // The Proxy-Authorization value of the next CONNECT ("" for none).
+  std::string authorization_;
   Answer answer_;
   Done done_;
   // Of the 407 being read: what the next leg needs.

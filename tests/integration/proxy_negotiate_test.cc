@@ -349,6 +349,18 @@ TEST_F(ProxyNegotiateTest, ImplicitProxyNtlmCredentialsFromGssNtlmsspForAnHttpsT
   EXPECT_NE(users_logged.back().find("alice"), std::string::npos) << users_logged.back();
 }
 
+TEST_F(ProxyNegotiateTest, AProxyThatClosesAfterIts407GetsTheAnswerOnANewConnection) {
+  const std::string proxy = "127.0.0.1:" + std::to_string(apache_->closing_proxy_port());
+  auto https = NewJob(tls_target_->Url("/file.bin?closing"), proxy);
+  ASSERT_TRUE(
+      https->SetCredentials(AuthTarget::kProxy, AuthScheme::kNegotiate, "alice", "alicepw").ok());
+  ASSERT_EQ(Run(*https), JobState::kTransferred)
+      << https->GetError().value_or(JobErrorInfo{}).description;
+  const auto users = ApacheProxyUsers("127.0.0.1:" + std::to_string(tls_target_->port()));
+  ASSERT_FALSE(users.empty());
+  EXPECT_EQ(users.back(), std::string("alice@") + KdcServer::kRealm);
+}
+
 TEST_F(ProxyNegotiateTest, AWrongProxyNtlmPasswordFailsWith407NamingNtlm) {
   for (const std::string& url :
        {target_->Url("/file.bin?ntlm-wrong"), tls_target_->Url("/file.bin?ntlm-wrong")}) {

@@ -257,6 +257,7 @@ ApacheServer::ApacheServer(const KdcServer* kdc) {
   for (int attempt = 0; attempt < 5 && pid_ < 0; ++attempt) {
     port_ = FreeLoopbackPort();
     proxy_port_ = kdc != nullptr ? FreeLoopbackPort() : 0;
+    closing_proxy_port_ = kdc != nullptr ? FreeLoopbackPort() : 0;
     std::ofstream conf(d + "/httpd.conf");
     conf << "ServerRoot /usr/lib/apache2\n"
          << "ServerName localhost\n"
@@ -300,12 +301,24 @@ ApacheServer::ApacheServer(const KdcServer* kdc) {
            << "LoadModule proxy_module modules/mod_proxy.so\n"
            << "LoadModule proxy_http_module modules/mod_proxy_http.so\n"
            << "LoadModule proxy_connect_module modules/mod_proxy_connect.so\n"
-           << "Listen 127.0.0.1:" << proxy_port_ << "\n"
-           << "<VirtualHost 127.0.0.1:" << proxy_port_ << ">\n  ProxyRequests On\n"
-           << "  AllowCONNECT 1-65535\n  <Proxy \"*\">\n    AuthType GSSAPI\n"
-           << "    AuthName \"openbits-proxy-ntlm\"\n    GssapiAllowedMech ntlmssp\n"
-           << "    GssapiConnectionBound On\n    Require valid-user\n  </Proxy>\n"
-           << "</VirtualHost>\n";
+           << "LoadModule setenvif_module modules/mod_setenvif.so\n";
+      // Forward proxies (GET and CONNECT) that ask for GSSAPI.
+      auto forward_proxy = [&](int port, const std::string& host_directives,
+                               const std::string& gssapi_directives) {
+        conf << "Listen 127.0.0.1:" << port << "\n<VirtualHost 127.0.0.1:" << port << ">\n"
+             << "  ProxyRequests On\n  AllowCONNECT 1-65535\n"
+             << host_directives << "  <Proxy \"*\">\n    AuthType GSSAPI\n"
+             << "    AuthName \"openbits-proxy\"\n"
+             << gssapi_directives << "    Require valid-user\n  </Proxy>\n</VirtualHost>\n";
+      };
+      forward_proxy(proxy_port_, "",
+                    "    GssapiAllowedMech ntlmssp\n    GssapiConnectionBound On\n");
+      // Kerberos, and the connection closed after every answer, the 407s
+      // included.
+      // (SetEnvIf in a virtual host runs before authentication, so the 407s
+      // close too.)
+      forward_proxy(closing_proxy_port_, "  SetEnvIf Request_Method . nokeepalive\n",
+                    "    GssapiCredStore keytab:" + keytab + "\n    GssapiAllowedMech krb5\n");
     }
     conf.close();
     const pid_t pid = Spawn({"/usr/sbin/apache2", "-f", d + "/httpd.conf", "-DFOREGROUND"}, env);

@@ -69,7 +69,9 @@ class ApacheServer {
   // offered as both Negotiate and NTLM; users TESTDOM\<user>) when given a
   // KDC, and then a forward proxy on proxy_port() (GET and CONNECT) that
   // asks for the same NTLMSSP: gss-ntlmssp refuses libcurl's own NTLM, so
-  // only an NTLMSSP client from GSSAPI gets through.
+  // only an NTLMSSP client from GSSAPI gets through; and on
+  // closing_proxy_port() a forward proxy that asks for Kerberos and closes
+  // the connection after every answer, its 407s included.
   explicit ApacheServer(const KdcServer* kdc = nullptr);
   ~ApacheServer();
   ApacheServer(const ApacheServer&) = delete;
@@ -80,6 +82,7 @@ class ApacheServer {
   int port() const { return port_; }
   int proxy_port() const { return proxy_port_; }
   std::string ProxyAddress() const { return "127.0.0.1:" + std::to_string(proxy_port_); }
+  int closing_proxy_port() const { return closing_proxy_port_; }
   // The document root: /basic, /digest and /public live under it.
   const std::string& root() const { return root_; }
   std::string Url(const std::string& path) const;
@@ -96,6 +99,7 @@ class ApacheServer {
   std::string root_;
   int port_ = 0;
   int proxy_port_ = 0;
+  int closing_proxy_port_ = 0;
   pid_t pid_ = -1;
   std::string error_;
 };
