@@ -499,6 +499,7 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
     job->rec.description = spec.description;
     job->rec.priority = spec.priority;
     if (!spec.files.empty()) {
+      PrepareRoute(*job);
       Status st = BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files,
                                    &job->rec.secrets, &directories);
       if (!st.ok()) return Status(st.code(), where + st.message());
@@ -640,6 +641,7 @@ Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
   if (!t.status.ok()) return t.status;
   std::vector<store::FileRecord> added;
   std::vector<store::SecretRecord> secrets;
+  PrepareRoute(job);
   OPENBITS_RETURN_IF_ERROR(BuildFileRecords(job.rec, files, ranges, &added, &secrets));
   job.rec.modification_time_ms = NowMs();
   Status st = store_->RunInTransaction([&]() -> Status {
@@ -656,6 +658,12 @@ Status Engine::AddFiles(JobData& job, const std::vector<FileInfo>& files,
   return Status::Ok();
 }
 
+void Engine::PrepareRoute(const JobData& job) {
+  // The proxy resolver is a helper process that takes milliseconds to load;
+  // it loads while the job is stored instead of while its first file waits.
+  if (proxy_discovery_) proxy_discovery_->Prepare(job.rec.proxy_usage);
+}
+
 Status Engine::Resume(JobData& job) {
   if (closed_) return Status(kEFail, "the manager is closed");
   const bool unfinished = std::any_of(job.rec.files.begin(), job.rec.files.end(),
@@ -664,6 +672,7 @@ Status Engine::Resume(JobData& job) {
   if (!t.status.ok()) return t.status;
   if (t.to == job.rec.state) return Status::Ok();
   job.retry_timer.cancel();
+  PrepareRoute(job);
   job.rec.ever_resumed = true;
   job.last_progress = steady_clock::now();
   SetState(job, t.to);
@@ -743,6 +752,7 @@ Status Engine::Complete(JobData& job) {
   {
     auto as_owner = ActAsOwner(job.rec.owner);
     const unsigned published_mode = platform::DefaultFileMode();
+    const bool tells_apart = TellsPublishedApart(published_mode);
     if (!as_owner.ok()) st = as_owner.status();
     for (store::FileRecord& f : job.rec.files) {
       if (!st.ok()) break;
@@ -762,18 +772,15 @@ Status Engine::Complete(JobData& job) {
         if (!st.ok()) break;
         dir = directories.emplace(parts->directory, std::move(*opened)).first;
       }
-      auto fd = platform::OpenExisting(dir->second, f.temp_name);
-      st = fd.status();
-      if (!st.ok()) break;
       // Private (0600) while downloading; the user's usual mode once the
-      // file is theirs.
-      st = platform::SetMode(*fd, published_mode);
-      if (!st.ok()) break;
-      if (!f.last_modified.empty()) {
-        const time_t when = curl_getdate(f.last_modified.c_str(), nullptr);
-        if (when > 0) {
-          (void)platform::SetModificationTime(*fd, std::chrono::system_clock::from_time_t(when));
-        }
+      // file is theirs. Most files got it, and their time, as they finished.
+      auto mode = platform::RegularFileModeAt(dir->second, f.temp_name);
+      if (!tells_apart || !mode.ok() || *mode != published_mode) {
+        auto fd = platform::OpenExisting(dir->second, f.temp_name);
+        st = fd.status();
+        if (!st.ok()) break;
+        st = PrepareForPublishing(*fd, f, published_mode);
+        if (!st.ok()) break;
       }
       st = platform::RenameAt(dir->second, f.temp_name, parts->name);
       if (!st.ok()) break;
@@ -1745,7 +1752,10 @@ void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::it
       named.push_back(static_cast<std::size_t>(it - job.rec.files.begin()));
     }
   }
-  for (std::size_t i : named) job.rec.files[i].temp_name = NewTemporaryName();
+  std::vector<std::string> names = NewTemporaryNames(named.size());
+  for (std::size_t k = 0; k < named.size(); ++k) {
+    job.rec.files[named[k]].temp_name = std::move(names[k]);
+  }
   Status st = store_->RunInTransaction([&]() -> Status {
     for (std::size_t i : named) {
       OPENBITS_RETURN_IF_ERROR(store_->UpdateFile(job.rec.id, job.rec.files[i]));
@@ -1835,6 +1845,13 @@ void Engine::SyncBatch::Sync() {
   fds.reserve(files.size());
   for (const FinishedFile& f : files) fds.push_back(f.fd.get());
   synced = platform::SyncDataOfFiles(fds);
+  // Ready to be renamed by Complete(), and closed, here on the sync thread
+  // rather than on the engine thread.
+  const unsigned published_mode = platform::DefaultFileMode();
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (synced[i].ok()) (void)PrepareForPublishing(*files[i].fd, files[i].file, published_mode);
+    files[i].fd.reset();
+  }
 }
 
 void Engine::FlushFinishedFiles() {

@@ -266,6 +266,8 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void ScheduleSoon();
   void Schedule();
   void StartJob(const std::shared_ptr<JobData>& job);
+  // Starts the proxy resolver the job's proxy usage needs, in the background.
+  void PrepareRoute(const JobData& job);
   // Starts the job's next files, in the order they were added, until
   // max_concurrent_files download; TRANSFERRED when none is left.
   void StartNextFile(const std::shared_ptr<JobData>& job);

@@ -117,17 +117,39 @@ TransferOutcome LocalFileFailure(const Status& status) {
   return o;
 }
 
-std::string NewTemporaryName() {
-  unsigned char random[6];
-  platform::FillRandom(random, sizeof random);
+std::vector<std::string> NewTemporaryNames(std::size_t count) {
+  constexpr std::size_t kRandomBytes = 6;
+  std::vector<unsigned char> random(count * kRandomBytes);
+  platform::FillRandom(random.data(), random.size());  // one draw for the batch
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string name = "BIT";
-  for (unsigned char b : random) {
-    name += kHex[b >> 4];
-    name += kHex[b & 15];
+  std::vector<std::string> names;
+  names.reserve(count);
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string name = "BIT";
+    for (std::size_t k = 0; k < kRandomBytes; ++k) {
+      const unsigned char b = random[i * kRandomBytes + k];
+      name += kHex[b >> 4];
+      name += kHex[b & 15];
+    }
+    names.push_back(name + ".tmp");
   }
-  return name + ".tmp";
+  return names;
 }
+
+std::string NewTemporaryName() { return std::move(NewTemporaryNames(1).front()); }
+
+Status PrepareForPublishing(const platform::ScopedFd& fd, const store::FileRecord& file,
+                            unsigned mode) {
+  if (!file.last_modified.empty()) {
+    const time_t when = curl_getdate(file.last_modified.c_str(), nullptr);
+    if (when > 0) {
+      (void)platform::SetModificationTime(fd, std::chrono::system_clock::from_time_t(when));
+    }
+  }
+  return platform::SetMode(fd, mode);
+}
+
+bool TellsPublishedApart(unsigned mode) { return mode != kTemporaryFileMode; }
 
 bool ReconcileTemporaryFile(store::FileRecord& file) {
   if (file.temp_name.empty() || file.renamed) return false;
@@ -226,27 +248,30 @@ void FileTransfer::OnRouteDiscovered(Result<DiscoveredRoute> route) {
 Status FileTransfer::OpenTemporaryFile() {
   auto parts = platform::SplitAbsolutePath(file_.local_name);
   if (!parts.ok()) return parts.status();
+  if (!file_.temp_name.empty() && file_.bytes_transferred == 0 && !file_.completed) {
+    // Named in advance (the engine records names for the next files in one
+    // commit): the name is in the store already, so the file may be created
+    // without another commit. Creating first spares the lookup of a name
+    // that almost never exists yet, and the directory is not opened for it.
+    auto created = platform::CreateExclusive(parts->directory, file_.temp_name, kTemporaryFileMode);
+    if (created.ok()) {
+      file_.etag.clear();
+      file_.last_modified.clear();
+      fd_ = std::make_shared<ScopedFd>(std::move(*created));
+      written_ = durable_ = writeback_started_ = 0;
+      return Status::Ok();
+    }
+    if (created.status().code() != kEFileExists) {
+      // A missing or unusable directory is reported by its own name.
+      OPENBITS_RETURN_IF_ERROR(platform::OpenDirectory(parts->directory).status());
+      return created.status();
+    }
+  }
   auto dir = platform::OpenDirectory(parts->directory);
   if (!dir.ok()) return dir.status();
   dir_ = std::move(*dir);
 
   if (!file_.temp_name.empty()) {
-    const bool fresh = file_.bytes_transferred == 0 && !file_.completed;
-    if (fresh) {
-      // Named in advance (the engine records names for the next files in
-      // one commit): the name is in the store already, so the file may be
-      // created without another commit. Creating first spares the lookup
-      // of a name that almost never exists yet.
-      auto created = platform::CreateExclusive(dir_, file_.temp_name, kTemporaryFileMode);
-      if (created.ok()) {
-        file_.etag.clear();
-        file_.last_modified.clear();
-        fd_ = std::make_shared<ScopedFd>(std::move(*created));
-        written_ = durable_ = writeback_started_ = 0;
-        return Status::Ok();
-      }
-      if (created.status().code() != kEFileExists) return created.status();
-    }
     auto fd = platform::OpenExisting(dir_, file_.temp_name);
     if (fd.ok()) {
       // Reconcile on the descriptor just opened: bytes past the checkpoint
@@ -259,6 +284,9 @@ Status FileTransfer::OpenTemporaryFile() {
       }
       if (config_.dynamic_content) file_.bytes_transferred = 0;
       OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd, file_.bytes_transferred));
+      // Private again if it was finished once (PrepareForPublishing) and is
+      // downloaded anew.
+      OPENBITS_RETURN_IF_ERROR(platform::SetMode(*fd, kTemporaryFileMode));
       fd_ = std::make_shared<ScopedFd>(std::move(*fd));
       written_ = durable_ = writeback_started_ = file_.bytes_transferred;
       return host_.PersistFile(*this, file_);

@@ -151,6 +151,17 @@ bool ReconcileTemporaryFile(store::FileRecord& file);
 
 // A fresh random temporary file name, "BIT<12 hex digits>.tmp" like BITS's.
 std::string NewTemporaryName();
+// `count` of them, drawn at once.
+std::vector<std::string> NewTemporaryNames(std::size_t count);
+
+// Gives a finished, durable temporary file its published form: the server's
+// modification time, then `mode` (the usual mode of new files instead of the
+// private one it downloads under). Done on the sync thread as files finish,
+// so that Complete() only renames; a file with `mode` has had both, unless
+// `mode` is the private mode itself (TellsPublishedApart).
+Status PrepareForPublishing(const platform::ScopedFd& fd, const store::FileRecord& file,
+                            unsigned mode);
+bool TellsPublishedApart(unsigned mode);
 
 // One Negotiate or NTLM exchange with a peer (the server, or the proxy).
 struct AuthExchange {

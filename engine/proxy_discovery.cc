@@ -72,8 +72,7 @@ bool ProxyDiscovery::Handles(ProxyUsage usage) {
          (usage == ProxyUsage::kPreconfig || usage == ProxyUsage::kAutodetect);
 }
 
-void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url,
-                            std::function<void(Result<DiscoveredRoute>)> done) {
+void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url, Callback done) {
   const std::string origin = OriginOf(url);
   if (origin.empty()) {
     asio::post(io_, [done = std::move(done), url] {
@@ -90,20 +89,35 @@ void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url,
     }
     cache_->erase(it);
   }
+  auto [waiting, first] = waiting_->try_emplace(key);
+  waiting->second.push_back(std::move(done));
+  if (!first) return;  // answered with the lookup already asked
   platform::ProxyResolver* resolver =
       usage == ProxyUsage::kAutodetect ? autodetect_.get() : configured_.get();
-  asio::post(worker_, [this, resolver, origin, key, done = std::move(done)]() mutable {
+  asio::post(worker_, [this, resolver, origin, key]() mutable {
     auto proxies = resolver->ProxiesFor(origin, timeout_);
     Result<DiscoveredRoute> route =
         proxies.ok() ? FirstUsableRoute(*proxies) : Result<DiscoveredRoute>(proxies.status());
-    asio::post(
-        io_, [cache = cache_, key, route = std::move(route), done = std::move(done)]() mutable {
-          if (route.ok()) {
-            (*cache)[key] = Cached{*route, std::chrono::steady_clock::now() + kCacheLifetime};
-          }
-          done(std::move(route));
-        });
+    asio::post(io_, [cache = cache_, waiting = waiting_, key, route = std::move(route)] {
+      if (route.ok()) {
+        (*cache)[key] = Cached{*route, std::chrono::steady_clock::now() + kCacheLifetime};
+      }
+      auto it = waiting->find(key);
+      if (it == waiting->end()) return;
+      std::vector<Callback> callbacks = std::move(it->second);
+      waiting->erase(it);
+      for (Callback& callback : callbacks) callback(route);
+    });
   });
+}
+
+void ProxyDiscovery::Prepare(ProxyUsage usage) {
+  if (!Handles(usage)) return;
+  const bool autodetect = usage == ProxyUsage::kAutodetect;
+  if (prepared_[autodetect ? 1 : 0]) return;
+  prepared_[autodetect ? 1 : 0] = true;
+  platform::ProxyResolver* resolver = autodetect ? autodetect_.get() : configured_.get();
+  asio::post(worker_, [resolver] { resolver->Prepare(); });
 }
 
 }  // namespace openbits::engine

@@ -58,7 +58,13 @@ class ProxyDiscovery {
   void Lookup(ProxyUsage usage, const std::string& url,
               std::function<void(Result<DiscoveredRoute>)> done);
 
+  // Starts the resolver for `usage` in the background, once, so that a job
+  // about to run does not wait for it to load. Call on the io thread.
+  void Prepare(ProxyUsage usage);
+
  private:
+  using Callback = std::function<void(Result<DiscoveredRoute>)>;
+
   struct Cached {
     DiscoveredRoute route;
     std::chrono::steady_clock::time_point expires;
@@ -72,6 +78,11 @@ class ProxyDiscovery {
   // object is destroyed.
   std::shared_ptr<std::map<std::string, Cached>> cache_ =
       std::make_shared<std::map<std::string, Cached>>();
+  // Lookups waiting for the answer to one already asked (io thread only):
+  // the files of a job start together and share an origin.
+  std::shared_ptr<std::map<std::string, std::vector<Callback>>> waiting_ =
+      std::make_shared<std::map<std::string, std::vector<Callback>>>();
+  bool prepared_[2] = {false, false};
   boost::asio::thread_pool worker_{1};
 };
 

@@ -65,6 +65,11 @@ Result<ScopedFd> OpenDirectory(const std::string& path);
 // (a link included) already has that name.
 Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name, unsigned mode);
 
+// The same for `name` in the directory `directory` (an absolute path),
+// without opening the directory first.
+Result<ScopedFd> CreateExclusive(const std::string& directory, const std::string& name,
+                                 unsigned mode);
+
 // Opens an existing regular file `name` in `dir` for reading and writing;
 // refuses a symbolic link at the last component.
 Result<ScopedFd> OpenExisting(const ScopedFd& dir, const std::string& name);
@@ -104,6 +109,10 @@ bool ExistsAt(const ScopedFd& dir, const std::string& name);
 
 // Sets the permission bits of an open file.
 Status SetMode(const ScopedFd& fd, unsigned mode);
+
+// The permission bits of `name` in `dir`; fails when it is missing, a link,
+// or anything but a regular file.
+Result<unsigned> RegularFileModeAt(const ScopedFd& dir, const std::string& name);
 
 Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_point when);
 

@@ -36,6 +36,12 @@ class ProxyResolver {
   virtual Result<std::vector<std::string>> ProxiesFor(const std::string& url,
                                                       std::chrono::milliseconds timeout) = 0;
 
+  // Starts the helper now, so that the first ProxiesFor does not wait for
+  // it to load; does nothing when it runs already or cannot run (the next
+  // ProxiesFor reports why). Blocks briefly: never call it on the event
+  // loop. Thread-safe.
+  virtual void Prepare() = 0;
+
   // Makes a blocked ProxiesFor, and every later one, fail at once with
   // E_ABORT (shutdown). Thread-safe.
   virtual void Cancel() = 0;

@@ -196,6 +196,16 @@ class Statement {
     sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
   }
+  // For text that outlives this Statement (it clears its bindings when it
+  // goes): SQLite reads it in place instead of copying it.
+  Statement& BindStable(int i, std::string_view v) {
+    sqlite3_bind_text(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_STATIC);
+    return *this;
+  }
+  Statement& BindStable(int i, const Guid& id) {
+    sqlite3_bind_blob(stmt_, i, id.bytes.data(), 16, SQLITE_STATIC);
+    return *this;
+  }
   Statement& Bind(int i, std::span<const std::uint8_t> v) {
     sqlite3_bind_blob(stmt_, i, v.data(), static_cast<int>(v.size()), SQLITE_TRANSIENT);
     return *this;
@@ -604,19 +614,20 @@ class SqliteStore final : public Store {
         .Bind(38, std::int64_t{j.max_concurrent_files});
   }
 
+  // `id` and `f` must outlive `s` (one file's statement is run per call).
   static void BindFile(Statement& s, const Guid& id, const FileRecord& f) {
-    s.Bind(1, id)
+    s.BindStable(1, id)
         .Bind(2, std::int64_t{f.index})
-        .Bind(3, f.remote_name)
-        .Bind(4, f.local_name)
-        .Bind(5, f.temp_name)
-        .Bind(6, EncodeRanges(f.ranges))
+        .BindStable(3, f.remote_name)
+        .BindStable(4, f.local_name)
+        .BindStable(5, f.temp_name)
+        .Bind(6, EncodeRanges(f.ranges))  // a temporary: copied
         .Bind(7, ToDb(f.bytes_total))
         .Bind(8, ToDb(f.bytes_transferred))
         .Bind(9, std::int64_t{f.completed})
         .Bind(10, std::int64_t{f.renamed})
-        .Bind(11, f.etag)
-        .Bind(12, f.last_modified)
+        .BindStable(11, f.etag)
+        .BindStable(12, f.last_modified)
         .Bind(13, ToDb(f.remote_size));
   }
 
@@ -643,21 +654,29 @@ Status Migrate(sqlite3* db, const std::vector<Migration>& migrations) {
                   "the queue database has schema version " + std::to_string(version) +
                       ", newer than this openbits understands (" + std::to_string(latest) + ")");
   }
+  if (version == latest) return Status::Ok();
+  // All pending steps in one transaction: one sync instead of one per
+  // version (a new queue takes every step), and a failed step leaves the
+  // queue as it was.
+  OPENBITS_RETURN_IF_ERROR(SqliteStore::Exec(db, "BEGIN IMMEDIATE"));
+  Status st;
   for (const Migration& m : migrations) {
     if (m.version <= version) continue;
-    OPENBITS_RETURN_IF_ERROR(SqliteStore::Exec(db, "BEGIN IMMEDIATE"));
-    Status st = SqliteStore::Exec(db, m.sql);
-    if (st.ok()) {
-      std::string set = "PRAGMA user_version = " + std::to_string(m.version);
-      st = SqliteStore::Exec(db, set.c_str());
-    }
-    if (st.ok()) st = SqliteStore::Exec(db, "COMMIT");
+    st = SqliteStore::Exec(db, m.sql);
     if (!st.ok()) {
-      (void)SqliteStore::Exec(db, "ROLLBACK");
-      return Status(st.code(), "schema migration to version " + std::to_string(m.version) +
-                                   " failed: " + st.message());
+      st = Status(st.code(), "schema migration to version " + std::to_string(m.version) +
+                                 " failed: " + st.message());
+      break;
     }
-    version = m.version;
+  }
+  if (st.ok()) {
+    std::string set = "PRAGMA user_version = " + std::to_string(latest);
+    st = SqliteStore::Exec(db, set.c_str());
+  }
+  if (st.ok()) st = SqliteStore::Exec(db, "COMMIT");
+  if (!st.ok()) {
+    (void)SqliteStore::Exec(db, "ROLLBACK");
+    return st;
   }
   return Status::Ok();
 }

@@ -130,6 +130,14 @@ Result<ScopedFd> CreateExclusive(const ScopedFd& dir, const std::string& name, u
   return ScopedFd(fd);
 }
 
+Result<ScopedFd> CreateExclusive(const std::string& directory, const std::string& name,
+                                 unsigned mode) {
+  const std::string path = directory.back() == '/' ? directory + name : directory + "/" + name;
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+  if (fd < 0) return PosixError("create " + path, errno);
+  return ScopedFd(fd);
+}
+
 Result<ScopedFd> OpenExisting(const ScopedFd& dir, const std::string& name) {
   int fd = ::openat(dir.get(), name.c_str(), O_RDWR | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0) return PosixError("open " + name, errno);
@@ -252,6 +260,15 @@ bool ExistsAt(const ScopedFd& dir, const std::string& name) {
 Status SetMode(const ScopedFd& fd, unsigned mode) {
   if (::fchmod(fd.get(), static_cast<mode_t>(mode)) == 0) return Status::Ok();
   return PosixError("chmod", errno);
+}
+
+Result<unsigned> RegularFileModeAt(const ScopedFd& dir, const std::string& name) {
+  struct stat st {};
+  if (::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+    return PosixError("stat " + name, errno);
+  }
+  if (!S_ISREG(st.st_mode)) return Status(kEAccessDenied, name + " is not a regular file");
+  return static_cast<unsigned>(st.st_mode & 07777);
 }
 
 Status SetModificationTime(const ScopedFd& fd, std::chrono::system_clock::time_point when) {

@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <spawn.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -70,6 +71,11 @@ class HelperResolver final : public ProxyResolver {
     Stop();
   }
 
+  void Prepare() override {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!cancelled_ && pid_ <= 0) (void)Start();
+  }
+
   Result<std::vector<std::string>> ProxiesFor(const std::string& url,
                                               std::chrono::milliseconds timeout) override {
     for (char c : url) {
@@ -133,17 +139,18 @@ class HelperResolver final : public ProxyResolver {
     ScopedFd ours(fds[0]);
     ScopedFd theirs(fds[1]);
     const int child_end = theirs.get();
-    const pid_t pid = ::fork();
-    if (pid < 0) {
+    // posix_spawn, not fork: copying the page tables of a daemon with a big
+    // heap and many threads costs milliseconds that the first lookup waits.
+    posix_spawn_file_actions_t actions;
+    posix_spawn_file_actions_init(&actions);
+    posix_spawn_file_actions_adddup2(&actions, child_end, 0);
+    posix_spawn_file_actions_adddup2(&actions, child_end, 1);
+    pid_t pid = -1;
+    const int spawned = ::posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), envp.data());
+    posix_spawn_file_actions_destroy(&actions);
+    if (spawned != 0) {
       return Status(kWinHttpAutoProxyServiceError,
-                    std::string("proxy discovery: fork: ") + std::strerror(errno));
-    }
-    if (pid == 0) {
-      // Only system calls between fork and exec (a multi-threaded parent).
-      ::dup2(child_end, 0);
-      ::dup2(child_end, 1);
-      ::execve(argv[0], argv.data(), envp.data());
-      _exit(127);
+                    "proxy discovery: cannot start " + helper + ": " + std::strerror(spawned));
     }
     pid_ = pid;
     fd_ = std::move(ours);

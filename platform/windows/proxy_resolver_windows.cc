@@ -119,6 +119,9 @@ class WinHttpResolver final : public ProxyResolver {
     return proxies;
   }
 
+  // WinHTTP runs in this process and starts within the first call.
+  void Prepare() override {}
+
   void Cancel() override {
     cancelled_ = true;  // WinHTTP's own timeouts bound a call in flight
   }

@@ -175,26 +175,40 @@ TEST_F(DownloadTest, ThreeFilesIncludingA256MiBOneCompleteWithMatchingSha256) {
 }
 
 TEST_F(DownloadTest, CompletedFilesTakeTheServersModificationTimeAndUmaskMode) {
+  const mode_t mask = ::umask(0);
+  ::umask(mask);
+  const unsigned published = 0666u & ~mask;
+  auto mode_of = [](const std::string& path) {
+    struct stat st {};
+    EXPECT_EQ(::stat(path.c_str(), &st), 0) << path;
+    return static_cast<unsigned>(st.st_mode & 0777);
+  };
   auto job = NewJob("mtime");
-  ASSERT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("small.bin")).ok());
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/slow/medium.bin")), Dest("medium.bin")).ok());
+  // Empty: finished without a sync of its own, so Complete() gives it its
+  // mode and time itself.
+  ASSERT_TRUE(job->AddFile(server_->Url("/empty.bin"), Dest("empty.bin")).ok());
   auto watcher = Watch(*job);
+  ASSERT_GT(RunThenSuspend(*job, *watcher, 512 * 1024), 0u);
+  EXPECT_EQ(mode_of(job->EnumFiles()[0]->GetTemporaryName()), 0600u);  // partial: private
+
   ASSERT_TRUE(job->Resume().ok());
   ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
   auto files = job->EnumFiles();
-  ASSERT_EQ(files.size(), 1u);
-  const std::string temp = files[0]->GetTemporaryName();
-  struct stat st {};
-  ASSERT_EQ(::stat(temp.c_str(), &st), 0) << temp;
-  EXPECT_EQ(st.st_mode & 0777, 0600u);  // private until Complete
+  ASSERT_EQ(files.size(), 2u);
+  // Finished and durable: already in its published form, so Complete()
+  // only renames it.
+  EXPECT_EQ(mode_of(files[0]->GetTemporaryName()), published);
   ASSERT_TRUE(job->Complete().ok());
-  struct stat served {};
-  struct stat local {};
-  ASSERT_EQ(::stat((server_->root() + "/small.bin").c_str(), &served), 0);
-  ASSERT_EQ(::stat(Dest("small.bin").c_str(), &local), 0);
-  EXPECT_EQ(local.st_mtime, served.st_mtime);
-  const mode_t mask = ::umask(0);
-  ::umask(mask);
-  EXPECT_EQ(local.st_mode & 0777, 0666u & ~mask);
+  for (const char* name : {"medium.bin", "empty.bin"}) {
+    struct stat served {};
+    struct stat local {};
+    ASSERT_EQ(::stat((server_->root() + "/" + name).c_str(), &served), 0);
+    ASSERT_EQ(::stat(Dest(name).c_str(), &local), 0);
+    EXPECT_EQ(local.st_mtime, served.st_mtime) << name;
+    EXPECT_EQ(local.st_mode & 0777, published) << name;
+  }
+  EXPECT_EQ(Sha256OfFile(Dest("medium.bin")), medium_sha_);
 }
 
 TEST_F(DownloadTest, SuspendAndResumeContinueWithARangedRequest) {
