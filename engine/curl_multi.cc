@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <sys/socket.h>
 #include <utility>
 
 #include <boost/asio/post.hpp>
@@ -16,6 +17,7 @@ namespace asio = boost::asio;
 
 constexpr int kIn = CURL_CSELECT_IN;
 constexpr int kOut = CURL_CSELECT_OUT;
+constexpr long kIdleConnections = 64;
 
 struct CurlMulti::SocketWatch {
   SocketWatch(asio::io_context& io, curl_socket_t s) : fd(s), descriptor(io) {
@@ -47,6 +49,10 @@ CurlMulti::CurlMulti(asio::io_context& io) : io_(io), timer_(io), multi_(curl_mu
   curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
   curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &CurlMulti::OnTimer);
   curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
+  // Idle connections kept for reuse. curl's default follows the number of
+  // transfers added at the moment, which drops each time a file ends, and
+  // then closes connections the next file would have reused.
+  curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, kIdleConnections);
 }
 
 CurlMulti::~CurlMulti() {
@@ -59,8 +65,21 @@ CurlMulti::~CurlMulti() {
 }
 
 void CurlMulti::PrepareEasy(CURL* easy) {
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETFUNCTION, &CurlMulti::OnOpenSocket);
+  curl_easy_setopt(easy, CURLOPT_OPENSOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, &CurlMulti::OnCloseSocket);
   curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
+}
+
+curl_socket_t CurlMulti::OnOpenSocket(void* clientp, curlsocktype /*purpose*/,
+                                      curl_sockaddr* address) {
+  auto* self = static_cast<CurlMulti*>(clientp);
+  // As curl's own, plus close-on-exec: a notification command the daemon
+  // starts must not inherit connections.
+  const curl_socket_t s =
+      ::socket(address->family, address->socktype | SOCK_CLOEXEC, address->protocol);
+  if (s != CURL_SOCKET_BAD) self->closed_by_hook_.insert(s);
+  return s;
 }
 
 void CurlMulti::Add(CURL* easy, DoneHandler on_done) {
@@ -83,7 +102,11 @@ void CurlMulti::Remove(CURL* easy) {
 int CurlMulti::OnSocket(CURL* /*easy*/, curl_socket_t s, int what, void* userp, void* /*socketp*/) {
   auto* self = static_cast<CurlMulti*>(userp);
   if (what == CURL_POLL_REMOVE) {
-    self->Forget(s);
+    if (self->closed_by_hook_.count(s) != 0) {
+      self->Idle(s);
+    } else {
+      self->Forget(s);
+    }
     return 0;
   }
   auto& slot = self->sockets_[s];
@@ -111,8 +134,14 @@ void CurlMulti::Forget(curl_socket_t s) {
   sockets_.erase(it);
 }
 
+void CurlMulti::Idle(curl_socket_t s) {
+  auto it = sockets_.find(s);
+  if (it != sockets_.end()) it->second->wanted = 0;
+}
+
 int CurlMulti::OnCloseSocket(void* clientp, curl_socket_t s) {
   auto* self = static_cast<CurlMulti*>(clientp);
+  self->closed_by_hook_.erase(s);
   self->Forget(s);  // deregister while the descriptor is still open
   return ::close(s);
 }

@@ -24,6 +24,7 @@
 #include <functional>
 #include <memory>
 #include <unordered_map>
+#include <unordered_set>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/posix/stream_descriptor.hpp>
@@ -52,8 +53,9 @@ class CurlMulti {
   // running. Must not be called from inside a curl callback.
   void Remove(CURL* easy);
 
-  // Installs the close-socket hook on `easy`, so a socket is detached from
-  // the reactor before curl closes it. Call once per easy handle.
+  // Installs the socket hooks on `easy`: sockets are opened close-on-exec
+  // and known to this object, and detached from the reactor before curl
+  // closes them. Call once per easy handle, before any option of its own.
   void PrepareEasy(CURL* easy);
 
  private:
@@ -61,6 +63,7 @@ class CurlMulti {
 
   static int OnSocket(CURL* easy, curl_socket_t s, int what, void* userp, void* socketp);
   static int OnTimer(CURLM* multi, long timeout_ms, void* userp);
+  static curl_socket_t OnOpenSocket(void* clientp, curlsocktype purpose, curl_sockaddr* address);
   static int OnCloseSocket(void* clientp, curl_socket_t s);
 
   void Watch(const std::shared_ptr<SocketWatch>& watch, int direction);
@@ -68,6 +71,9 @@ class CurlMulti {
                const boost::system::error_code& ec);
   void OnTimeout(const boost::system::error_code& ec);
   void Forget(curl_socket_t s);
+  // curl stopped watching `s` (an idle connection): it stays registered, so
+  // that reusing the connection for the next request costs no epoll_ctl.
+  void Idle(curl_socket_t s);
   void CheckDone();
 
   boost::asio::io_context& io_;
@@ -78,6 +84,10 @@ class CurlMulti {
   std::shared_ptr<int> alive_ = std::make_shared<int>(0);
   bool kick_posted_ = false;
   std::unordered_map<curl_socket_t, std::shared_ptr<SocketWatch>> sockets_;
+  // Sockets opened by OnOpenSocket: curl closes them through OnCloseSocket,
+  // so their registration can outlive curl's interest. Any other socket
+  // (the resolver's, a handed-over tunnel) is forgotten when curl drops it.
+  std::unordered_set<curl_socket_t> closed_by_hook_;
   std::unordered_map<CURL*, DoneHandler> running_;
   CPtr<CURLM> multi_;  // last member: destroyed first, while the maps live
 };

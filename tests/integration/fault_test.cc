@@ -87,6 +87,29 @@ TEST_F(FaultTest, AResetMidBodyIsTransientAndTheTransferResumes) {
   ExpectPublished(*job, server.Body(0));
 }
 
+TEST_F(FaultTest, AKeepAliveConnectionTheServerClosedIsReplacedForTheNextFile) {
+  // The server promises keep-alive but closes every connection after its
+  // response: each next file finds its idle connection dead (or dying) and
+  // gets a new one, without an error. (The engine keeps idle connections
+  // registered with its reactor; one closed meanwhile leaves it on close.)
+  FaultServer server(Fault::kBrokenKeepAlive, {64 << 10, -1, 0});
+  auto job = *manager_->CreateJob("keep-alive");
+  ASSERT_TRUE(job->SetPriority(JobPriority::kForeground).ok());
+  constexpr int kFiles = 6;
+  for (int i = 0; i < kFiles; ++i) {
+    const std::string name = "f" + std::to_string(i);
+    ASSERT_TRUE(job->AddFile(server.Url("/" + name), dest_ / name).ok());
+  }
+  ASSERT_EQ(Drive(*job, 0), JobState::kTransferred);
+  EXPECT_TRUE(errors_.empty());
+  EXPECT_EQ(server.Requests().size(), static_cast<std::size_t>(kFiles));
+  ASSERT_TRUE(job->Complete().ok());
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(testing::Sha256OfFile(dest_ / ("f" + std::to_string(i))),
+              testing::Sha256Of(server.Body(0)));
+  }
+}
+
 TEST_F(FaultTest, AStalledConnectionTimesOutAndTheTransferResumes) {
   FaultServer server(Fault::kStall, {});
   auto job = NewJob(server.Url());

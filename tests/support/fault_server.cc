@@ -242,7 +242,7 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
   if (use_etag) head += "ETag: " + etag + "\r\n";
   head += "Last-Modified: " + last_modified + "\r\n";
   if (f == Fault::kGzip) head += "Content-Encoding: gzip\r\n";
-  head += "Connection: close\r\n\r\n";
+  head += f == Fault::kBrokenKeepAlive ? "\r\n" : "Connection: close\r\n\r\n";
 
   if (f == Fault::kSlowHeaders) {
     for (char c : head) {

@@ -40,6 +40,7 @@ enum class Fault {
   k503,                 // 503 Service Unavailable
   k503RetryAfter,       // 503 with Retry-After: retry_after_seconds
   kEtagEveryRequest,    // a new ETag on every response, If-Range ignored (206 regardless)
+  kBrokenKeepAlive,     // no "Connection: close", yet closed once the response is sent
 };
 
 class FaultServer {
