@@ -53,7 +53,7 @@ class ProxyResolver {
 bool ProxyResolutionAvailable();
 
 // A resolver for `mode`; `script_url` is used by kAutodetect only. The
-// helper starts on the first call.
+// helper starts on the first call, or on Prepare().
 std::unique_ptr<ProxyResolver> NewProxyResolver(ProxyDiscovery mode, std::string script_url);
 
 }  // namespace openbits::platform
