@@ -188,15 +188,20 @@ void TlsSession::Apply(CURL* easy) {
   // libcurl checks the host name itself; the flag turns exactly that off.
   curl_easy_setopt(easy, CURLOPT_SSL_VERIFYHOST, (flags & kSslIgnoreCertCnInvalid) != 0 ? 0L : 2L);
   curl_easy_setopt(easy, CURLOPT_SSL_SESSIONID_CACHE, 0L);
+  // Blobs are lent, not copied: settings_ holds them for as long as this
+  // session, which outlives every request made with `easy` (FileTransfer
+  // declares its easy handle after its TlsSession). A copy would cost a
+  // request the whole CA bundle (about 200 KB, with the system's) even for
+  // a plain-HTTP file.
   if (settings_.client_certificate && !settings_.client_certificate->empty()) {
     curl_blob blob{const_cast<std::uint8_t*>(settings_.client_certificate->data()),
-                   settings_.client_certificate->size(), CURL_BLOB_COPY};
+                   settings_.client_certificate->size(), CURL_BLOB_NOCOPY};
     curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &blob);
     curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "P12");
   }
   if (settings_.anchors_pem && !settings_.anchors_pem->empty()) {
     curl_blob blob{const_cast<char*>(settings_.anchors_pem->data()), settings_.anchors_pem->size(),
-                   CURL_BLOB_COPY};
+                   CURL_BLOB_NOCOPY};
     curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
   }
   const std::uint32_t checks = kSslEnableCrlCheck | kSslIgnoreCertDateInvalid |

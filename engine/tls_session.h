@@ -65,7 +65,8 @@ class TlsSession {
   TlsSession& operator=(const TlsSession&) = delete;
 
   // Sets the TLS options of a request on `easy` (after curl_easy_reset).
-  // This object must outlive the request.
+  // Certificates are lent to curl, not copied: this object must outlive the
+  // request and stay until `easy` is reset or freed.
   void Apply(CURL* easy);
 
   // True when the connection `easy` answers on saw a certificate request
