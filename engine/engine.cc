@@ -6,6 +6,7 @@
 #include <array>
 #include <cstdio>
 #include <ctime>
+#include <filesystem>
 #include <map>
 #include <sys/wait.h>
 
@@ -234,6 +235,12 @@ Result<std::shared_ptr<Engine>> Engine::Open(const ManagerOptions& options) {
   auto lock = platform::LockFile(opts.state_directory + "/openbits.lock");
   if (!lock.ok()) return lock.status();
   engine->lock_file_ = std::move(*lock);
+  {
+    // Trust anchor files of the last run (PublishTrustAnchors): made again
+    // as jobs start, from the stores as they are now.
+    std::error_code ignored;
+    std::filesystem::remove_all(opts.state_directory + "/trust", ignored);
+  }
   auto store = store::Store::Open(opts.state_directory + "/queue.db");
   if (!store.ok()) return store.status();
   engine->store_ = std::move(*store);
@@ -992,11 +999,18 @@ Status Engine::ResolveTls(JobData& job, TransferConfig* config) {
       }
     }
     if (!anchors.empty()) {
-      trust.anchors_pem = std::make_shared<const std::string>(*SystemCaBundle() + "\n" + anchors);
+      std::string bundle = *SystemCaBundle() + "\n" + anchors;
+      auto file = PublishTrustAnchors(options_.state_directory + "/trust", bundle);
+      if (file.ok()) {
+        trust.anchors_file = std::move(*file);
+      } else {
+        trust.anchors_pem = std::make_shared<const std::string>(std::move(bundle));
+      }
     }
     job.trust = std::make_unique<JobData::Trust>(std::move(trust));
   }
   config->tls.crls = job.trust->crls;
+  config->tls.anchors_file = job.trust->anchors_file;
   config->tls.anchors_pem = job.trust->anchors_pem;
   if ((r.security_flags & kSslEnableCrlCheck) != 0) {
     for (auto it = crl_cache_.begin(); it != crl_cache_.end();) {

@@ -119,7 +119,8 @@ struct JobData {
   // start). Keyed by the security flags they were read for.
   struct Trust {
     std::uint32_t security_flags = 0;
-    std::shared_ptr<const std::string> anchors_pem;
+    std::string anchors_file;
+    std::shared_ptr<const std::string> anchors_pem;  // when the file could not be written
     std::vector<std::shared_ptr<X509_CRL>> crls;
   };
   std::unique_ptr<Trust> trust;  // a pointer: most jobs in a big queue never run

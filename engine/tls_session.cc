@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include <openssl/err.h>
+#include <openssl/evp.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 
@@ -15,6 +16,7 @@
 #include "openbits/types.h"
 
 #include "engine/file_transfer.h"
+#include "platform/file_system.h"
 
 namespace openbits::engine {
 namespace {
@@ -199,7 +201,9 @@ void TlsSession::Apply(CURL* easy) {
     curl_easy_setopt(easy, CURLOPT_SSLCERT_BLOB, &blob);
     curl_easy_setopt(easy, CURLOPT_SSLCERTTYPE, "P12");
   }
-  if (settings_.anchors_pem && !settings_.anchors_pem->empty()) {
+  if (!settings_.anchors_file.empty()) {
+    curl_easy_setopt(easy, CURLOPT_CAINFO, settings_.anchors_file.c_str());
+  } else if (settings_.anchors_pem && !settings_.anchors_pem->empty()) {
     curl_blob blob{const_cast<char*>(settings_.anchors_pem->data()), settings_.anchors_pem->size(),
                    CURL_BLOB_NOCOPY};
     curl_easy_setopt(easy, CURLOPT_CAINFO_BLOB, &blob);
@@ -309,6 +313,42 @@ std::optional<TransferOutcome> TlsSession::Explain(CURLcode code, const char* de
     return o;
   }
   return std::nullopt;
+}
+
+Result<std::string> PublishTrustAnchors(const std::string& directory, const std::string& pem) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (EVP_Digest(pem.data(), pem.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
+    return Status(kEFail, "could not hash the trust anchors");
+  }
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string name;
+  for (unsigned int i = 0; i < 16 && i < length; ++i) {
+    name += kHex[digest[i] >> 4];
+    name += kHex[digest[i] & 15];
+  }
+  name += ".pem";
+  OPENBITS_RETURN_IF_ERROR(platform::MakeDirectories(directory, 0700));
+  auto dir = platform::OpenDirectory(directory);
+  if (!dir.ok()) return dir.status();
+  const std::string path = directory + "/" + name;
+  if (auto existing = platform::OpenExisting(*dir, name); existing.ok()) {
+    // The same name with another size is a write a crash cut short.
+    auto size = platform::FileSize(*existing);
+    if (size.ok() && *size == pem.size()) return path;
+  }
+  // Written whole under a temporary name, then renamed: a reader sees the
+  // old file or the new one, never a part.
+  const std::string temporary = name + "." + NewTemporaryName();
+  auto fd = platform::CreateExclusive(*dir, temporary, 0644);
+  if (!fd.ok()) return fd.status();
+  Status written = platform::WriteAt(*fd, pem.data(), pem.size(), 0);
+  if (written.ok()) written = platform::RenameAt(*dir, temporary, name);
+  if (!written.ok()) {
+    (void)platform::RemoveAt(*dir, temporary);
+    return written;
+  }
+  return path;
 }
 
 }  // namespace openbits::engine

@@ -50,8 +50,10 @@ struct TlsSettings {
   std::uint32_t flags = 0;  // BG_SSL_* bits of SetSecurityFlags
   // Unencrypted PKCS#12 of the client certificate; empty: none.
   std::shared_ptr<const platform::SecretBuffer> client_certificate;
-  // PEM trust anchors: the system bundle plus the owner's ROOT and CA
-  // stores; empty: the system bundle alone.
+  // Trust anchors, the system bundle plus the owner's ROOT and CA stores: a
+  // file of them (PublishTrustAnchors), else their PEM text (the file could
+  // not be written); both empty: the system bundle alone.
+  std::string anchors_file;
   std::shared_ptr<const std::string> anchors_pem;
   // Revocation lists from the stores and fetched distribution points.
   std::vector<std::shared_ptr<X509_CRL>> crls;
@@ -92,6 +94,13 @@ class TlsSession {
 
 // The system's CA bundle (libcurl's default CAINFO), read once.
 std::shared_ptr<const std::string> SystemCaBundle();
+
+// Makes `pem` a file in `directory`, named by its SHA-256, unless a file of
+// that name and size is there; returns its path. curl is given the path
+// (CURLOPT_CAINFO) rather than the bytes: libcurl 7.88 copies a CA blob into
+// every transfer's connection candidate, 200 KB per file with the system
+// bundle, but a path only once, and caches the parsed store per path.
+Result<std::string> PublishTrustAnchors(const std::string& directory, const std::string& pem);
 
 }  // namespace openbits::engine
 
