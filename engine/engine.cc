@@ -781,8 +781,12 @@ Status Engine::Complete(JobData& job) {
       }
       // Private (0600) while downloading; the user's usual mode once the
       // file is theirs. Most files got it, and their time, as they finished.
-      auto mode = platform::RegularFileModeAt(dir->second, f.temp_name);
-      if (!tells_apart || !mode.ok() || *mode != published_mode) {
+      bool prepared = false;
+      if (tells_apart) {
+        auto mode = platform::RegularFileModeAt(dir->second, f.temp_name);
+        prepared = mode.ok() && *mode == published_mode;
+      }
+      if (!prepared) {
         auto fd = platform::OpenExisting(dir->second, f.temp_name);
         st = fd.status();
         if (!st.ok()) break;

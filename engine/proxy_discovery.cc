@@ -114,8 +114,9 @@ void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url, Callback d
 void ProxyDiscovery::Prepare(ProxyUsage usage) {
   if (!Handles(usage)) return;
   const bool autodetect = usage == ProxyUsage::kAutodetect;
-  if (prepared_[autodetect ? 1 : 0]) return;
-  prepared_[autodetect ? 1 : 0] = true;
+  bool& prepared = prepared_[autodetect ? 1 : 0];
+  if (prepared) return;
+  prepared = true;
   platform::ProxyResolver* resolver = autodetect ? autodetect_.get() : configured_.get();
   asio::post(worker_, [resolver] { resolver->Prepare(); });
 }

@@ -52,19 +52,18 @@ class ProxyDiscovery {
   // Whether requests of a job with `usage` are routed by a lookup.
   static bool Handles(ProxyUsage usage);
 
+  using Callback = std::function<void(Result<DiscoveredRoute>)>;
+
   // Finds the route for `url` under `usage` (PRECONFIG or AUTODETECT) and
   // calls `done` on the io thread, never from inside this call. Call on the
   // io thread.
-  void Lookup(ProxyUsage usage, const std::string& url,
-              std::function<void(Result<DiscoveredRoute>)> done);
+  void Lookup(ProxyUsage usage, const std::string& url, Callback done);
 
   // Starts the resolver for `usage` in the background, once, so that a job
   // about to run does not wait for it to load. Call on the io thread.
   void Prepare(ProxyUsage usage);
 
  private:
-  using Callback = std::function<void(Result<DiscoveredRoute>)>;
-
   struct Cached {
     DiscoveredRoute route;
     std::chrono::steady_clock::time_point expires;

@@ -2,6 +2,8 @@
 
 #include "engine/tls_session.h"
 
+#include <algorithm>
+#include <array>
 #include <cstring>
 #include <fstream>
 #include <mutex>
@@ -15,6 +17,7 @@
 #include "openbits/hresult.h"
 #include "openbits/types.h"
 
+#include "auth/client_certificate.h"
 #include "engine/file_transfer.h"
 #include "platform/file_system.h"
 
@@ -321,13 +324,10 @@ Result<std::string> PublishTrustAnchors(const std::string& directory, const std:
   if (EVP_Digest(pem.data(), pem.size(), digest, &length, EVP_sha256(), nullptr) != 1) {
     return Status(kEFail, "could not hash the trust anchors");
   }
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string name;
-  for (unsigned int i = 0; i < 16 && i < length; ++i) {
-    name += kHex[digest[i] >> 4];
-    name += kHex[digest[i] & 15];
-  }
-  name += ".pem";
+  // Named by the first 20 bytes, in the hex of a certificate thumbprint.
+  std::array<std::uint8_t, 20> prefix{};
+  std::copy_n(digest, prefix.size(), prefix.begin());
+  const std::string name = auth::ThumbprintHex(prefix) + ".pem";
   OPENBITS_RETURN_IF_ERROR(platform::MakeDirectories(directory, 0700));
   auto dir = platform::OpenDirectory(directory);
   if (!dir.ok()) return dir.status();

@@ -99,7 +99,8 @@ std::shared_ptr<const std::string> SystemCaBundle();
 // that name and size is there; returns its path. curl is given the path
 // (CURLOPT_CAINFO) rather than the bytes: libcurl 7.88 copies a CA blob into
 // every transfer's connection candidate, 200 KB per file with the system
-// bundle, but a path only once, and caches the parsed store per path.
+// bundle, but a path only once (and it may cache the store it builds from a
+// file, CURLOPT_CA_CACHE_TIMEOUT).
 Result<std::string> PublishTrustAnchors(const std::string& directory, const std::string& pem);
 
 }  // namespace openbits::engine
