@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 TYPE="${1:-RelWithDebInfo}"
 BUILD_DIR="${BUILD_DIR:-build/$(echo "$TYPE" | tr '[:upper:]' '[:lower:]')}"
+mkdir -p "$(dirname "$BUILD_DIR")"
 LAUNCHER=()
 if command -v ccache > /dev/null; then
   LAUNCHER=(-DCMAKE_C_COMPILER_LAUNCHER=ccache -DCMAKE_CXX_COMPILER_LAUNCHER=ccache)
