@@ -203,11 +203,10 @@ Status ValidateLocalName(std::string_view path, const std::string& state_dir) {
     if (end == std::string_view::npos) break;
     start = end + 1;
   }
-  const std::string p(path);
-  if (p.rfind(state_dir + "/", 0) == 0) {
+  if (path.substr(0, state_dir.size() + 1) == state_dir + "/") {
     return Status(kEInvalidArg, "the local name is inside the queue's state directory");
   }
-  return platform::CheckDestinationName(p);
+  return Status::Ok();
 }
 
 }  // namespace
@@ -312,7 +311,9 @@ void Engine::Shutdown() {
       thread_.join();
     }
     proxy_discovery_.reset();  // a lookup stuck in a PAC script is cancelled
+    writes_.Join();            // before the sync thread: it hands syncs on to it
     sync_pool_.join();
+    prepare_pool_.join();
     closed_ = true;
     multi_.reset();
     // A Job handle may keep this object alive long after its Manager is
@@ -489,7 +490,8 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
   if (closed_) return Status(kEFail, "the manager is closed");
   std::vector<std::shared_ptr<JobData>> created;
   created.reserve(specs.size());
-  std::unordered_map<std::string, Status> directories;  // every job has the caller as owner
+  std::unordered_map<std::string, DestinationCheck>
+      directories;  // every job has the caller as owner
   for (std::size_t i = 0; i < specs.size(); ++i) {
     const JobSpec& spec = specs[i];
     const std::string where = "job spec " + std::to_string(i) + ": ";
@@ -566,7 +568,7 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
                                 const std::vector<FileRange>* ranges,
                                 std::vector<store::FileRecord>* out,
                                 std::vector<store::SecretRecord>* secrets,
-                                std::unordered_map<std::string, Status>* directories) {
+                                std::unordered_map<std::string, DestinationCheck>* directories) {
   if (files.empty()) return Status(kEInvalidArg, "no file given");
   if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
   if (ranges != nullptr && HasCustomHttpMethod(job)) {
@@ -583,8 +585,19 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
     if (!f.renamed) local_names.insert(f.local_name);
   }
   // Many files share a directory; its checks run once.
-  std::unordered_map<std::string, Status> own_directories;
+  std::unordered_map<std::string, DestinationCheck> own_directories;
   if (directories == nullptr) directories = &own_directories;
+  // A directory receiving this many files is listed once rather than each
+  // name looked up, unless it holds several times as many names already.
+  constexpr std::size_t kListForFiles = 32;
+  constexpr std::size_t kListedNamesPerFile = 4;
+  std::unordered_map<std::string, std::size_t> files_per_directory;
+  if (files.size() >= kListForFiles) {
+    for (const FileInfo& info : files) {
+      auto parts = platform::SplitAbsolutePath(info.local_name);
+      if (parts.ok()) ++files_per_directory[parts->directory];
+    }
+  }
   for (const FileInfo& info : files) {
     Status url = ValidateRemoteUrl(info.remote_name);
     if (!url.ok()) {
@@ -606,11 +619,21 @@ Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<F
           local = parts.status();
         } else {
           auto [known, inserted] = directories->try_emplace(parts->directory);
+          DestinationCheck& check = known->second;
           if (inserted) {
-            known->second =
+            check.status =
                 platform::CheckDestinationDirectory(parts->directory, options_.state_directory);
+            const auto count = files_per_directory.find(parts->directory);
+            if (check.status.ok() && count != files_per_directory.end() &&
+                count->second >= kListForFiles) {
+              auto names = platform::NamesIn(parts->directory, kListedNamesPerFile * count->second);
+              if (names.ok()) check.names.emplace(names->begin(), names->end());
+            }
           }
-          local = known->second;
+          local = check.status;
+          if (local.ok() && (!check.names || check.names->count(parts->name) != 0)) {
+            local = platform::CheckDestinationName(info.local_name);
+          }
         }
       }
     }
@@ -704,6 +727,7 @@ Status Engine::Suspend(JobData& job) {
 }
 
 Status Engine::DeleteTemporaryFiles(JobData& job) {
+  ClosePreparedFiles(job);
   Status result;
   auto as_owner = ActAsOwner(job.rec.owner);
   if (!as_owner.ok()) return Status(kBgSUnableToDeleteFiles, as_owner.status().message());
@@ -740,6 +764,7 @@ Status Engine::Complete(JobData& job) {
   if (closed_) return Status(kEFail, "the manager is closed");
   Transition t = ApplyEvent({job.rec.state, JobEvent::kComplete});
   if (!t.status.ok()) return t.status;
+  ClosePreparedFiles(job);  // also when no file runs: a batch may be in flight
   StopTransfer(job, true);
   CancelTimers(job);
   job.rec.pending = store::PendingAction::kComplete;
@@ -781,8 +806,8 @@ Status Engine::Complete(JobData& job) {
       }
       // Private (0600) while downloading; the user's usual mode once the
       // file is theirs. Most files got it, and their time, as they finished.
-      bool prepared = false;
-      if (tells_apart) {
+      bool prepared = f.ready_to_publish;
+      if (!prepared && tells_apart) {
         auto mode = platform::RegularFileModeAt(dir->second, f.temp_name);
         prepared = mode.ok() && *mode == published_mode;
       }
@@ -1718,9 +1743,107 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
     if (!StartFile(job, *next)) return;
     ++next;
   }
+  PrepareTemporaryFiles(job, static_cast<std::size_t>(next - files.begin()));
+}
+
+void Engine::PrepareTemporaryFiles(const std::shared_ptr<JobData>& job, std::size_t from) {
+  // Enough to cover the files that start while the next batch is created.
+  constexpr std::size_t kPrepareAhead = 32;
+  if (!job->prepared) job->prepared = std::make_unique<JobData::Prepared>();
+  JobData::Prepared& prepared = *job->prepared;
+  if (prepared.in_flight || prepared.files.size() >= kPrepareAhead / 2) return;
+  std::vector<JobData::PreparedFile> wanted;
+  const std::vector<store::FileRecord>& files = job->rec.files;
+  std::size_t i = std::max(from, prepared.next_index);
+  for (; i < files.size() && prepared.files.size() + wanted.size() < kPrepareAhead; ++i) {
+    const store::FileRecord& f = files[i];
+    if (f.temp_name.empty()) break;  // named in batches when the first of them starts
+    if (f.completed || f.renamed || f.bytes_transferred != 0) continue;
+    if (std::any_of(job->transfers.begin(), job->transfers.end(),
+                    [&](const auto& t) { return t->file().index == f.index; })) {
+      continue;
+    }
+    wanted.push_back(JobData::PreparedFile{f.index, std::string(f.temp_name), nullptr});
+  }
+  prepared.next_index = i;
+  if (wanted.empty()) return;
+  auto owner = OwnerIdentity(job->rec.owner);
+  if (!owner.ok()) return;
+  std::vector<std::string> directories;
+  directories.reserve(wanted.size());
+  for (const JobData::PreparedFile& w : wanted) {
+    auto parts = platform::SplitAbsolutePath(files[w.index].local_name);
+    directories.push_back(parts.ok() ? parts->directory : std::string());
+  }
+  prepared.in_flight = true;
+  asio::post(prepare_pool_, [this, weak = std::weak_ptr<JobData>(job), gate = prepared.gate,
+                             owner = std::move(*owner), directories = std::move(directories),
+                             wanted = std::move(wanted)]() mutable {
+    {
+      std::optional<platform::FileIdentity> as_owner;
+      if (owner) {
+        auto assumed = platform::FileIdentity::Assume(*owner);
+        if (assumed.ok()) as_owner.emplace(std::move(*assumed));
+      }
+      std::lock_guard lock(gate->mutex);
+      for (std::size_t k = 0; k < wanted.size() && !gate->closed && (!owner || as_owner); ++k) {
+        if (directories[k].empty()) continue;
+        // Fails harmlessly if the file's transfer created it first.
+        auto created =
+            platform::CreateExclusive(directories[k], wanted[k].temp_name, kTemporaryFileMode);
+        if (created.ok()) wanted[k].fd = std::make_shared<platform::ScopedFd>(std::move(*created));
+      }
+    }
+    asio::post(io_, [this, weak, gate, wanted = std::move(wanted)]() mutable {
+      OnTemporaryFilesPrepared(weak, gate, std::move(wanted));
+    });
+  });
+}
+
+void Engine::OnTemporaryFilesPrepared(const std::weak_ptr<JobData>& weak,
+                                      const std::shared_ptr<JobData::Prepared::Gate>& gate,
+                                      std::vector<JobData::PreparedFile> files) {
+  std::shared_ptr<JobData> job = weak.lock();
+  if (!job || job->removed || !job->prepared || job->prepared->gate != gate) return;
+  JobData::Prepared& prepared = *job->prepared;
+  prepared.in_flight = false;
+  for (JobData::PreparedFile& p : files) {
+    if (!p.fd || p.index >= job->rec.files.size()) continue;
+    const store::FileRecord& f = job->rec.files[p.index];
+    // A file that started meanwhile opened the same file itself.
+    const bool started = std::any_of(job->transfers.begin(), job->transfers.end(),
+                                     [&](const auto& t) { return t->file().index == p.index; });
+    if (started || f.completed || f.bytes_transferred != 0 || f.temp_name.str() != p.temp_name)
+      continue;
+    prepared.files.push_back(std::move(p));
+  }
+  if (job->running()) PrepareTemporaryFiles(job, 0);
+}
+
+std::shared_ptr<platform::ScopedFd> Engine::TakePreparedFile(JobData& job,
+                                                             const store::FileRecord& file) {
+  if (!job.prepared) return nullptr;
+  std::vector<JobData::PreparedFile>& files = job.prepared->files;
+  auto it = std::find_if(files.begin(), files.end(),
+                         [&](const JobData::PreparedFile& p) { return p.index == file.index; });
+  if (it == files.end()) return nullptr;
+  std::shared_ptr<platform::ScopedFd> fd;
+  if (it->temp_name == file.temp_name.str()) fd = std::move(it->fd);
+  files.erase(it);
+  return fd;
+}
+
+void Engine::ClosePreparedFiles(JobData& job) {
+  if (!job.prepared) return;
+  {
+    std::lock_guard lock(job.prepared->gate->mutex);
+    job.prepared->gate->closed = true;
+  }
+  job.prepared.reset();
 }
 
 bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& file) {
+  file.ready_to_publish = false;  // its bytes are about to change
   if (file.temp_name.empty()) {
     NameTemporaryFiles(*job, job->rec.files.begin() + static_cast<std::ptrdiff_t>(file.index));
   }
@@ -1731,6 +1854,11 @@ bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& f
   // A custom method is not idempotent: no ranges, like dynamic content.
   config.dynamic_content = job->rec.dynamic_content || HasCustomHttpMethod(job->rec);
   config.http_method = job->rec.http_method;
+  config.receive_buffer_bytes =
+      ReceiveBufferFor(file.remote_size == kSizeUnknown || file.bytes_transferred > file.remote_size
+                           ? kSizeUnknown
+                           : file.remote_size - file.bytes_transferred,
+                       job->last_file_small);
   if (auto owner = OwnerIdentity(job->rec.owner); owner.ok()) config.owner = *owner;
   auto header_text = CustomHeadersOf(*job);
   Status credentials = header_text.status();
@@ -1752,11 +1880,11 @@ bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& f
     EnterError(*job);
     return false;
   }
-  auto transfer =
-      std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, *this, file, std::move(config));
+  auto transfer = std::make_shared<FileTransfer>(io_, *multi_, sync_pool_, writes_, *this, file,
+                                                 std::move(config));
   job->transfers.push_back(transfer);
   transfer_owner_[transfer.get()] = job.get();
-  transfer->Start();
+  transfer->Start(TakePreparedFile(*job, file));
   return true;
 }
 
@@ -1787,6 +1915,7 @@ void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::it
 }
 
 void Engine::StopTransfer(JobData& job, bool keep_progress) {
+  ClosePreparedFiles(job);
   if (!job.running()) return;
   std::vector<std::shared_ptr<FileTransfer>> transfers = std::move(job.transfers);
   job.transfers.clear();
@@ -1813,10 +1942,9 @@ constexpr std::chrono::milliseconds kSyncBatchWindow{20};
 }  // namespace
 
 void Engine::QueueFinishedFile(const std::shared_ptr<JobData>& job,
-                               std::shared_ptr<platform::ScopedFd> fd,
-                               const store::FileRecord& file) {
+                               std::shared_ptr<WriteTarget> target, const store::FileRecord& file) {
   ++job->pending_syncs;
-  finished_unsynced_.push_back(FinishedFile{job, std::move(fd), file});
+  finished_unsynced_.push_back(FinishedFile{job, std::move(target), file});
   MaybeSyncBatch(false);
 }
 
@@ -1844,10 +1972,15 @@ void Engine::StartSyncBatch() {
   sync_urgent_ = false;
   auto batch = TakeWaitingFiles();
   batch_in_flight_ = batch;
-  asio::post(sync_pool_, [this, batch] {
-    batch->Sync();
-    batch->done.set_value();
-    asio::post(io_, [this, batch] { OnBatchSynced(batch); });
+  // The write thread hands the batch on once the files' last bytes are
+  // written, so the sync covers them.
+  writes_.After([this, batch] {
+    batch->CollectWrites();
+    asio::post(sync_pool_, [this, batch] {
+      batch->Sync();
+      batch->done.set_value();
+      asio::post(io_, [this, batch] { OnBatchSynced(batch); });
+    });
   });
 }
 
@@ -1858,17 +1991,34 @@ std::shared_ptr<Engine::SyncBatch> Engine::TakeWaitingFiles() {
   return batch;
 }
 
+void Engine::SyncBatch::CollectWrites() {
+  written.clear();
+  kept.assign(files.size(), 0);
+  written.reserve(files.size());
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    written.push_back(files[i].target->error);
+    if (!written.back().ok()) kept[i] = files[i].target->end;
+  }
+}
+
 void Engine::SyncBatch::Sync() {
   std::vector<const platform::ScopedFd*> fds;
   fds.reserve(files.size());
-  for (const FinishedFile& f : files) fds.push_back(f.fd.get());
+  for (const FinishedFile& f : files) fds.push_back(f.target->fd.get());
   synced = platform::SyncDataOfFiles(fds);
+  for (std::size_t i = 0; i < files.size(); ++i) {
+    if (!synced[i].ok()) kept[i] = 0;
+    if (!written[i].ok()) synced[i] = written[i];  // the bytes never got there
+  }
   // Ready to be renamed by Complete(), and closed, here on the sync thread
   // rather than on the engine thread.
   const unsigned published_mode = platform::DefaultFileMode();
+  published.assign(files.size(), false);
   for (std::size_t i = 0; i < files.size(); ++i) {
-    if (synced[i].ok()) (void)PrepareForPublishing(*files[i].fd, files[i].file, published_mode);
-    files[i].fd.reset();
+    if (synced[i].ok()) {
+      published[i] = PrepareForPublishing(*files[i].target->fd, files[i].file, published_mode).ok();
+    }
+    files[i].target.reset();
   }
 }
 
@@ -1881,6 +2031,8 @@ void Engine::FlushFinishedFiles() {
   }
   if (finished_unsynced_.empty()) return;
   auto batch = TakeWaitingFiles();
+  writes_.Drain();
+  batch->CollectWrites();
   batch->Sync();
   OnBatchSynced(batch);
 }
@@ -1920,8 +2072,11 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
     if (!jobs[i] || jobs[i]->removed) continue;
     --jobs[i]->pending_syncs;
     Status st = batch->synced[i].ok() ? committed : batch->synced[i];
+    if (current[i] && st.ok() && batch->published[i]) {
+      jobs[i]->rec.files[files[i].file.index].ready_to_publish = true;
+    }
     if (current[i] && !st.ok()) {
-      FailFinishedFile(jobs[i], files[i].file, st);
+      FailFinishedFile(jobs[i], files[i].file, st, batch->kept[i]);
     } else if (jobs[i]->pending_syncs == 0 && jobs[i]->all_done_waiting) {
       jobs[i]->all_done_waiting = false;
       OnAllFilesDone(*jobs[i]);
@@ -1931,11 +2086,15 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
 }
 
 void Engine::FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                              const Status& why) {
-  // Never claimed durable: fetch the file again once the cause is fixed.
+                              const Status& why, std::uint64_t kept) {
+  // Never claimed durable beyond `kept`: the rest is fetched again once the
+  // cause is fixed.
   store::FileRecord& f = job->rec.files[file.index];
   f.completed = false;
-  f.bytes_transferred = 0;
+  f.ready_to_publish = false;
+  f.bytes_transferred = kept;
+  if (kept > 0)
+    (void)store_->RunInUnsyncedTransaction([&] { return store_->UpdateFile(job->rec.id, f); });
   job->first_unfinished = 0;
   StopTransfer(*job, true);
   TransferOutcome o = LocalFileFailure(why);
@@ -2093,7 +2252,11 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
     if (outcome.unsynced && outcome.completed_file && index < job->rec.files.size()) {
       // Completed in memory now, in the store once the bytes are durable.
       job->rec.files[index] = *outcome.completed_file;
+      job->rec.files[index].ready_to_publish = false;  // until the sync thread says so
       QueueFinishedFile(job, outcome.unsynced, *outcome.completed_file);
+    }
+    if (index < job->rec.files.size()) {
+      job->last_file_small = job->rec.files[index].bytes_total <= kSmallFileBytes;
     }
     NotifyFileTransferred(*job, index);
     NotifyModification(*job, false);

@@ -36,6 +36,7 @@
 #include "engine/curl_multi.h"
 #include "engine/file_transfer.h"
 #include "engine/proxy_discovery.h"
+#include "engine/write_queue.h"
 #include "platform/cert_store.h"
 #include "platform/file_system.h"
 #include "platform/identity.h"
@@ -111,6 +112,9 @@ struct JobData {
   // committed when the sync returns, and the job is TRANSFERRED only after.
   int pending_syncs = 0;
   bool all_done_waiting = false;  // OnAllFilesDone waits for pending_syncs
+  // The last file this job finished was small: the next file whose size is
+  // not known yet is expected to be small too (ReceiveBufferFor).
+  bool last_file_small = false;
   bool slice_expired = false;
   bool notify_pending = false;
   bool removed = false;  // final: no longer in the queue
@@ -124,6 +128,34 @@ struct JobData {
     std::vector<std::shared_ptr<X509_CRL>> crls;
   };
   std::unique_ptr<Trust> trust;  // a pointer: most jobs in a big queue never run
+  // Temporary files created ahead, on the prepare thread, for the next files
+  // to start (Engine::PrepareTemporaryFiles). Made when the job runs.
+  struct PreparedFile {
+    std::uint32_t index = 0;
+    std::string temp_name;
+    std::shared_ptr<platform::ScopedFd> fd;
+  };
+  struct Prepared {
+    // Closed, under its mutex, before any temporary file of the job is
+    // renamed or deleted: the prepare thread creates files only while it is
+    // open, so none appears after the job let go of its names.
+    struct Gate {
+      std::mutex mutex;
+      bool closed = false;
+    };
+    std::shared_ptr<Gate> gate = std::make_shared<Gate>();
+    std::vector<PreparedFile> files;  // ready, in file order
+    std::size_t next_index = 0;       // where the search for more resumes
+    bool in_flight = false;           // a batch is being created
+  };
+  std::unique_ptr<Prepared> prepared;
+};
+
+// What a job's destination directory looked like when files were added.
+struct DestinationCheck {
+  Status status;  // CheckDestinationDirectory's answer
+  // Listed when many new files go there: a name not in it needs no lookup.
+  std::optional<std::unordered_set<std::string>> names;
 };
 
 class Engine final : public std::enable_shared_from_this<Engine>, public TransferHost {
@@ -240,7 +272,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   Status BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
                           const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
                           std::vector<store::SecretRecord>* secrets,
-                          std::unordered_map<std::string, Status>* directories = nullptr);
+                          std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
   // Opens the credentials `file` needs into `config` (URL credentials win
   // over SetCredentials). NTE_* when a secret does not open.
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
@@ -307,6 +339,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   void OnTransferProgress(FileTransfer& transfer) override;
   Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
   Status PersistProgress(FileTransfer& transfer, const store::FileRecord& file) override;
+  std::size_t RunningTransfers() const override { return transfer_owner_.size(); }
   // Names the job's next files (from `next` on, up to a bound) that have no
   // temporary name yet, in one commit, so that each file's transfer starts
   // without one.
@@ -318,30 +351,49 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // to become TRANSFERRED; files finished while a batch syncs join the next.
   struct FinishedFile {
     std::weak_ptr<JobData> job;
-    std::shared_ptr<platform::ScopedFd> fd;
+    std::shared_ptr<WriteTarget> target;  // the open file, and how its writes went
     store::FileRecord file;
   };
   struct SyncBatch {
     std::vector<FinishedFile> files;
-    std::vector<Status> synced;  // set by the sync thread
+    std::vector<Status> written;  // set on the write thread, after the files' writes
+    std::vector<Status> synced;   // set by the sync thread
+    // Of a file whose write failed: its bytes before the failure, synced.
+    std::vector<std::uint64_t> kept;
+    std::vector<bool> published;  // ditto: PrepareForPublishing succeeded
     std::promise<void> done;
     bool handled = false;  // engine thread: OnBatchSynced ran
-    void Sync();           // sets `synced`; any thread
+    void CollectWrites();  // sets `written`; after the files' writes are done
+    void Sync();           // sets `synced`; any thread, after CollectWrites
   };
   std::shared_ptr<SyncBatch> TakeWaitingFiles();
-  void QueueFinishedFile(const std::shared_ptr<JobData>& job,
-                         std::shared_ptr<platform::ScopedFd> fd, const store::FileRecord& file);
+  void QueueFinishedFile(const std::shared_ptr<JobData>& job, std::shared_ptr<WriteTarget> target,
+                         const store::FileRecord& file);
   void MaybeSyncBatch(bool urgent);
   void StartSyncBatch();
   void OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref);
   // Shutdown: waits for the batch in flight and syncs the waiting files on
   // this thread, so a clean stop loses no completion.
   void FlushFinishedFiles();
-  // A finished file's sync or commit failed: it is not complete after all,
-  // and the job stops with the reason.
+  // A finished file's write, sync or commit failed: it is not complete
+  // after all, and the job stops with the reason. `kept` bytes of it are on
+  // disk and synced (a write failed after them).
   void FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                        const Status& why);
+                        const Status& why, std::uint64_t kept);
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
+  // Creating a file costs the engine thread as much as downloading 16 KiB:
+  // the next files' temporary files (named in the store already) are made
+  // on the prepare thread while earlier files download. `from` is the first
+  // file that may need one.
+  void PrepareTemporaryFiles(const std::shared_ptr<JobData>& job, std::size_t from);
+  void OnTemporaryFilesPrepared(const std::weak_ptr<JobData>& job,
+                                const std::shared_ptr<JobData::Prepared::Gate>& gate,
+                                std::vector<JobData::PreparedFile> files);
+  // The prepared temporary file of `file`, or null.
+  std::shared_ptr<platform::ScopedFd> TakePreparedFile(JobData& job, const store::FileRecord& file);
+  // Creates no more files for `job` and closes those created (they stay,
+  // empty, under their recorded names).
+  void ClosePreparedFiles(JobData& job);
   void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override;
 
   ManagerOptions options_;
@@ -360,6 +412,10 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   std::thread thread_;
   std::thread::id engine_thread_id_;
   boost::asio::thread_pool sync_pool_{1};
+  WriteQueue writes_;  // the write thread
+  // Creates temporary files ahead; not the sync thread, whose syncs of a
+  // slow disk would hold the creations up.
+  boost::asio::thread_pool prepare_pool_{1};
   std::vector<FinishedFile> finished_unsynced_;  // the next sync batch
   std::shared_ptr<SyncBatch> batch_in_flight_;
   bool sync_urgent_ = false;  // start the next batch as soon as possible

@@ -27,15 +27,11 @@ using platform::ScopedFd;
 namespace {
 
 constexpr long kConnectTimeoutSeconds = 60;
-constexpr long kReceiveBufferBytes = 512 * 1024;
 constexpr long kMaxRedirects = 10;
 // Negotiate takes one round trip, NTLM two; more is a server playing games.
 constexpr int kMaxAuthLegs = 4;
 constexpr int kMaxRestartsPerAttempt = 3;
 constexpr int kMaxCrlRounds = 4;
-constexpr unsigned kTemporaryFileMode = 0600;
-// Writeback is started in chunks of this size as data arrives.
-constexpr std::uint64_t kWritebackChunk = 1 << 20;
 
 bool IsNotFound(const Status& st) {
   return st.code() == kEPathNotFound || st.code() == kEFileNotFound;
@@ -151,6 +147,15 @@ Status PrepareForPublishing(const platform::ScopedFd& fd, const store::FileRecor
 
 bool TellsPublishedApart(unsigned mode) { return mode != kTemporaryFileMode; }
 
+long ReceiveBufferFor(std::uint64_t expected_bytes, bool last_file_small) {
+  // A wrong guess costs little either way: a big file with the small buffer
+  // still moves at about curl's default speed, a small one with the large
+  // buffer pays its page faults once.
+  const bool small =
+      expected_bytes == kSizeUnknown ? last_file_small : expected_bytes <= kSmallFileBytes;
+  return small ? kSmallReceiveBuffer : kLargeReceiveBuffer;
+}
+
 bool ReconcileTemporaryFile(store::FileRecord& file) {
   if (file.temp_name.empty() || file.renamed) return false;
   if (file.bytes_transferred == 0 && !file.completed) return false;
@@ -186,10 +191,12 @@ bool ReconcileTemporaryFile(store::FileRecord& file) {
 }
 
 FileTransfer::FileTransfer(asio::io_context& io, CurlMulti& multi, asio::thread_pool& sync_pool,
-                           TransferHost& host, store::FileRecord file, TransferConfig config)
+                           WriteQueue& writes, TransferHost& host, store::FileRecord file,
+                           TransferConfig config)
     : io_(io),
       multi_(multi),
       sync_pool_(sync_pool),
+      writes_(writes),
       host_(host),
       file_(std::move(file)),
       config_(std::move(config)),
@@ -201,9 +208,14 @@ FileTransfer::~FileTransfer() {
   if (crl_running_) multi_.Remove(crl_easy_.get());
 }
 
-void FileTransfer::Start() {
+void FileTransfer::Start(std::shared_ptr<platform::ScopedFd> prepared) {
   Status st;
-  {
+  if (prepared && !file_.temp_name.empty() && file_.bytes_transferred == 0 && !file_.completed) {
+    file_.etag.clear();
+    file_.last_modified.clear();
+    fd_ = std::move(prepared);
+    written_ = durable_ = 0;
+  } else {
     std::optional<platform::FileIdentity> as_owner;
     if (config_.owner) {
       auto assumed = platform::FileIdentity::Assume(*config_.owner);
@@ -211,6 +223,13 @@ void FileTransfer::Start() {
       st = assumed.status();
     }
     if (st.ok() || !config_.owner) st = OpenTemporaryFile();
+  }
+  if (fd_) {
+    write_off_thread_ = host_.RunningTransfers() <= 1;
+    queued_ = written_;
+    target_ = std::make_shared<WriteTarget>();
+    target_->fd = fd_;
+    target_->end = written_;
   }
   if (!st.ok()) {
     auto self = shared_from_this();
@@ -258,7 +277,7 @@ Status FileTransfer::OpenTemporaryFile() {
       file_.etag.clear();
       file_.last_modified.clear();
       fd_ = std::make_shared<ScopedFd>(std::move(*created));
-      written_ = durable_ = writeback_started_ = 0;
+      written_ = durable_ = 0;
       return Status::Ok();
     }
     if (created.status().code() != kEFileExists) {
@@ -274,6 +293,8 @@ Status FileTransfer::OpenTemporaryFile() {
   if (!file_.temp_name.empty()) {
     auto fd = platform::OpenExisting(dir_, file_.temp_name);
     if (fd.ok()) {
+      // An earlier transfer of this file may still have writes queued.
+      writes_.Drain();
       // Reconcile on the descriptor just opened: bytes past the checkpoint
       // are cut off, a shorter file lowers the checkpoint.
       auto size = platform::FileSize(*fd);
@@ -288,7 +309,7 @@ Status FileTransfer::OpenTemporaryFile() {
       // downloaded anew.
       OPENBITS_RETURN_IF_ERROR(platform::SetMode(*fd, kTemporaryFileMode));
       fd_ = std::make_shared<ScopedFd>(std::move(*fd));
-      written_ = durable_ = writeback_started_ = file_.bytes_transferred;
+      written_ = durable_ = file_.bytes_transferred;
       return host_.PersistFile(*this, file_);
     }
     if (!IsNotFound(fd.status())) return fd.status();
@@ -433,7 +454,7 @@ void FileTransfer::IssueRequest() {
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_LIMIT, 1L);
   curl_easy_setopt(e, CURLOPT_LOW_SPEED_TIME,
                    static_cast<long>(std::max<std::int64_t>(config_.stall_timeout.count(), 1)));
-  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, kReceiveBufferBytes);
+  curl_easy_setopt(e, CURLOPT_BUFFERSIZE, config_.receive_buffer_bytes);
   curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
   curl_easy_setopt(e, CURLOPT_SSLVERSION, static_cast<long>(CURL_SSLVERSION_TLSv1_2));
@@ -926,26 +947,56 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
     paused_ = true;
     return CURL_WRITEFUNC_PAUSE;
   }
-  Status st = platform::WriteAt(*fd_, data, size, written_);
-  if (!st.ok()) {
-    failure_ = LocalFileFailure(st);
-    return 0;
+  if (write_off_thread_) {
+    Stage(data, size);
+  } else {
+    Status st = platform::WriteAt(*fd_, data, size, written_);
+    if (!st.ok()) {
+      failure_ = LocalFileFailure(st);
+      return 0;
+    }
+    queued_ += size;
+    target_->end = queued_;
   }
   written_ += size;
   received_ += size;
-  if (written_ - writeback_started_ >= kWritebackChunk) {
-    platform::StartWriteback(*fd_, writeback_started_, written_ - writeback_started_);
-    writeback_started_ = written_;
-  }
   host_.OnTransferProgress(*this);
   MaybeCheckpoint();
   return size;
 }
 
+void FileTransfer::Stage(const char* data, std::size_t size) {
+  while (size > 0) {
+    if (staged_.room() == 0) {
+      // The file's first chunk is small; a file that outgrows it is big.
+      const bool large = staged_.capacity != 0 || queued_ != 0;
+      FlushStaged();
+      staged_ = writes_.TakeChunk(large);
+    }
+    const std::size_t n = std::min(size, staged_.room());
+    std::memcpy(staged_.data.get() + staged_.size, data, n);
+    staged_.size += n;
+    data += n;
+    size -= n;
+  }
+}
+
+void FileTransfer::FlushStaged() {
+  if (staged_.size == 0) return;
+  const std::uint64_t offset = queued_;
+  queued_ += staged_.size;
+  writes_.Write(target_, offset, std::move(staged_));
+  staged_ = WriteChunk();
+}
+
 Status FileTransfer::ResetLocal(const std::string& etag, const std::string& last_modified) {
   ++generation_;  // an in-flight sync no longer describes the file
+  staged_ = WriteChunk();
+  writes_.Drain();  // no queued write may land after the truncation
+  target_->error = Status();
+  target_->end = 0;
   OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd_, 0));
-  written_ = durable_ = writeback_started_ = 0;
+  written_ = queued_ = durable_ = 0;
   file_.bytes_transferred = 0;
   file_.completed = false;
   file_.etag = etag;
@@ -965,13 +1016,24 @@ void FileTransfer::MaybeCheckpoint() {
 
 void FileTransfer::StartSync() {
   sync_in_flight_ = true;
+  FlushStaged();
   const std::uint64_t target = written_;
   const std::uint64_t generation = generation_;
   std::weak_ptr<FileTransfer> weak = weak_from_this();
-  asio::post(sync_pool_, [fd = fd_, target, generation, weak, &io = io_] {
-    Status st = platform::SyncData(*fd);
-    asio::post(io, [weak, target, generation, st] {
-      if (auto self = weak.lock()) self->OnSynced(target, generation, st);
+  // Through the write thread: the sync starts once the bytes it must cover
+  // are written, and a failed write is reported instead.
+  writes_.After([file = target_, target, generation, weak, &io = io_, &sync_pool = sync_pool_] {
+    if (!file->error.ok()) {
+      asio::post(io, [weak, target, generation, st = file->error] {
+        if (auto self = weak.lock()) self->OnSynced(target, generation, st);
+      });
+      return;
+    }
+    asio::post(sync_pool, [fd = file->fd, target, generation, weak, &io] {
+      Status st = platform::SyncData(*fd);
+      asio::post(io, [weak, target, generation, st] {
+        if (auto self = weak.lock()) self->OnSynced(target, generation, st);
+      });
     });
   });
 }
@@ -1005,12 +1067,24 @@ void FileTransfer::OnSynced(std::uint64_t target, std::uint64_t generation, Stat
 
 Status FileTransfer::CheckpointNow() {
   if (!fd_) return Status::Ok();
+  Status write_error;
   if (written_ > durable_) {
-    OPENBITS_RETURN_IF_ERROR(platform::SyncData(*fd_));
-    durable_ = written_;
+    if (write_off_thread_) {
+      FlushStaged();
+      writes_.Drain();
+    }
+    write_error = target_->error;
+    // After a failed write (a full disk), what was written before it is
+    // still kept.
+    const std::uint64_t on_disk = write_error.ok() ? written_ : target_->end;
+    if (on_disk > durable_) {
+      OPENBITS_RETURN_IF_ERROR(platform::SyncData(*fd_));
+      durable_ = on_disk;
+    }
   }
   file_.bytes_transferred = durable_;
-  return host_.PersistFile(*this, file_);
+  OPENBITS_RETURN_IF_ERROR(host_.PersistFile(*this, file_));
+  return write_error;
 }
 
 void FileTransfer::Persist() {
@@ -1225,9 +1299,10 @@ void FileTransfer::FinishFile() {
     // A crash before that costs this file's bytes since its checkpoint.
     file_.completed = true;
     file_.bytes_transferred = written_;
+    FlushStaged();
     TransferOutcome outcome;
     outcome.file_done = true;
-    outcome.unsynced = fd_;
+    outcome.unsynced = target_;
     outcome.completed_file = file_;
     Finish(outcome);
     return;
@@ -1247,7 +1322,8 @@ void FileTransfer::FinishFile() {
 void FileTransfer::Fail(TransferOutcome outcome) {
   if (config_.dynamic_content) {
     // Dynamic content restarts from byte 0 anyway; keep nothing.
-    written_ = durable_ = 0;
+    staged_ = WriteChunk();
+    written_ = queued_ = durable_ = 0;
     file_.bytes_transferred = 0;
     (void)host_.PersistFile(*this, file_);
   } else {

@@ -37,6 +37,7 @@
 #include "engine/proxy_discovery.h"
 #include "engine/proxy_tunnel.h"
 #include "engine/tls_session.h"
+#include "engine/write_queue.h"
 #include "platform/c_handles.h"
 #include "platform/file_system.h"
 #include "platform/identity.h"
@@ -60,9 +61,10 @@ struct TransferOutcome {
   std::string why;
   // Seconds the server asked to wait (Retry-After), if it did.
   std::optional<std::uint64_t> retry_after_s;
-  // file_done with bytes not yet synced: the host syncs `unsynced` and only
-  // then commits `completed_file` (completed), while the next file starts.
-  std::shared_ptr<platform::ScopedFd> unsynced;
+  // file_done with bytes not yet synced: the host syncs `unsynced` (once
+  // its queued writes are done) and only then commits `completed_file`
+  // (completed), while the next file starts.
+  std::shared_ptr<WriteTarget> unsynced;
   std::optional<store::FileRecord> completed_file;
 };
 
@@ -82,6 +84,8 @@ class TransferHost {
   virtual Status PersistProgress(FileTransfer& transfer, const store::FileRecord& file) = 0;
   // The transfer ended; the host destroys it afterwards.
   virtual void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) = 0;
+  // How many transfers are running now, this one included.
+  virtual std::size_t RunningTransfers() const { return 1; }
   // A certificate revocation list was fetched from a distribution point
   // (BG_SSL_ENABLE_CRL_CHECK): the host may keep it for later transfers.
   virtual void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) {
@@ -105,6 +109,21 @@ struct HttpLogin {
   platform::SecretBuffer user_name;
   platform::SecretBuffer password;
 };
+
+// Receive buffers: a large one moves big files with fewer system calls; a
+// small one for small files, because libcurl allocates the buffer for every
+// request and a large block is returned to the system when it is freed, so
+// each small file would pay page faults for a fresh buffer.
+inline constexpr long kLargeReceiveBuffer = 512 * 1024;
+inline constexpr long kSmallReceiveBuffer = 64 * 1024;
+// A temporary file is private to its owner until Complete() publishes it.
+inline constexpr unsigned kTemporaryFileMode = 0600;
+
+// Files up to this size take the small buffer.
+inline constexpr std::uint64_t kSmallFileBytes = 256 * 1024;
+// The buffer for a file expected to be `expected_bytes` long (kSizeUnknown:
+// not known) in a job whose last finished file was small or not.
+long ReceiveBufferFor(std::uint64_t expected_bytes, bool last_file_small);
 
 struct TransferConfig {
   std::uint64_t checkpoint_bytes = 4u << 20;
@@ -140,6 +159,8 @@ struct TransferConfig {
   // the transfer starts. Not owned; outlives the transfer.
   ProxyDiscovery* discovery = nullptr;
   ProxyUsage discovery_usage = ProxyUsage::kPreconfig;
+  // libcurl's receive buffer (CURLOPT_BUFFERSIZE), fixed for the request.
+  long receive_buffer_bytes = kLargeReceiveBuffer;
 };
 
 // Brings a file's temporary file in line with its checkpoint: truncates
@@ -182,14 +203,17 @@ struct AuthExchange {
 class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
  public:
   FileTransfer(boost::asio::io_context& io, CurlMulti& multi, boost::asio::thread_pool& sync_pool,
-               TransferHost& host, store::FileRecord file, TransferConfig config);
+               WriteQueue& writes, TransferHost& host, store::FileRecord file,
+               TransferConfig config);
   FileTransfer(const FileTransfer&) = delete;
   FileTransfer& operator=(const FileTransfer&) = delete;
   ~FileTransfer();
 
   // Opens the temporary file and sends the first request. Results arrive
-  // through the host, never from inside this call.
-  void Start();
+  // through the host, never from inside this call. `prepared`, if given, is
+  // the file's temporary file, created empty under its recorded name ahead
+  // of time (Engine::PrepareTemporaryFiles).
+  void Start(std::shared_ptr<platform::ScopedFd> prepared = nullptr);
 
   // Stops the transfer, fsyncs and persists the progress. The host gets no
   // OnTransferFinished afterwards.
@@ -235,6 +259,10 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::string ProxyUrl() const;
   void OnRequestDone(std::uint64_t request_id, CURLcode result);
   Status ResetLocal(const std::string& etag, const std::string& last_modified);
+  // Copies body bytes for the write thread; a full chunk goes at once.
+  void Stage(const char* data, std::size_t size);
+  // Hands the staged bytes to the write thread.
+  void FlushStaged();
   void MaybeCheckpoint();
   void StartSync();
   void OnSynced(std::uint64_t target, std::uint64_t generation, Status status);
@@ -258,6 +286,7 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   boost::asio::io_context& io_;
   CurlMulti& multi_;
   boost::asio::thread_pool& sync_pool_;
+  WriteQueue& writes_;
   TransferHost& host_;
   store::FileRecord file_;
   TransferConfig config_;
@@ -313,11 +342,20 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::optional<boost::asio::ip::tcp::socket> tunnel_socket_;
   CPtr<curl_slist> connect_to_;
 
-  // Local file state.
-  std::uint64_t written_ = 0;            // bytes in the temporary file
-  std::uint64_t durable_ = 0;            // bytes covered by the last committed checkpoint
-  std::uint64_t writeback_started_ = 0;  // StartWriteback issued up to here
-  std::uint64_t generation_ = 0;         // bumped when local bytes are discarded
+  // Local file state. Body bytes are copied into `staged_` and written on
+  // the write thread: written_ == queued_ + staged_.size.
+  std::uint64_t written_ = 0;  // bytes received for the temporary file
+  std::uint64_t queued_ = 0;   // bytes handed to the write thread
+  std::uint64_t durable_ = 0;  // bytes covered by the last committed checkpoint
+  std::shared_ptr<WriteTarget> target_;
+  WriteChunk staged_;
+  // Chosen when the transfer starts: with one transfer running, the engine
+  // thread mostly waits for the network and the write thread overlaps the
+  // writing with it; with several, the engine thread is the bottleneck, the
+  // other core serves the rest of the system, and a handoff per write would
+  // only add work, so bytes are written inline.
+  bool write_off_thread_ = false;
+  std::uint64_t generation_ = 0;  // bumped when local bytes are discarded
   bool sync_in_flight_ = false;
   bool paused_ = false;
   std::chrono::steady_clock::time_point last_checkpoint_;

@@ -127,6 +127,10 @@ Status CheckDestination(const std::string& path, const std::string& forbidden_ro
 // per directory), and everything about the name itself.
 Status CheckDestinationDirectory(const std::string& directory, const std::string& forbidden_root);
 Status CheckDestinationName(const std::string& path);
+// The names in `directory` (without "." and ".."), or an error if it holds
+// more than `at_most`: a caller checking many new names in one directory
+// reads it once and looks up only the names it finds there.
+Result<std::vector<std::string>> NamesIn(const std::string& directory, std::size_t at_most);
 
 // Takes an exclusive advisory lock on `path` (created if missing) for as
 // long as the returned descriptor lives. E_ACCESSDENIED if another holder

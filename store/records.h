@@ -69,6 +69,9 @@ struct FileRecord {
   std::uint32_t index = 0;
   bool completed = false;  // every byte is in the temporary file
   bool renamed = false;    // Complete() moved it to local_name
+  // Not stored: in this run, the sync thread gave the finished file its
+  // published mode and time (Engine::SyncBatch), so Complete() only renames.
+  bool ready_to_publish = false;
   std::string remote_name;
   std::string local_name;
   // Basename of the temporary file in the local file's directory; empty

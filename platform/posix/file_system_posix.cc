@@ -1,5 +1,6 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <unistd.h>
@@ -7,6 +8,7 @@
 #include <climits>
 #include <cstring>
 #include <string>
+#include <string_view>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/types.h>
@@ -332,6 +334,27 @@ Status CheckDestinationDirectory(const std::string& directory, const std::string
   }
 #endif
   return Status::Ok();
+}
+
+Result<std::vector<std::string>> NamesIn(const std::string& directory, std::size_t at_most) {
+  DIR* dir = ::opendir(directory.c_str());
+  if (dir == nullptr) return PosixError("open directory " + directory, errno);
+  std::vector<std::string> names;
+  Status st;
+  errno = 0;
+  while (const dirent* entry = ::readdir(dir)) {
+    const std::string_view name(entry->d_name);
+    if (name == "." || name == "..") continue;
+    if (names.size() == at_most) {
+      st = Status(kEFail, directory + " holds more than " + std::to_string(at_most) + " names");
+      break;
+    }
+    names.emplace_back(name);
+  }
+  if (st.ok() && errno != 0) st = PosixError("read directory " + directory, errno);
+  ::closedir(dir);
+  if (!st.ok()) return st;
+  return names;
 }
 
 Status CheckDestinationName(const std::string& path) {

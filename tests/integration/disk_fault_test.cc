@@ -92,6 +92,38 @@ TEST_F(DiskFaultTest, AFullDiskIsTransientAndTheJobResumesWhenSpaceReturns) {
   EXPECT_EQ(testing::Sha256OfFile(local), testing::Sha256Of(server.Body(0)));
 }
 
+TEST_F(DiskFaultTest, SmallFilesFillingTheDiskAreFetchedAgainWhenSpaceReturns) {
+  // One file after another: their bytes are written on the write thread,
+  // many files at once, so a full disk shows when their batch is synced.
+  if (!MountSmall(1 << 20)) GTEST_SKIP() << "cannot mount a tmpfs (needs root)";
+  FaultServer server(Fault::kNone, {16 * 1024, 0, 0});
+  auto job = *manager_->CreateJob("many");
+  ASSERT_TRUE(job->SetPriority(JobPriority::kForeground).ok());
+  constexpr int kFiles = 100;  // 1.6 MiB
+  for (int i = 0; i < kFiles; ++i) {
+    ASSERT_TRUE(
+        job->AddFile(server.Url("/f" + std::to_string(i)), small_ / ("f" + std::to_string(i)))
+            .ok());
+  }
+  auto watcher = testing::Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
+  auto error = job->GetError();
+  ASSERT_TRUE(error.ok());
+  EXPECT_EQ(error->code, kEDiskFull);
+  EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  EXPECT_LT(job->GetProgress().files_transferred, static_cast<std::uint32_t>(kFiles));
+
+  ASSERT_EQ(::mount("tmpfs", small_.path().c_str(), "tmpfs", MS_REMOUNT, "size=16777216"), 0);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_TRUE(job->Complete().ok());
+  const std::string expected = testing::Sha256Of(server.Body(0));
+  for (int i = 0; i < kFiles; ++i) {
+    EXPECT_EQ(testing::Sha256OfFile(small_ / ("f" + std::to_string(i))), expected) << i;
+  }
+}
+
 TEST_F(DiskFaultTest, TheDestinationDirectoryRemovedMidJobIsAFatalLocalError) {
   FaultServer server(Fault::kStall, {1 << 20, -1, 0});
   const std::string dir = dest_ / "sub";

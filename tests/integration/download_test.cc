@@ -580,6 +580,19 @@ TEST_F(DownloadTest, BadInputIsRefusedWithAClearErrorAndChangesNothing) {
   ASSERT_EQ(::mkdir(Dest("real").c_str(), 0755), 0);
   ASSERT_EQ(::symlink(Dest("real").c_str(), Dest("linked").c_str()), 0);
   EXPECT_TRUE(job->AddFile(server_->Url("/small.bin"), Dest("linked") + "/a.bin").ok());
+  // Many files into one directory (listed once instead of each name looked
+  // up): a name that is a FIFO or a directory is still refused.
+  std::vector<FileInfo> many;
+  for (int i = 0; i < 40; ++i) {
+    many.push_back({server_->Url("/small.bin"), Dest("many" + std::to_string(i))});
+  }
+  many.push_back({server_->Url("/small.bin"), Dest("fifo")});
+  EXPECT_EQ(job->AddFileSet(many).code(), kEInvalidArg);
+  many.back().local_name = Dest("real");
+  EXPECT_EQ(job->AddFileSet(many).code(), kEInvalidArg);
+  many.pop_back();
+  EXPECT_TRUE(job->AddFileSet(many).ok());
+  EXPECT_EQ(job->EnumFiles().size(), 41u);
 }
 
 TEST_F(DownloadTest, TheQueueSurvivesAReopenWithEveryProperty) {
@@ -1058,6 +1071,59 @@ TEST_F(DownloadTest, AJobAllowedSeveralFilesDownloadsThemAtOnce) {
   }
   EXPECT_EQ(started.size(), 6u);  // each file fetched once
   for (const std::string& n : names) EXPECT_EQ(Sha256OfFile(Dest(n)), small_sha_);
+}
+
+// The temporary files created ahead for the next files (BIT*.tmp, empty).
+static std::size_t TemporaryFilesIn(const std::string& dir) {
+  std::size_t n = 0;
+  for (const std::string& name : ListDirectory(dir)) {
+    n += name.rfind("BIT", 0) == 0 && name.size() > 4 &&
+                 name.compare(name.size() - 4, 4, ".tmp") == 0
+             ? 1
+             : 0;
+  }
+  return n;
+}
+
+TEST_F(DownloadTest, TemporaryFilesCreatedAheadServeTheirOwnFilesAcrossASuspend) {
+  auto job = NewJob("ahead");
+  // The first file crawls: the next files' temporary files are created
+  // meanwhile, so more of them exist than files downloading.
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/crawl/small.bin")), Dest("first")).ok());
+  AddSmallFiles(*job, 12);
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [&](Job& j) {
+    // While the first file downloads, no other file has started.
+    const FileProgress first = j.EnumFiles()[0]->GetProgress();
+    return first.bytes_transferred > 0 && !first.completed && TemporaryFilesIn(dest_.path()) >= 5;
+  }));
+  // Suspended, they stay under the names the queue recorded; resumed, each
+  // file still gets its own bytes.
+  ASSERT_TRUE(job->Suspend().ok());
+  EXPECT_GE(TemporaryFilesIn(dest_.path()), 5u);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransferred);
+  ASSERT_EQ(job->Complete().code(), 0);
+  EXPECT_EQ(TemporaryFilesIn(dest_.path()), 0u);
+  EXPECT_EQ(ListDirectory(dest_.path()).size(), 13u);
+  EXPECT_EQ(Sha256OfFile(Dest("first")), small_sha_);
+  for (int i = 0; i < 12; ++i) EXPECT_EQ(Sha256OfFile(Dest("f" + std::to_string(i))), small_sha_);
+}
+
+TEST_F(DownloadTest, CancelDeletesTheTemporaryFilesCreatedAhead) {
+  auto job = NewJob("ahead-cancel");
+  ASSERT_TRUE(job->AddFile(server_->Url(Own("/crawl/small.bin")), Dest("first")).ok());
+  AddSmallFiles(*job, 12);
+  auto watcher = Watch(*job);
+  ASSERT_TRUE(job->Resume().ok());
+  ASSERT_TRUE(watcher->WaitUntil(*job, [&](Job& j) {
+    // While the first file downloads, no other file has started.
+    const FileProgress first = j.EnumFiles()[0]->GetProgress();
+    return first.bytes_transferred > 0 && !first.completed && TemporaryFilesIn(dest_.path()) >= 5;
+  }));
+  ASSERT_EQ(job->Cancel().code(), 0);
+  EXPECT_TRUE(ListDirectory(dest_.path()).empty());
 }
 
 TEST_F(DownloadTest, TheMaximumOfConcurrentFilesSurvivesAReopen) {

@@ -45,5 +45,16 @@ TEST(ErrorClassificationTest, LocalProblemsThatClearUpAreTransient) {
   EXPECT_FALSE(LocalFileFailure(Status(kEPathNotFound, "gone")).transient);
 }
 
+// Not an error class, but the same header: the receive buffer a file gets.
+TEST(ReceiveBufferTest, KnownSizeDecidesElseTheJobsLastFile) {
+  EXPECT_EQ(ReceiveBufferFor(16 * 1024, false), kSmallReceiveBuffer);
+  EXPECT_EQ(ReceiveBufferFor(kSmallFileBytes, false), kSmallReceiveBuffer);
+  EXPECT_EQ(ReceiveBufferFor(kSmallFileBytes + 1, true), kLargeReceiveBuffer);
+  EXPECT_EQ(ReceiveBufferFor(std::uint64_t{1} << 30, true), kLargeReceiveBuffer);
+  EXPECT_EQ(ReceiveBufferFor(kSizeUnknown, false), kLargeReceiveBuffer);
+  EXPECT_EQ(ReceiveBufferFor(kSizeUnknown, true), kSmallReceiveBuffer);
+  EXPECT_LT(kSmallReceiveBuffer, kLargeReceiveBuffer);
+}
+
 }  // namespace
 }  // namespace openbits::engine
