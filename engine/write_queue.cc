@@ -12,9 +12,11 @@
 namespace openbits::engine {
 
 namespace {
-// Enough for 16 files at once, each with a chunk filling and some gathered.
-constexpr std::size_t kPooledSmall = 160;
-constexpr std::size_t kPooledLarge = 40;
+// Kept for reuse, at most 6 MiB each: the small chunks of a full gathering
+// plus those filling, and the large chunks one transfer may have queued (a
+// checkpoint, 4 MiB) plus one filling. The memory stays with the process.
+constexpr std::size_t kPooledSmall = 96;
+constexpr std::size_t kPooledLarge = 12;
 // Gathered small writes go to the write thread at this count or size.
 constexpr std::size_t kGatheredWrites = 64;
 constexpr std::size_t kGatheredBytes = 2 << 20;
