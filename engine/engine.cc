@@ -2127,7 +2127,10 @@ void Engine::OnAllFilesDone(JobData& job) {
 }
 
 void Engine::RecordError(JobData& job, const TransferOutcome& outcome, std::int64_t file_index) {
-  job.retry_after_s = outcome.retry_after_s;
+  job.retry_after_s = outcome.retry_after_s
+                          ? static_cast<std::uint32_t>(std::min<std::uint64_t>(
+                                *outcome.retry_after_s, JobData::kNoRetryAfter - 1))
+                          : JobData::kNoRetryAfter;
   job.rec.error_code = outcome.error;
   job.rec.error_context = outcome.context;
   job.rec.error_file = file_index;
@@ -2153,7 +2156,10 @@ void Engine::ArmRetry(const std::shared_ptr<JobData>& job) {
   const auto now = steady_clock::now();
   // A server's Retry-After may lengthen the wait, within bounds.
   const auto delay = std::max<std::chrono::milliseconds>(
-      std::chrono::seconds(RetryDelaySeconds(job->rec.minimum_retry_delay_s, job->retry_after_s)),
+      std::chrono::seconds(RetryDelaySeconds(
+          job->rec.minimum_retry_delay_s, job->retry_after_s == JobData::kNoRetryAfter
+                                              ? std::nullopt
+                                              : std::optional<std::uint64_t>(job->retry_after_s))),
       options_.minimum_retry_delay_floor);
   const auto give_up = job->last_progress + std::chrono::seconds(job->rec.no_progress_timeout_s);
   const bool retry_in_time = now + delay < give_up;

@@ -100,14 +100,17 @@ struct JobData {
   std::chrono::steady_clock::time_point last_progress;
   std::chrono::steady_clock::time_point active_since;
   std::chrono::steady_clock::time_point last_notify;
-  // The Retry-After of the response behind the last transient error.
-  std::optional<std::uint64_t> retry_after_s;
   LazyTimer retry_timer;
   LazyTimer slice_timer;
   LazyTimer deadline_timer;
   LazyTimer notify_timer;
   LazyTimer command_timer;  // watches and re-runs the notify command line
   int command_pid = -1;
+  // The Retry-After of the response behind the last transient error, in
+  // seconds (kNoRetryAfter: none). Not an optional: a queue may hold 100,000
+  // of these, and the flag would cost 8 bytes each.
+  static constexpr std::uint32_t kNoRetryAfter = UINT32_MAX;
+  std::uint32_t retry_after_s = kNoRetryAfter;
   // Finished files whose last bytes are being synced: their completion is
   // committed when the sync returns, and the job is TRANSFERRED only after.
   int pending_syncs = 0;
