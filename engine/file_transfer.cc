@@ -226,7 +226,7 @@ void FileTransfer::Start(std::shared_ptr<platform::ScopedFd> prepared) {
   }
   if (fd_) {
     write_off_thread_ = host_.RunningTransfers() <= 1;
-    queued_ = written_;
+    queued_ = writeback_started_ = written_;
     target_ = std::make_shared<WriteTarget>();
     target_->fd = fd_;
     target_->end = written_;
@@ -957,6 +957,12 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
     }
     queued_ += size;
     target_->end = queued_;
+    // As the write thread does for its large chunks: the kernel starts
+    // flushing as the bytes arrive, and a checkpoint finds less to do.
+    if (queued_ - writeback_started_ >= WriteChunk::kLargeBytes) {
+      platform::StartWriteback(*fd_, writeback_started_, queued_ - writeback_started_);
+      writeback_started_ = queued_;
+    }
   }
   written_ += size;
   received_ += size;
@@ -996,7 +1002,7 @@ Status FileTransfer::ResetLocal(const std::string& etag, const std::string& last
   target_->error = Status();
   target_->end = 0;
   OPENBITS_RETURN_IF_ERROR(platform::Truncate(*fd_, 0));
-  written_ = queued_ = durable_ = 0;
+  written_ = queued_ = durable_ = writeback_started_ = 0;
   file_.bytes_transferred = 0;
   file_.completed = false;
   file_.etag = etag;

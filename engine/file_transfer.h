@@ -344,9 +344,10 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
 
   // Local file state. Body bytes are copied into `staged_` and written on
   // the write thread: written_ == queued_ + staged_.size.
-  std::uint64_t written_ = 0;  // bytes received for the temporary file
-  std::uint64_t queued_ = 0;   // bytes handed to the write thread
-  std::uint64_t durable_ = 0;  // bytes covered by the last committed checkpoint
+  std::uint64_t written_ = 0;            // bytes received for the temporary file
+  std::uint64_t queued_ = 0;             // bytes handed to the write thread
+  std::uint64_t durable_ = 0;            // bytes covered by the last committed checkpoint
+  std::uint64_t writeback_started_ = 0;  // inline writes: StartWriteback issued up to here
   std::shared_ptr<WriteTarget> target_;
   WriteChunk staged_;
   // Chosen when the transfer starts: with one transfer running, the engine
