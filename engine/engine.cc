@@ -209,6 +209,12 @@ Status ValidateLocalName(std::string_view path, const std::string& state_dir) {
   return Status::Ok();
 }
 
+// One of `job`'s running transfers downloads its file `index`.
+bool IsTransferring(const JobData& job, std::uint32_t index) {
+  return std::any_of(job.transfers.begin(), job.transfers.end(),
+                     [&](const auto& t) { return t->file().index == index; });
+}
+
 }  // namespace
 
 // --- Lifetime ---------------------------------------------------------------
@@ -727,7 +733,6 @@ Status Engine::Suspend(JobData& job) {
 }
 
 Status Engine::DeleteTemporaryFiles(JobData& job) {
-  ClosePreparedFiles(job);
   Status result;
   auto as_owner = ActAsOwner(job.rec.owner);
   if (!as_owner.ok()) return Status(kBgSUnableToDeleteFiles, as_owner.status().message());
@@ -764,7 +769,6 @@ Status Engine::Complete(JobData& job) {
   if (closed_) return Status(kEFail, "the manager is closed");
   Transition t = ApplyEvent({job.rec.state, JobEvent::kComplete});
   if (!t.status.ok()) return t.status;
-  ClosePreparedFiles(job);  // also when no file runs: a batch may be in flight
   StopTransfer(job, true);
   CancelTimers(job);
   job.rec.pending = store::PendingAction::kComplete;
@@ -1732,9 +1736,7 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
     // The next file, in the order they were added, that is neither done nor
     // downloading (at most `limit` files to skip).
     next = std::find_if(next, files.end(), [&](const store::FileRecord& f) {
-      return !f.completed &&
-             std::none_of(job->transfers.begin(), job->transfers.end(),
-                          [&](const auto& t) { return t->file().index == f.index; });
+      return !f.completed && !IsTransferring(*job, f.index);
     });
     if (next == files.end()) {
       if (!job->running()) OnAllFilesDone(*job);
@@ -1759,10 +1761,7 @@ void Engine::PrepareTemporaryFiles(const std::shared_ptr<JobData>& job, std::siz
     const store::FileRecord& f = files[i];
     if (f.temp_name.empty()) break;  // named in batches when the first of them starts
     if (f.completed || f.renamed || f.bytes_transferred != 0) continue;
-    if (std::any_of(job->transfers.begin(), job->transfers.end(),
-                    [&](const auto& t) { return t->file().index == f.index; })) {
-      continue;
-    }
+    if (IsTransferring(*job, f.index)) continue;
     wanted.push_back(JobData::PreparedFile{f.index, std::string(f.temp_name), nullptr});
   }
   prepared.next_index = i;
@@ -1785,8 +1784,10 @@ void Engine::PrepareTemporaryFiles(const std::shared_ptr<JobData>& job, std::siz
         auto assumed = platform::FileIdentity::Assume(*owner);
         if (assumed.ok()) as_owner.emplace(std::move(*assumed));
       }
+      // Created as the owner, or not at all: their transfers then report why.
+      const bool may_create = !owner || as_owner;
       std::lock_guard lock(gate->mutex);
-      for (std::size_t k = 0; k < wanted.size() && !gate->closed && (!owner || as_owner); ++k) {
+      for (std::size_t k = 0; k < wanted.size() && may_create && !gate->closed; ++k) {
         if (directories[k].empty()) continue;
         // Fails harmlessly if the file's transfer created it first.
         auto created =
@@ -1811,9 +1812,8 @@ void Engine::OnTemporaryFilesPrepared(const std::weak_ptr<JobData>& weak,
     if (!p.fd || p.index >= job->rec.files.size()) continue;
     const store::FileRecord& f = job->rec.files[p.index];
     // A file that started meanwhile opened the same file itself.
-    const bool started = std::any_of(job->transfers.begin(), job->transfers.end(),
-                                     [&](const auto& t) { return t->file().index == p.index; });
-    if (started || f.completed || f.bytes_transferred != 0 || f.temp_name.str() != p.temp_name)
+    if (IsTransferring(*job, p.index) || f.completed || f.bytes_transferred != 0 ||
+        f.temp_name.str() != p.temp_name)
       continue;
     prepared.files.push_back(std::move(p));
   }
@@ -1915,6 +1915,9 @@ void Engine::NameTemporaryFiles(JobData& job, std::vector<store::FileRecord>::it
 }
 
 void Engine::StopTransfer(JobData& job, bool keep_progress) {
+  // Before the running check: a batch of creations may be in flight after
+  // the last file finished. Complete and Cancel come here before they
+  // rename or delete anything.
   ClosePreparedFiles(job);
   if (!job.running()) return;
   std::vector<std::shared_ptr<FileTransfer>> transfers = std::move(job.transfers);

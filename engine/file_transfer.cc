@@ -210,11 +210,8 @@ FileTransfer::~FileTransfer() {
 
 void FileTransfer::Start(std::shared_ptr<platform::ScopedFd> prepared) {
   Status st;
-  if (prepared && !file_.temp_name.empty() && file_.bytes_transferred == 0 && !file_.completed) {
-    file_.etag.clear();
-    file_.last_modified.clear();
-    fd_ = std::move(prepared);
-    written_ = durable_ = 0;
+  if (prepared && NamedButNotStarted()) {
+    UseEmptyFile(std::move(prepared));
   } else {
     std::optional<platform::FileIdentity> as_owner;
     if (config_.owner) {
@@ -264,20 +261,28 @@ void FileTransfer::OnRouteDiscovered(Result<DiscoveredRoute> route) {
   IssueRequest();
 }
 
+bool FileTransfer::NamedButNotStarted() const {
+  return !file_.temp_name.empty() && file_.bytes_transferred == 0 && !file_.completed;
+}
+
+void FileTransfer::UseEmptyFile(std::shared_ptr<ScopedFd> fd) {
+  file_.etag.clear();
+  file_.last_modified.clear();
+  fd_ = std::move(fd);
+  written_ = durable_ = 0;
+}
+
 Status FileTransfer::OpenTemporaryFile() {
   auto parts = platform::SplitAbsolutePath(file_.local_name);
   if (!parts.ok()) return parts.status();
-  if (!file_.temp_name.empty() && file_.bytes_transferred == 0 && !file_.completed) {
+  if (NamedButNotStarted()) {
     // Named in advance (the engine records names for the next files in one
     // commit): the name is in the store already, so the file may be created
     // without another commit. Creating first spares the lookup of a name
     // that almost never exists yet, and the directory is not opened for it.
     auto created = platform::CreateExclusive(parts->directory, file_.temp_name, kTemporaryFileMode);
     if (created.ok()) {
-      file_.etag.clear();
-      file_.last_modified.clear();
-      fd_ = std::make_shared<ScopedFd>(std::move(*created));
-      written_ = durable_ = 0;
+      UseEmptyFile(std::make_shared<ScopedFd>(std::move(*created)));
       return Status::Ok();
     }
     if (created.status().code() != kEFileExists) {

@@ -236,6 +236,12 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
     return config_.request_url.empty() ? file_.remote_name : config_.request_url;
   }
   Status OpenTemporaryFile();
+  // The file was named in advance (its name is in the store) and has no
+  // byte yet: its temporary file may be created, or taken as prepared,
+  // without another commit.
+  bool NamedButNotStarted() const;
+  // Downloads into `fd`, a new empty temporary file, from byte 0.
+  void UseEmptyFile(std::shared_ptr<platform::ScopedFd> fd);
   // The route a proxy lookup found (TransferConfig::discovery): the first
   // request goes out, or the transfer fails with a transient error.
   void OnRouteDiscovered(Result<DiscoveredRoute> route);
@@ -342,10 +348,11 @@ class FileTransfer : public std::enable_shared_from_this<FileTransfer> {
   std::optional<boost::asio::ip::tcp::socket> tunnel_socket_;
   CPtr<curl_slist> connect_to_;
 
-  // Local file state. Body bytes are copied into `staged_` and written on
-  // the write thread: written_ == queued_ + staged_.size.
+  // Local file state. Body bytes are written inline, or copied into
+  // `staged_` and written on the write thread: written_ == queued_ +
+  // staged_.size.
   std::uint64_t written_ = 0;            // bytes received for the temporary file
-  std::uint64_t queued_ = 0;             // bytes handed to the write thread
+  std::uint64_t queued_ = 0;             // bytes written inline or handed to the write thread
   std::uint64_t durable_ = 0;            // bytes covered by the last committed checkpoint
   std::uint64_t writeback_started_ = 0;  // inline writes: StartWriteback issued up to here
   std::shared_ptr<WriteTarget> target_;

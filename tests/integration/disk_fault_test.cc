@@ -58,6 +58,15 @@ class DiskFaultTest : public ::testing::Test {
     return job;
   }
 
+  // The job ends TRANSIENT_ERROR with ERROR_DISK_FULL on the local file.
+  static void ExpectDiskFull(Job& job, testing::JobWatcher& watcher) {
+    ASSERT_EQ(watcher.WaitForOutcome(job), JobState::kTransientError);
+    auto error = job.GetError();
+    ASSERT_TRUE(error.ok());
+    EXPECT_EQ(error->code, kEDiskFull);
+    EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  }
+
   TempDir state_;
   TempDir small_;
   TempDir dest_;
@@ -72,11 +81,7 @@ TEST_F(DiskFaultTest, AFullDiskIsTransientAndTheJobResumesWhenSpaceReturns) {
   auto job = NewJob(server.Url(), local);
   auto watcher = testing::Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
-  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
-  auto error = job->GetError();
-  ASSERT_TRUE(error.ok());
-  EXPECT_EQ(error->code, kEDiskFull);
-  EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  ASSERT_NO_FATAL_FAILURE(ExpectDiskFull(*job, *watcher));
   EXPECT_FALSE(testing::FileExists(local));  // nothing at the final name
   const std::uint64_t kept = job->GetProgress().bytes_transferred;
   EXPECT_GT(kept, 0u);
@@ -107,11 +112,7 @@ TEST_F(DiskFaultTest, SmallFilesFillingTheDiskAreFetchedAgainWhenSpaceReturns) {
   }
   auto watcher = testing::Watch(*job);
   ASSERT_TRUE(job->Resume().ok());
-  ASSERT_EQ(watcher->WaitForOutcome(*job), JobState::kTransientError);
-  auto error = job->GetError();
-  ASSERT_TRUE(error.ok());
-  EXPECT_EQ(error->code, kEDiskFull);
-  EXPECT_EQ(error->context, ErrorContext::kLocalFile);
+  ASSERT_NO_FATAL_FAILURE(ExpectDiskFull(*job, *watcher));
   EXPECT_LT(job->GetProgress().files_transferred, static_cast<std::uint32_t>(kFiles));
 
   ASSERT_EQ(::mount("tmpfs", small_.path().c_str(), "tmpfs", MS_REMOUNT, "size=16777216"), 0);

@@ -111,6 +111,34 @@ class DownloadTest : public ::testing::Test {
     return again.ok() ? *again : nullptr;
   }
 
+  // Temporary files (BIT*.tmp) in `dir`.
+  static std::size_t TemporaryFilesIn(const std::string& dir) {
+    std::size_t n = 0;
+    for (const std::string& name : ListDirectory(dir)) {
+      n += name.rfind("BIT", 0) == 0 && name.size() > 4 &&
+                   name.compare(name.size() - 4, 4, ".tmp") == 0
+               ? 1
+               : 0;
+    }
+    return n;
+  }
+
+  // Gives `job` a crawling first file and 12 small ones, starts it, and
+  // waits until 5 temporary files exist while the first file downloads: no
+  // other file has started then, so they were created ahead. Null if they
+  // never appear.
+  std::shared_ptr<testing::JobWatcher> StartWithFilesCreatedAhead(Job& job) {
+    EXPECT_TRUE(job.AddFile(server_->Url(Own("/crawl/small.bin")), Dest("first")).ok());
+    AddSmallFiles(job, 12);
+    auto watcher = Watch(job);
+    EXPECT_TRUE(job.Resume().ok());
+    const bool ahead = watcher->WaitUntil(job, [&](Job& j) {
+      const FileProgress first = j.EnumFiles()[0]->GetProgress();
+      return first.bytes_transferred > 0 && !first.completed && TemporaryFilesIn(dest_.path()) >= 5;
+    });
+    return ahead ? watcher : nullptr;
+  }
+
   // Starts `job` and suspends it once at least `bytes` are local; returns
   // how many bytes the job kept.
   std::uint64_t RunThenSuspend(Job& job, testing::JobWatcher& watcher, std::uint64_t bytes) {
@@ -1073,31 +1101,10 @@ TEST_F(DownloadTest, AJobAllowedSeveralFilesDownloadsThemAtOnce) {
   for (const std::string& n : names) EXPECT_EQ(Sha256OfFile(Dest(n)), small_sha_);
 }
 
-// The temporary files created ahead for the next files (BIT*.tmp, empty).
-static std::size_t TemporaryFilesIn(const std::string& dir) {
-  std::size_t n = 0;
-  for (const std::string& name : ListDirectory(dir)) {
-    n += name.rfind("BIT", 0) == 0 && name.size() > 4 &&
-                 name.compare(name.size() - 4, 4, ".tmp") == 0
-             ? 1
-             : 0;
-  }
-  return n;
-}
-
 TEST_F(DownloadTest, TemporaryFilesCreatedAheadServeTheirOwnFilesAcrossASuspend) {
   auto job = NewJob("ahead");
-  // The first file crawls: the next files' temporary files are created
-  // meanwhile, so more of them exist than files downloading.
-  ASSERT_TRUE(job->AddFile(server_->Url(Own("/crawl/small.bin")), Dest("first")).ok());
-  AddSmallFiles(*job, 12);
-  auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [&](Job& j) {
-    // While the first file downloads, no other file has started.
-    const FileProgress first = j.EnumFiles()[0]->GetProgress();
-    return first.bytes_transferred > 0 && !first.completed && TemporaryFilesIn(dest_.path()) >= 5;
-  }));
+  auto watcher = StartWithFilesCreatedAhead(*job);
+  ASSERT_TRUE(watcher);
   // Suspended, they stay under the names the queue recorded; resumed, each
   // file still gets its own bytes.
   ASSERT_TRUE(job->Suspend().ok());
@@ -1113,15 +1120,7 @@ TEST_F(DownloadTest, TemporaryFilesCreatedAheadServeTheirOwnFilesAcrossASuspend)
 
 TEST_F(DownloadTest, CancelDeletesTheTemporaryFilesCreatedAhead) {
   auto job = NewJob("ahead-cancel");
-  ASSERT_TRUE(job->AddFile(server_->Url(Own("/crawl/small.bin")), Dest("first")).ok());
-  AddSmallFiles(*job, 12);
-  auto watcher = Watch(*job);
-  ASSERT_TRUE(job->Resume().ok());
-  ASSERT_TRUE(watcher->WaitUntil(*job, [&](Job& j) {
-    // While the first file downloads, no other file has started.
-    const FileProgress first = j.EnumFiles()[0]->GetProgress();
-    return first.bytes_transferred > 0 && !first.completed && TemporaryFilesIn(dest_.path()) >= 5;
-  }));
+  ASSERT_TRUE(StartWithFilesCreatedAhead(*job));
   ASSERT_EQ(job->Cancel().code(), 0);
   EXPECT_TRUE(ListDirectory(dest_.path()).empty());
 }
