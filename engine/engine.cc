@@ -1676,6 +1676,7 @@ void Engine::Preempt(JobData& job) {
 
 void Engine::StartJob(const std::shared_ptr<JobData>& job) {
   job->trust.reset();  // the stores are read again for this run
+  ++job->run;
   const bool any_left = std::any_of(job->rec.files.begin(), job->rec.files.end(),
                                     [](const store::FileRecord& f) { return !f.completed; });
   if (!any_left) {
@@ -1947,7 +1948,7 @@ constexpr std::chrono::milliseconds kSyncBatchWindow{20};
 void Engine::QueueFinishedFile(const std::shared_ptr<JobData>& job,
                                std::shared_ptr<WriteTarget> target, const store::FileRecord& file) {
   ++job->pending_syncs;
-  finished_unsynced_.push_back(FinishedFile{job, std::move(target), file});
+  finished_unsynced_.push_back(FinishedFile{job, std::move(target), file, job->run});
   MaybeSyncBatch(false);
 }
 
@@ -2073,14 +2074,26 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
   });
   for (std::size_t i = 0; i < files.size(); ++i) {
     if (!jobs[i] || jobs[i]->removed) continue;
-    --jobs[i]->pending_syncs;
+    JobData& job = *jobs[i];
+    --job.pending_syncs;
     Status st = batch->synced[i].ok() ? committed : batch->synced[i];
     if (current[i] && st.ok() && batch->published[i]) {
-      jobs[i]->rec.files[files[i].file.index].ready_to_publish = true;
+      job.rec.files[files[i].file.index].ready_to_publish = true;
     }
-    if (current[i] && !st.ok()) {
+    const bool stopped_since = files[i].run != job.run || job.rec.state == JobState::kError ||
+                               job.rec.state == JobState::kTransientError ||
+                               job.rec.state == JobState::kSuspended;
+    if (current[i] && !st.ok() && !stopped_since) {
       FailFinishedFile(jobs[i], files[i].file, st, batch->kept[i]);
-    } else if (jobs[i]->pending_syncs == 0 && jobs[i]->all_done_waiting) {
+    } else if (current[i] && !st.ok()) {
+      // The job already stopped for an error of its run, or was suspended or
+      // started again since: the file is simply fetched again when it runs.
+      ForgetFinishedFile(job, files[i].file, batch->kept[i]);
+      job.all_done_waiting = false;
+      const bool active =
+          job.rec.state == JobState::kConnecting || job.rec.state == JobState::kTransferring;
+      if (active && !job.running()) StartNextFile(jobs[i]);
+    } else if (job.pending_syncs == 0 && job.all_done_waiting) {
       jobs[i]->all_done_waiting = false;
       OnAllFilesDone(*jobs[i]);
     }
@@ -2088,17 +2101,21 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
   MaybeSyncBatch(false);
 }
 
-void Engine::FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                              const Status& why, std::uint64_t kept) {
-  // Never claimed durable beyond `kept`: the rest is fetched again once the
-  // cause is fixed.
-  store::FileRecord& f = job->rec.files[file.index];
+void Engine::ForgetFinishedFile(JobData& job, const store::FileRecord& file, std::uint64_t kept) {
+  store::FileRecord& f = job.rec.files[file.index];
   f.completed = false;
   f.ready_to_publish = false;
   f.bytes_transferred = kept;
   if (kept > 0)
-    (void)store_->RunInUnsyncedTransaction([&] { return store_->UpdateFile(job->rec.id, f); });
-  job->first_unfinished = 0;
+    (void)store_->RunInUnsyncedTransaction([&] { return store_->UpdateFile(job.rec.id, f); });
+  job.first_unfinished = 0;
+}
+
+void Engine::FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
+                              const Status& why, std::uint64_t kept) {
+  // Never claimed durable beyond `kept`: the rest is fetched again once the
+  // cause is fixed.
+  ForgetFinishedFile(*job, file, kept);
   StopTransfer(*job, true);
   TransferOutcome o = LocalFileFailure(why);
   RecordError(*job, o, file.index);

@@ -114,6 +114,10 @@ struct JobData {
   // Finished files whose last bytes are being synced: their completion is
   // committed when the sync returns, and the job is TRANSFERRED only after.
   int pending_syncs = 0;
+  // Counts the job's runs (StartJob): a failed sync reported after the job
+  // stopped and started again belongs to the earlier run. Wraps harmlessly:
+  // a sync never waits for 65,536 runs.
+  std::uint16_t run = 0;
   bool all_done_waiting = false;  // OnAllFilesDone waits for pending_syncs
   // The last file this job finished was small: the next file whose size is
   // not known yet is expected to be small too (ReceiveBufferFor).
@@ -356,6 +360,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
     std::weak_ptr<JobData> job;
     std::shared_ptr<WriteTarget> target;  // the open file, and how its writes went
     store::FileRecord file;
+    std::uint16_t run = 0;  // the job's run that finished it
   };
   struct SyncBatch {
     std::vector<FinishedFile> files;
@@ -381,6 +386,9 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // A finished file's write, sync or commit failed: it is not complete
   // after all, and the job stops with the reason. `kept` bytes of it are on
   // disk and synced (a write failed after them).
+  // A finished file whose bytes did not reach the disk is fetched again,
+  // from `kept` bytes.
+  void ForgetFinishedFile(JobData& job, const store::FileRecord& file, std::uint64_t kept);
   void FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
                         const Status& why, std::uint64_t kept);
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
