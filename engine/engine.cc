@@ -1381,6 +1381,33 @@ Status Engine::RotateCredentialKey(const Caller& caller) {
   return Status::Ok();
 }
 
+Result<const Engine::UrlOrigin*> Engine::OriginOf(const std::string& url) const {
+  // The host and scheme depend on the URL's text up to its path alone.
+  const std::size_t scheme_end = url.find("://");
+  const std::size_t prefix_end = scheme_end == std::string::npos
+                                     ? std::string::npos
+                                     : url.find_first_of("/?#", scheme_end + 3);
+  const std::string_view prefix = std::string_view(url).substr(0, prefix_end);
+  if (scheme_end != std::string::npos && !last_origin_.prefix.empty() &&
+      last_origin_.prefix == prefix) {
+    return &last_origin_;
+  }
+  CPtr<CURLU> u(curl_url());
+  char* raw_host = nullptr;
+  char* raw_scheme = nullptr;
+  const bool parsed = curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
+                      curl_url_get(u.get(), CURLUPART_HOST, &raw_host, 0) == CURLUE_OK &&
+                      curl_url_get(u.get(), CURLUPART_SCHEME, &raw_scheme, 0) == CURLUE_OK;
+  CPtr<char> host(raw_host);
+  CPtr<char> scheme(raw_scheme);
+  last_origin_ = UrlOrigin();
+  if (!parsed) return Status(kEInvalidArg, "malformed URL");
+  last_origin_.host = host.get();
+  last_origin_.scheme = scheme.get();
+  if (scheme_end != std::string::npos) last_origin_.prefix = std::string(prefix);
+  return &last_origin_;
+}
+
 Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& file,
                                   TransferConfig* config) const {
   auto url = auth::SplitUserInfo(file.remote_name);
@@ -1388,20 +1415,12 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   config->request_url = url->bare_url;
 
   // The route: OVERRIDE proxies, bypass list, or the environment.
-  CPtr<CURLU> u(curl_url());
-  char* raw_host = nullptr;
-  char* raw_scheme = nullptr;
-  if (curl_url_set(u.get(), CURLUPART_URL, url->bare_url.c_str(), 0) != CURLUE_OK ||
-      curl_url_get(u.get(), CURLUPART_HOST, &raw_host, 0) != CURLUE_OK ||
-      curl_url_get(u.get(), CURLUPART_SCHEME, &raw_scheme, 0) != CURLUE_OK) {
-    curl_free(raw_host);
-    return Status(kEInvalidArg, "the remote URL is malformed: " + file.remote_name);
-  }
-  CPtr<char> host(raw_host);
-  CPtr<char> scheme(raw_scheme);
+  const Result<const UrlOrigin*> origin = OriginOf(url->bare_url);
+  if (!origin.ok()) return Status(kEInvalidArg, "the remote URL is malformed: " + file.remote_name);
+  const std::string host = (*origin)->host;
+  const std::string scheme = (*origin)->scheme;
   auto route = auth::ChooseProxy(
-      ProxySettings{job.rec.proxy_usage, job.rec.proxy_list, job.rec.proxy_bypass}, scheme.get(),
-      host.get());
+      ProxySettings{job.rec.proxy_usage, job.rec.proxy_list, job.rec.proxy_bypass}, scheme, host);
   if (!route.ok()) return route.status();
   switch (route->route) {
     case auth::ProxyChoice::Route::kEnvironment:
@@ -1475,7 +1494,7 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   // through the OS's security package (docs/auth.md); Digest and Basic by
   // libcurl.
   NegotiateLogin& negotiate = config->server_negotiate;
-  negotiate.host = host.get();
+  negotiate.host = host;
   const bool url_credentials = !url->user_name.empty();
   if (url_credentials) {
     // Seed rule: credentials in the URL win over SetCredentials.
@@ -1576,12 +1595,11 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
       proxy.schemes |= CurlAuthBit(scheme_id);
     }
   }
-  if ((config->server.schemes & static_cast<long>(CURLAUTH_BASIC)) != 0 &&
-      std::string_view(scheme.get()) == "http") {
+  if ((config->server.schemes & static_cast<long>(CURLAUTH_BASIC)) != 0 && scheme == "http") {
     std::fprintf(stderr,
                  "openbits: job %s: Basic credentials may be sent in clear text to http://%s "
                  "(use https)\n",
-                 job.rec.id.ToString().c_str(), host.get());
+                 job.rec.id.ToString().c_str(), host.c_str());
   }
   return Status::Ok();
 }
@@ -1750,15 +1768,19 @@ void Engine::StartNextFile(const std::shared_ptr<JobData>& job) {
 }
 
 void Engine::PrepareTemporaryFiles(const std::shared_ptr<JobData>& job, std::size_t from) {
-  // Enough to cover the files that start while the next batch is created.
-  constexpr std::size_t kPrepareAhead = 32;
+  // Enough to cover the files that start while the next batch is created:
+  // with many files at once, a transfer that overtakes the batch in flight
+  // finds its file made already, and must check it as if left by a crash
+  // (at most 64 files: kMaxConcurrentFiles is 16).
+  const std::size_t ahead =
+      std::max<std::size_t>(32, 4 * std::size_t{job->rec.max_concurrent_files});
   if (!job->prepared) job->prepared = std::make_unique<JobData::Prepared>();
   JobData::Prepared& prepared = *job->prepared;
-  if (prepared.in_flight || prepared.files.size() >= kPrepareAhead / 2) return;
+  if (prepared.in_flight || prepared.files.size() >= ahead / 2) return;
   std::vector<JobData::PreparedFile> wanted;
   const std::vector<store::FileRecord>& files = job->rec.files;
   std::size_t i = std::max(from, prepared.next_index);
-  for (; i < files.size() && prepared.files.size() + wanted.size() < kPrepareAhead; ++i) {
+  for (; i < files.size() && prepared.files.size() + wanted.size() < ahead; ++i) {
     const store::FileRecord& f = files[i];
     if (f.temp_name.empty()) break;  // named in batches when the first of them starts
     if (f.completed || f.renamed || f.bytes_transferred != 0) continue;

@@ -282,6 +282,14 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                           std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
   // Opens the credentials `file` needs into `config` (URL credentials win
   // over SetCredentials). NTE_* when a secret does not open.
+  // The host and scheme of `url` as libcurl parses them; the last answer
+  // is kept, as a job's files mostly share their scheme, host and port.
+  struct UrlOrigin {
+    std::string prefix;  // the URL up to its path: what the answer depends on
+    std::string host;
+    std::string scheme;
+  };
+  Result<const UrlOrigin*> OriginOf(const std::string& url) const;
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
                             TransferConfig* config) const;
   // The job's TLS settings for a transfer: flags, the client certificate
@@ -428,6 +436,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // slow disk would hold the creations up.
   boost::asio::thread_pool prepare_pool_{1};
   std::vector<FinishedFile> finished_unsynced_;  // the next sync batch
+  mutable UrlOrigin last_origin_;                // OriginOf's last answer
   std::shared_ptr<SyncBatch> batch_in_flight_;
   bool sync_urgent_ = false;  // start the next batch as soon as possible
   bool flushing_ = false;     // Shutdown syncs what is left itself

@@ -302,9 +302,11 @@ class SqliteStore final : public Store {
         // kDeleteVault
         "DELETE FROM vault WHERE name=?1",
     };
-    for (std::size_t i = 0; i < std::size(sql); ++i) {
+    static_assert(std::size(sql) + std::size(kControlSql) == kStatementCount);
+    for (std::size_t i = 0; i < kStatementCount; ++i) {
+      const char* text = i < std::size(sql) ? sql[i] : kControlSql[i - std::size(sql)];
       sqlite3_stmt* raw = nullptr;
-      if (sqlite3_prepare_v3(db_.get(), sql[i], -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
+      if (sqlite3_prepare_v3(db_.get(), text, -1, SQLITE_PREPARE_PERSISTENT, &raw, nullptr) !=
           SQLITE_OK) {
         return SqliteError(db_.get(), "prepare");
       }
@@ -513,16 +515,16 @@ class SqliteStore final : public Store {
 
   Status RunInTransaction(const std::function<Status()>& body) override {
     if (in_transaction_) return body();
-    if (Status st = Exec(db_.get(), "BEGIN IMMEDIATE"); !st.ok()) return st;
+    if (Status st = Control(kBegin); !st.ok()) return st;
     in_transaction_ = true;
     Status result = body();
     in_transaction_ = false;
     if (result.ok()) {
-      Status commit = Exec(db_.get(), "COMMIT");
+      Status commit = Control(kCommit);
       if (commit.ok()) return result;
       result = commit;
     }
-    (void)Exec(db_.get(), "ROLLBACK");
+    (void)Control(kRollback);
     return result;
   }
 
@@ -530,9 +532,9 @@ class SqliteStore final : public Store {
     if (in_transaction_) return body();
     // In WAL mode NORMAL skips the log's fsync at this commit only; the
     // next FULL commit syncs the log, and these frames with it.
-    OPENBITS_RETURN_IF_ERROR(Exec(db_.get(), "PRAGMA synchronous = NORMAL"));
+    OPENBITS_RETURN_IF_ERROR(Control(kSyncNormal));
     Status result = RunInTransaction(body);
-    Status restored = Exec(db_.get(), "PRAGMA synchronous = FULL");
+    Status restored = Control(kSyncFull);
     return result.ok() ? restored : result;
   }
 
@@ -568,10 +570,31 @@ class SqliteStore final : public Store {
     kSelectVault,
     kSetVault,
     kDeleteVault,
+    kBegin,
+    kCommit,
+    kRollback,
+    kSyncNormal,
+    kSyncFull,
     kStatementCount
   };
 
   Statement Use(StatementId id) { return Statement(db_.get(), statements_[id].get()); }
+
+  // The statements from kBegin on, in their order: run for every commit,
+  // they are parsed once rather than each time by sqlite3_exec.
+  static constexpr const char* kControlSql[] = {"BEGIN IMMEDIATE", "COMMIT", "ROLLBACK",
+                                                "PRAGMA synchronous = NORMAL",
+                                                "PRAGMA synchronous = FULL"};
+
+  // Runs one of the transaction and pragma statements; before they are
+  // prepared (during the migrations), by its text.
+  Status Control(StatementId id) {
+    const char* text = kControlSql[id - kBegin];
+    if (!statements_[id]) return Exec(db_.get(), text);
+    Statement s = Use(id);
+    if (s.Step() == SQLITE_DONE) return Status::Ok();
+    return SqliteError(db_.get(), std::string("the queue database (") + text + ")");
+  }
 
   static void BindJob(Statement& s, const JobRecord& j) {
     s.Bind(1, j.id)
