@@ -1381,31 +1381,18 @@ Status Engine::RotateCredentialKey(const Caller& caller) {
   return Status::Ok();
 }
 
-Result<const Engine::UrlOrigin*> Engine::OriginOf(const std::string& url) const {
-  // The host and scheme depend on the URL's text up to its path alone.
+Result<UrlOrigin> Engine::CachedOrigin(const std::string& url) const {
   const std::size_t scheme_end = url.find("://");
-  const std::size_t prefix_end = scheme_end == std::string::npos
-                                     ? std::string::npos
-                                     : url.find_first_of("/?#", scheme_end + 3);
-  const std::string_view prefix = std::string_view(url).substr(0, prefix_end);
-  if (scheme_end != std::string::npos && !last_origin_.prefix.empty() &&
-      last_origin_.prefix == prefix) {
-    return &last_origin_;
-  }
-  CPtr<CURLU> u(curl_url());
-  char* raw_host = nullptr;
-  char* raw_scheme = nullptr;
-  const bool parsed = curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) == CURLUE_OK &&
-                      curl_url_get(u.get(), CURLUPART_HOST, &raw_host, 0) == CURLUE_OK &&
-                      curl_url_get(u.get(), CURLUPART_SCHEME, &raw_scheme, 0) == CURLUE_OK;
-  CPtr<char> host(raw_host);
-  CPtr<char> scheme(raw_scheme);
-  last_origin_ = UrlOrigin();
-  if (!parsed) return Status(kEInvalidArg, "malformed URL");
-  last_origin_.host = host.get();
-  last_origin_.scheme = scheme.get();
-  if (scheme_end != std::string::npos) last_origin_.prefix = std::string(prefix);
-  return &last_origin_;
+  if (scheme_end == std::string::npos) return ParseOrigin(url);
+  const std::string_view prefix =
+      std::string_view(url).substr(0, url.find_first_of("/?#", scheme_end + 3));
+  if (!last_origin_prefix_.empty() && last_origin_prefix_ == prefix) return last_origin_;
+  auto origin = ParseOrigin(url);
+  last_origin_prefix_.clear();
+  if (!origin.ok()) return origin;
+  last_origin_ = *origin;
+  last_origin_prefix_ = std::string(prefix);
+  return origin;
 }
 
 Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& file,
@@ -1415,10 +1402,10 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   config->request_url = url->bare_url;
 
   // The route: OVERRIDE proxies, bypass list, or the environment.
-  const Result<const UrlOrigin*> origin = OriginOf(url->bare_url);
+  const Result<UrlOrigin> origin = CachedOrigin(url->bare_url);
   if (!origin.ok()) return Status(kEInvalidArg, "the remote URL is malformed: " + file.remote_name);
-  const std::string host = (*origin)->host;
-  const std::string scheme = (*origin)->scheme;
+  const std::string& host = origin->host;
+  const std::string& scheme = origin->scheme;
   auto route = auth::ChooseProxy(
       ProxySettings{job.rec.proxy_usage, job.rec.proxy_list, job.rec.proxy_bypass}, scheme, host);
   if (!route.ok()) return route.status();
@@ -2102,12 +2089,14 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
     if (current[i] && st.ok() && batch->published[i]) {
       job.rec.files[files[i].file.index].ready_to_publish = true;
     }
-    const bool stopped_since = files[i].run != job.run || job.rec.state == JobState::kError ||
-                               job.rec.state == JobState::kTransientError ||
-                               job.rec.state == JobState::kSuspended;
-    if (current[i] && !st.ok() && !stopped_since) {
-      FailFinishedFile(jobs[i], files[i].file, st, batch->kept[i]);
-    } else if (current[i] && !st.ok()) {
+    if (current[i] && !st.ok()) {
+      const bool stopped_since = files[i].run != job.run || job.rec.state == JobState::kError ||
+                                 job.rec.state == JobState::kTransientError ||
+                                 job.rec.state == JobState::kSuspended;
+      if (!stopped_since) {
+        FailFinishedFile(jobs[i], files[i].file, st, batch->kept[i]);
+        continue;
+      }
       // The job already stopped for an error of its run, or was suspended or
       // started again since: the file is simply fetched again when it runs.
       ForgetFinishedFile(job, files[i].file, batch->kept[i]);
@@ -2116,8 +2105,8 @@ void Engine::OnBatchSynced(const std::shared_ptr<SyncBatch>& batch_ref) {
           job.rec.state == JobState::kConnecting || job.rec.state == JobState::kTransferring;
       if (active && !job.running()) StartNextFile(jobs[i]);
     } else if (job.pending_syncs == 0 && job.all_done_waiting) {
-      jobs[i]->all_done_waiting = false;
-      OnAllFilesDone(*jobs[i]);
+      job.all_done_waiting = false;
+      OnAllFilesDone(job);
     }
   }
   MaybeSyncBatch(false);

@@ -280,16 +280,11 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                           const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
                           std::vector<store::SecretRecord>* secrets,
                           std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
+  // ParseOrigin(url), answered from the last call when `url` has the same
+  // text up to its path: a job's files mostly share their origin.
+  Result<UrlOrigin> CachedOrigin(const std::string& url) const;
   // Opens the credentials `file` needs into `config` (URL credentials win
   // over SetCredentials). NTE_* when a secret does not open.
-  // The host and scheme of `url` as libcurl parses them; the last answer
-  // is kept, as a job's files mostly share their scheme, host and port.
-  struct UrlOrigin {
-    std::string prefix;  // the URL up to its path: what the answer depends on
-    std::string host;
-    std::string scheme;
-  };
-  Result<const UrlOrigin*> OriginOf(const std::string& url) const;
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
                             TransferConfig* config) const;
   // The job's TLS settings for a transfer: flags, the client certificate
@@ -391,12 +386,12 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Shutdown: waits for the batch in flight and syncs the waiting files on
   // this thread, so a clean stop loses no completion.
   void FlushFinishedFiles();
-  // A finished file's write, sync or commit failed: it is not complete
-  // after all, and the job stops with the reason. `kept` bytes of it are on
-  // disk and synced (a write failed after them).
   // A finished file whose bytes did not reach the disk is fetched again,
   // from `kept` bytes.
   void ForgetFinishedFile(JobData& job, const store::FileRecord& file, std::uint64_t kept);
+  // A finished file's write, sync or commit failed: it is not complete
+  // after all, and the job stops with the reason. `kept` bytes of it are on
+  // disk and synced (a write failed after them).
   void FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
                         const Status& why, std::uint64_t kept);
   void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
@@ -436,7 +431,9 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // slow disk would hold the creations up.
   boost::asio::thread_pool prepare_pool_{1};
   std::vector<FinishedFile> finished_unsynced_;  // the next sync batch
-  mutable UrlOrigin last_origin_;                // OriginOf's last answer
+  // CachedOrigin's last answer, and the URL text up to its path it is for.
+  mutable std::string last_origin_prefix_;
+  mutable UrlOrigin last_origin_;
   std::shared_ptr<SyncBatch> batch_in_flight_;
   bool sync_urgent_ = false;  // start the next batch as soon as possible
   bool flushing_ = false;     // Shutdown syncs what is left itself

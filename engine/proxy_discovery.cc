@@ -36,9 +36,11 @@ Result<DiscoveredRoute> FirstUsableRoute(const std::vector<std::string>& proxies
                 "proxy discovery named no proxy openbits can use: " + listed);
 }
 
-std::string OriginOf(const std::string& url) {
+Result<UrlOrigin> ParseOrigin(const std::string& url) {
   CPtr<CURLU> u(curl_url());
-  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) return {};
+  if (curl_url_set(u.get(), CURLUPART_URL, url.c_str(), 0) != CURLUE_OK) {
+    return Status(kEInvalidArg, "malformed URL");
+  }
   auto part = [&](CURLUPart which, unsigned flags) -> std::string {
     char* raw = nullptr;
     if (curl_url_get(u.get(), which, &raw, flags) != CURLUE_OK) return {};
@@ -46,11 +48,18 @@ std::string OriginOf(const std::string& url) {
     curl_free(raw);
     return out;
   };
-  const std::string scheme = part(CURLUPART_SCHEME, 0);
-  const std::string host = part(CURLUPART_HOST, 0);
-  const std::string port = part(CURLUPART_PORT, CURLU_DEFAULT_PORT);
-  if (scheme.empty() || host.empty() || port.empty()) return {};
-  return scheme + "://" + host + ":" + port + "/";
+  UrlOrigin origin{part(CURLUPART_SCHEME, 0), part(CURLUPART_HOST, 0),
+                   part(CURLUPART_PORT, CURLU_DEFAULT_PORT)};
+  if (origin.scheme.empty() || origin.host.empty() || origin.port.empty()) {
+    return Status(kEInvalidArg, "malformed URL");
+  }
+  return origin;
+}
+
+std::string OriginOf(const std::string& url) {
+  auto origin = ParseOrigin(url);
+  if (!origin.ok()) return {};
+  return origin->scheme + "://" + origin->host + ":" + origin->port + "/";
 }
 
 ProxyDiscovery::ProxyDiscovery(asio::io_context& io, std::string autoconfig_url,

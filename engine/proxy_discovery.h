@@ -37,6 +37,15 @@ struct DiscoveredRoute {
 // ERROR_WINHTTP_AUTO_PROXY_SERVICE_ERROR when there is none.
 Result<DiscoveredRoute> FirstUsableRoute(const std::vector<std::string>& proxies);
 
+// The scheme, host and port (defaulted from the scheme) of `url` as
+// libcurl parses them; kEInvalidArg if it does not parse.
+struct UrlOrigin {
+  std::string scheme;
+  std::string host;
+  std::string port;
+};
+Result<UrlOrigin> ParseOrigin(const std::string& url);
+
 // "scheme://host:port/" of `url`, or "" if it does not parse.
 std::string OriginOf(const std::string& url);
 

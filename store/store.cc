@@ -586,14 +586,13 @@ class SqliteStore final : public Store {
                                                 "PRAGMA synchronous = NORMAL",
                                                 "PRAGMA synchronous = FULL"};
 
-  // Runs one of the transaction and pragma statements; before they are
-  // prepared (during the migrations), by its text.
+  // Runs one of the transaction and pragma statements (the migrations, which
+  // run before Prepare, use Exec).
   Status Control(StatementId id) {
-    const char* text = kControlSql[id - kBegin];
-    if (!statements_[id]) return Exec(db_.get(), text);
     Statement s = Use(id);
     if (s.Step() == SQLITE_DONE) return Status::Ok();
-    return SqliteError(db_.get(), std::string("the queue database (") + text + ")");
+    return SqliteError(db_.get(),
+                       std::string("the queue database (") + kControlSql[id - kBegin] + ")");
   }
 
   static void BindJob(Statement& s, const JobRecord& j) {
