@@ -1381,20 +1381,6 @@ Status Engine::RotateCredentialKey(const Caller& caller) {
   return Status::Ok();
 }
 
-Result<UrlOrigin> Engine::CachedOrigin(const std::string& url) const {
-  const std::size_t scheme_end = url.find("://");
-  if (scheme_end == std::string::npos) return ParseOrigin(url);
-  const std::string_view prefix =
-      std::string_view(url).substr(0, url.find_first_of("/?#", scheme_end + 3));
-  if (!last_origin_prefix_.empty() && last_origin_prefix_ == prefix) return last_origin_;
-  auto origin = ParseOrigin(url);
-  last_origin_prefix_.clear();
-  if (!origin.ok()) return origin;
-  last_origin_ = *origin;
-  last_origin_prefix_ = std::string(prefix);
-  return origin;
-}
-
 Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& file,
                                   TransferConfig* config) const {
   auto url = auth::SplitUserInfo(file.remote_name);
@@ -1402,7 +1388,7 @@ Status Engine::ResolveCredentials(const JobData& job, const store::FileRecord& f
   config->request_url = url->bare_url;
 
   // The route: OVERRIDE proxies, bypass list, or the environment.
-  const Result<UrlOrigin> origin = CachedOrigin(url->bare_url);
+  const Result<UrlOrigin> origin = last_origin_.Of(url->bare_url);
   if (!origin.ok()) return Status(kEInvalidArg, "the remote URL is malformed: " + file.remote_name);
   const std::string& host = origin->host;
   const std::string& scheme = origin->scheme;
@@ -1843,6 +1829,14 @@ std::shared_ptr<platform::ScopedFd> Engine::TakePreparedFile(JobData& job,
   return fd;
 }
 
+void Engine::KeepEasyHandle(JobData& job, FileTransfer& finished) {
+  // Only within the job: its files share an owner and its credentials.
+  if (!job.prepared) return;
+  std::vector<CPtr<CURL>>& idle = job.prepared->idle_easy_handles;
+  if (idle.size() >= std::max<std::uint32_t>(1, job.rec.max_concurrent_files)) return;
+  if (CPtr<CURL> easy = finished.ReleaseEasyHandle()) idle.push_back(std::move(easy));
+}
+
 void Engine::ClosePreparedFiles(JobData& job) {
   if (!job.prepared) return;
   {
@@ -1894,6 +1888,10 @@ bool Engine::StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& f
                                                  std::move(config));
   job->transfers.push_back(transfer);
   transfer_owner_[transfer.get()] = job.get();
+  if (job->prepared && !job->prepared->idle_easy_handles.empty()) {
+    transfer->AdoptEasyHandle(std::move(job->prepared->idle_easy_handles.back()));
+    job->prepared->idle_easy_handles.pop_back();
+  }
   transfer->Start(TakePreparedFile(*job, file));
   return true;
 }
@@ -2146,6 +2144,7 @@ void Engine::OnAllFilesDone(JobData& job) {
   }
   Transition t = ApplyEvent({job.rec.state, JobEvent::kAllFilesDone});
   if (!t.status.ok()) return;
+  if (job.prepared) job.prepared->idle_easy_handles.clear();
   job.slice_timer.cancel();
   job.deadline_timer.cancel();
   SetState(job, JobState::kTransferred);
@@ -2286,6 +2285,7 @@ void Engine::OnTransferFinished(FileTransfer& transfer, const TransferOutcome& o
   if (!job) return;
 
   if (outcome.file_done) {
+    KeepEasyHandle(*job, transfer);
     if (outcome.unsynced && outcome.completed_file && index < job->rec.files.size()) {
       // Completed in memory now, in the store once the bytes are durable.
       job->rec.files[index] = *outcome.completed_file;

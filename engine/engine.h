@@ -135,8 +135,10 @@ struct JobData {
     std::vector<std::shared_ptr<X509_CRL>> crls;
   };
   std::unique_ptr<Trust> trust;  // a pointer: most jobs in a big queue never run
-  // Temporary files created ahead, on the prepare thread, for the next files
-  // to start (Engine::PrepareTemporaryFiles). Made when the job runs.
+  // What a running job keeps ready for its next files: temporary files
+  // created ahead on the prepare thread (Engine::PrepareTemporaryFiles), and
+  // the curl handles of its finished files. Made when the job runs, dropped
+  // when it stops or has no file left.
   struct PreparedFile {
     std::uint32_t index = 0;
     std::string temp_name;
@@ -154,6 +156,8 @@ struct JobData {
     std::vector<PreparedFile> files;  // ready, in file order
     std::size_t next_index = 0;       // where the search for more resumes
     bool in_flight = false;           // a batch is being created
+    // At most the job's concurrent files: each holds a receive buffer.
+    std::vector<CPtr<CURL>> idle_easy_handles;
   };
   std::unique_ptr<Prepared> prepared;
 };
@@ -280,9 +284,6 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
                           const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
                           std::vector<store::SecretRecord>* secrets,
                           std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
-  // ParseOrigin(url), answered from the last call when `url` has the same
-  // text up to its path: a job's files mostly share their origin.
-  Result<UrlOrigin> CachedOrigin(const std::string& url) const;
   // Opens the credentials `file` needs into `config` (URL credentials win
   // over SetCredentials). NTE_* when a secret does not open.
   Status ResolveCredentials(const JobData& job, const store::FileRecord& file,
@@ -408,6 +409,9 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // Creates no more files for `job` and closes those created (they stay,
   // empty, under their recorded names).
   void ClosePreparedFiles(JobData& job);
+  // Keeps `finished`'s curl handle for the next file of `job` to start, if
+  // the job runs and has fewer idle handles than concurrent files.
+  void KeepEasyHandle(JobData& job, FileTransfer& finished);
   void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override;
 
   ManagerOptions options_;
@@ -431,9 +435,7 @@ class Engine final : public std::enable_shared_from_this<Engine>, public Transfe
   // slow disk would hold the creations up.
   boost::asio::thread_pool prepare_pool_{1};
   std::vector<FinishedFile> finished_unsynced_;  // the next sync batch
-  // CachedOrigin's last answer, and the URL text up to its path it is for.
-  mutable std::string last_origin_prefix_;
-  mutable UrlOrigin last_origin_;
+  mutable LastOrigin last_origin_;               // ResolveCredentials's
   std::shared_ptr<SyncBatch> batch_in_flight_;
   bool sync_urgent_ = false;  // start the next batch as soon as possible
   bool flushing_ = false;     // Shutdown syncs what is left itself

@@ -1349,6 +1349,12 @@ void FileTransfer::Finish(const TransferOutcome& outcome) {
   host_.OnTransferFinished(*this, outcome);
 }
 
+CPtr<CURL> FileTransfer::ReleaseEasyHandle() {
+  if (!finished_ || request_running_ || !easy_) return nullptr;
+  curl_easy_reset(easy_.get());
+  return std::move(easy_);
+}
+
 void FileTransfer::Stop() {
   if (stopped_) return;
   stopped_ = true;

@@ -56,10 +56,29 @@ Result<UrlOrigin> ParseOrigin(const std::string& url) {
   return origin;
 }
 
+namespace {
+std::string FormatOrigin(const UrlOrigin& origin) {
+  return origin.scheme + "://" + origin.host + ":" + origin.port + "/";
+}
+}  // namespace
+
 std::string OriginOf(const std::string& url) {
   auto origin = ParseOrigin(url);
-  if (!origin.ok()) return {};
-  return origin->scheme + "://" + origin->host + ":" + origin->port + "/";
+  return origin.ok() ? FormatOrigin(*origin) : std::string();
+}
+
+Result<UrlOrigin> LastOrigin::Of(const std::string& url) {
+  const std::size_t scheme_end = url.find("://");
+  if (scheme_end == std::string::npos) return ParseOrigin(url);
+  const std::string_view prefix =
+      std::string_view(url).substr(0, url.find_first_of("/?#", scheme_end + 3));
+  if (!prefix_.empty() && prefix_ == prefix) return origin_;
+  auto origin = ParseOrigin(url);
+  prefix_.clear();
+  if (!origin.ok()) return origin;
+  origin_ = *origin;
+  prefix_ = std::string(prefix);
+  return origin;
 }
 
 ProxyDiscovery::ProxyDiscovery(asio::io_context& io, std::string autoconfig_url,
@@ -82,13 +101,14 @@ bool ProxyDiscovery::Handles(ProxyUsage usage) {
 }
 
 void ProxyDiscovery::Lookup(ProxyUsage usage, const std::string& url, Callback done) {
-  const std::string origin = OriginOf(url);
-  if (origin.empty()) {
+  const Result<UrlOrigin> parsed = last_origin_.Of(url);
+  if (!parsed.ok()) {
     asio::post(io_, [done = std::move(done), url] {
       done(Status(kEInvalidArg, "the remote URL is malformed: " + url));
     });
     return;
   }
+  const std::string origin = FormatOrigin(*parsed);
   const std::string key = std::to_string(static_cast<int>(usage)) + " " + origin;
   const auto now = std::chrono::steady_clock::now();
   if (auto it = cache_->find(key); it != cache_->end()) {

@@ -49,6 +49,18 @@ Result<UrlOrigin> ParseOrigin(const std::string& url);
 // "scheme://host:port/" of `url`, or "" if it does not parse.
 std::string OriginOf(const std::string& url);
 
+// ParseOrigin that remembers its last answer: a job's files mostly share
+// one origin, and curl's parser was a visible share of the engine thread's
+// work per small file. Not thread-safe.
+class LastOrigin {
+ public:
+  Result<UrlOrigin> Of(const std::string& url);
+
+ private:
+  std::string prefix_;  // the URL text before the path the answer is for
+  UrlOrigin origin_;
+};
+
 class ProxyDiscovery {
  public:
   ProxyDiscovery(boost::asio::io_context& io, std::string autoconfig_url,
@@ -91,6 +103,7 @@ class ProxyDiscovery {
   std::shared_ptr<std::map<std::string, std::vector<Callback>>> waiting_ =
       std::make_shared<std::map<std::string, std::vector<Callback>>>();
   bool prepared_[2] = {false, false};
+  LastOrigin last_origin_;  // io thread only
   boost::asio::thread_pool worker_{1};
 };
 

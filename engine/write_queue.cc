@@ -76,9 +76,12 @@ void WriteQueue::Write(std::shared_ptr<WriteTarget> target, std::uint64_t offset
 
 void WriteQueue::Post(std::function<void()> then) {
   if (gathered_.empty() && !then) return;
+  posted_.fetch_add(1, std::memory_order_relaxed);
   boost::asio::post(thread_,
                     [this, writes = std::move(gathered_), then = std::move(then)]() mutable {
                       for (PendingWrite& w : writes) Perform(w);
+                      // Before `then`: a Drain it releases must not wait again.
+                      posted_.fetch_sub(1, std::memory_order_release);
                       if (then) then();
                     });
   gathered_.clear();
@@ -89,6 +92,8 @@ void WriteQueue::After(std::function<void()> then) { Post(std::move(then)); }
 
 void WriteQueue::Drain() {
   if (joined_) return;  // nothing runs any more; Join() ran what was queued
+  // Acquire: the writes of every finished task are visible to the caller.
+  if (gathered_.empty() && posted_.load(std::memory_order_acquire) == 0) return;
   std::promise<void> done;
   std::future<void> drained = done.get_future();
   Post([&done] { done.set_value(); });

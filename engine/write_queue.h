@@ -68,7 +68,8 @@ class WriteQueue {
   // a sync handed on from there covers them.
   void After(std::function<void()> then);
 
-  // Blocks until every write queued before is done (at once after Join()).
+  // Blocks until every write queued before is done (at once after Join(),
+  // or when nothing is queued or running).
   void Drain();
 
   // Stops the thread after the queued work (Engine::Shutdown).
@@ -88,6 +89,9 @@ class WriteQueue {
   std::vector<PendingWrite> gathered_;  // engine thread
   std::size_t gathered_bytes_ = 0;
   std::atomic<bool> joined_{false};
+  // Tasks posted to the write thread and not finished yet: a Drain with
+  // none spares the round trip to that thread.
+  std::atomic<std::size_t> posted_{0};
   std::mutex pool_mutex_;
   std::vector<std::unique_ptr<char[]>> small_pool_;
   std::vector<std::unique_ptr<char[]>> large_pool_;

@@ -39,5 +39,25 @@ TEST(ProxyRouteTest, AScriptSeesTheOriginOnly) {
   EXPECT_EQ(OriginOf("not a url"), "");
 }
 
+TEST(ProxyRouteTest, TheLastOriginIsReusedOnlyForTheSameAuthority) {
+  LastOrigin last;
+  auto first = last.Of("http://a.example:8080/one");
+  ASSERT_TRUE(first.ok());
+  EXPECT_EQ(first->host, "a.example");
+  EXPECT_EQ(last.Of("http://a.example:8080/two?x=1")->port, "8080");
+  // Same host, other port or scheme: parsed again.
+  EXPECT_EQ(last.Of("http://a.example/three")->port, "80");
+  EXPECT_EQ(last.Of("https://a.example/three")->port, "443");
+  EXPECT_EQ(last.Of("https://a.example/three")->scheme, "https");
+  // A prefix of the last authority is another authority.
+  EXPECT_EQ(last.Of("https://a.exampl/x")->host, "a.exampl");
+  EXPECT_EQ(last.Of("https://b.example?q")->host, "b.example");
+  // A malformed URL is not remembered, and does not hide the next one.
+  EXPECT_FALSE(last.Of("http://bad host/").ok());
+  EXPECT_FALSE(last.Of("http://bad host/").ok());
+  EXPECT_EQ(last.Of("http://c.example/")->host, "c.example");
+  EXPECT_FALSE(last.Of("no scheme").ok());
+}
+
 }  // namespace
 }  // namespace openbits::engine
