@@ -56,15 +56,8 @@ Result<UrlOrigin> ParseOrigin(const std::string& url) {
   return origin;
 }
 
-namespace {
 std::string FormatOrigin(const UrlOrigin& origin) {
   return origin.scheme + "://" + origin.host + ":" + origin.port + "/";
-}
-}  // namespace
-
-std::string OriginOf(const std::string& url) {
-  auto origin = ParseOrigin(url);
-  return origin.ok() ? FormatOrigin(*origin) : std::string();
 }
 
 Result<UrlOrigin> LastOrigin::Of(const std::string& url) {

@@ -46,8 +46,8 @@ struct UrlOrigin {
 };
 Result<UrlOrigin> ParseOrigin(const std::string& url);
 
-// "scheme://host:port/" of `url`, or "" if it does not parse.
-std::string OriginOf(const std::string& url);
+// "scheme://host:port/": all of a URL that a PAC script is given.
+std::string FormatOrigin(const UrlOrigin& origin);
 
 // ParseOrigin that remembers its last answer: a job's files mostly share
 // one origin, and curl's parser was a visible share of the engine thread's
