@@ -10,7 +10,13 @@
 //
 // --concurrent lets N files of the job download at once (the
 // SetMaximumConcurrentFiles extension); the default is BITS's one by one.
+//
+// With OPENBITS_FETCH_PHASES=FILE set, appends to FILE one line of five
+// durations in seconds: Manager::Open, creating the job, the transfer
+// (Resume to JobTransferred), Complete(), and closing the manager (its
+// threads joined, the queue closed). bench/run reports them.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdio>
 #include <cstdlib>
@@ -49,6 +55,12 @@ class Waiter final : public openbits::JobCallback {
   bool ok_ = false;
 };
 
+using Clock = std::chrono::steady_clock;
+
+double SecondsBetween(Clock::time_point from, Clock::time_point to) {
+  return std::chrono::duration<double>(to - from).count();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -72,6 +84,7 @@ int main(int argc, char** argv) {
     openbits::FileInfo file;
     if (fields >> file.remote_name >> file.local_name) spec.files.push_back(file);
   }
+  const Clock::time_point started = Clock::now();
   openbits::ManagerOptions options;
   options.state_directory = argv[1];
   options.key_directory = std::string(argv[1]) + "/keys";
@@ -80,6 +93,7 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "openbits_fetch: %s\n", manager.status().ToString().c_str());
     return 1;
   }
+  const Clock::time_point opened = Clock::now();
   auto jobs = (*manager)->EnumJobs();
   if (jobs.ok() && jobs->empty()) jobs = (*manager)->CreateJobs({spec});
   if (!jobs.ok()) {
@@ -93,8 +107,29 @@ int main(int argc, char** argv) {
   }
   auto waiter = std::make_shared<Waiter>();
   (void)job->SetNotifyInterface(waiter);
-  if (job->GetState() == openbits::JobState::kSuspended) (void)job->Resume();
+  const Clock::time_point created = Clock::now();
+  if (job->GetState() == openbits::JobState::kSuspended) {
+    // An empty list, say: BG_E_EMPTY, and no callback would ever come.
+    if (openbits::Status resumed = job->Resume(); !resumed.ok()) {
+      std::fprintf(stderr, "openbits_fetch: %s\n", resumed.ToString().c_str());
+      return 1;
+    }
+  }
   // The job may have finished before the callback was set.
   if (job->GetState() != openbits::JobState::kTransferred && !waiter->Wait()) return 1;
-  return job->Complete().ok() ? 0 : 1;
+  const Clock::time_point transferred = Clock::now();
+  if (!job->Complete().ok()) return 1;
+  const Clock::time_point completed = Clock::now();
+  jobs->clear();
+  manager->reset();
+  const Clock::time_point closed = Clock::now();
+  if (const char* phases = std::getenv("OPENBITS_FETCH_PHASES")) {
+    if (std::FILE* out = std::fopen(phases, "a")) {
+      std::fprintf(out, "%.4f %.4f %.4f %.4f %.4f\n", SecondsBetween(started, opened),
+                   SecondsBetween(opened, created), SecondsBetween(created, transferred),
+                   SecondsBetween(transferred, completed), SecondsBetween(completed, closed));
+      std::fclose(out);
+    }
+  }
+  return 0;
 }
