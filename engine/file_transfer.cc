@@ -946,6 +946,19 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
                                "the server sent more bytes than its headers announced"};
     return 0;
   }
+  // Bytes before the offset asked for (Decision::skip_bytes) are held
+  // already. Counted only once the chunk is taken: a paused chunk comes again.
+  const std::size_t overlap = received_ >= decision_.skip_bytes
+                                  ? 0
+                                  : static_cast<std::size_t>(std::min<std::uint64_t>(
+                                        size, decision_.skip_bytes - received_));
+  const std::size_t full_size = size;
+  data += overlap;
+  size -= overlap;
+  if (size == 0) {
+    received_ += full_size;
+    return full_size;
+  }
   // Never run more than one checkpoint ahead of the disk.
   if (written_ + size > durable_ + config_.checkpoint_bytes && written_ > durable_) {
     if (!sync_in_flight_) StartSync();
@@ -970,10 +983,10 @@ std::size_t FileTransfer::OnBody(const char* data, std::size_t size) {
     }
   }
   written_ += size;
-  received_ += size;
+  received_ += full_size;
   host_.OnTransferProgress(*this);
   MaybeCheckpoint();
-  return size;
+  return full_size;
 }
 
 void FileTransfer::Stage(const char* data, std::size_t size) {

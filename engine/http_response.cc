@@ -302,9 +302,13 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
     return Invalid(r.has_content_range() ? "206 with a malformed Content-Range"
                                          : "206 without Content-Range");
   }
-  if (cr->first != plan.remote_offset) {
-    return Invalid("Content-Range starts at byte " + U(cr->first) + " but byte " +
-                   U(plan.remote_offset) + " was requested");
+  // A range that starts before the byte asked for but covers it carries
+  // honest bytes, placed by the header: the overlap is skipped. One that
+  // starts after it would leave a hole; one that ends before it holds
+  // nothing asked for.
+  if (cr->first > plan.remote_offset || cr->last < plan.remote_offset) {
+    return Invalid("Content-Range " + U(cr->first) + "-" + U(cr->last) +
+                   " does not start at the requested byte " + U(plan.remote_offset));
   }
   if (HasLocalBytes(plan) && ValidatorsChanged(plan, r)) {
     Decision d;
@@ -347,6 +351,7 @@ Decision DecideResponse(const RequestPlan& plan, const ResponseHeaders& r) {
   d.verdict = Verdict::kAppend;
   d.remote_total = cr->complete_length.value_or(plan.known_total);
   d.expected_body = body;
+  d.skip_bytes = plan.remote_offset - cr->first;
   return d;
 }
 

@@ -106,6 +106,10 @@ struct Decision {
   std::uint64_t remote_total = kSizeUnknown;
   // How many body bytes this response must carry (kSizeUnknown: unknown).
   std::uint64_t expected_body = kSizeUnknown;
+  // With kAppend: the body's first bytes, before the offset asked for, that
+  // the file holds already (a Content-Range that starts earlier but covers
+  // the offset): skipped, not written.
+  std::uint64_t skip_bytes = 0;
   // With kFail:
   HResult error = 0;
   bool transient = false;

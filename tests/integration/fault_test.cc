@@ -139,6 +139,19 @@ TEST_F(FaultTest, AWrongContentRangeIsNeverWrittenAsData) {
   ExpectPublished(*job, server.Body(0));
 }
 
+TEST_F(FaultTest, AContentRangeStartingBeforeTheOffsetIsPlacedByItsHeader) {
+  // Honest bytes that overlap what the file holds: the overlap is skipped,
+  // the rest appended, and the job does not retry for ever.
+  FaultServer server(Fault::kEarlierContentRange, {});
+  auto job = NewJob(server.Url());
+  ASSERT_EQ(Drive(*job), JobState::kTransferred);
+  EXPECT_EQ(errors_.size(), 1u);  // only the reset
+  const auto requests = server.Requests();
+  ASSERT_EQ(requests.size(), 2u);
+  EXPECT_GT(ResumeOffset(requests[1]), 1000);
+  ExpectPublished(*job, server.Body(0));
+}
+
 TEST_F(FaultTest, A200ToARangeRequestRestartsTheFileWithThatBody) {
   FaultServer server(Fault::kIgnoreRange, {});
   auto job = NewJob(server.Url());

@@ -157,7 +157,8 @@ void FaultServer::Serve(int fd) {
 
 void FaultServer::Respond(int fd, const Request& request, int index) {
   // Faults of a resumed request need a first request that stops half-way.
-  const bool on_resume = fault_ == Fault::kWrongContentRange || fault_ == Fault::kIgnoreRange;
+  const bool on_resume = fault_ == Fault::kWrongContentRange ||
+                         fault_ == Fault::kEarlierContentRange || fault_ == Fault::kIgnoreRange;
   const int fault_index = on_resume ? index - 1 : index;
   const bool faulty =
       fault_index >= 0 && (options_.faulty_requests < 0 || fault_index < options_.faulty_requests);
@@ -219,10 +220,13 @@ void FaultServer::Respond(int fd, const Request& request, int index) {
     return;
   }
   if (f == Fault::kWrongContentRange && partial) {
-    // Another part of the file than the one asked for, honestly labelled.
-    const std::uint64_t length = last - first;
-    first = first + 1000 + length < size ? first + 1000 : (first >= 1000 ? first - 1000 : 0);
-    last = std::min(size - 1, first + length);
+    // A part of the file after the one asked for, honestly labelled: taken,
+    // it would leave a hole.
+    first = std::min(last, first + 1000);
+  }
+  if (f == Fault::kEarlierContentRange && partial) {
+    // From before the byte asked for, covering it, honestly labelled.
+    first = first >= 1000 ? first - 1000 : 0;
   }
   const bool absurd = f == Fault::kAbsurdLength;
   if (absurd) partial = false;

@@ -23,24 +23,25 @@ namespace openbits::testing {
 
 enum class Fault {
   kNone,
-  kResetMidBody,        // RST after half the body
-  kStall,               // half the body, then silence until the client leaves
-  kCloseEarly,          // FIN after half the body (shorter than Content-Length)
-  kWrongContentRange,   // on resuming: 206 for another range than asked, with its bytes
-  kIgnoreRange,         // on resuming: 200 and the whole file to a range request
-  kChangeEtag,          // half the body, RST; then a new version, new ETag
-  kChangeLastModified,  // the same with Last-Modified only
-  kLongerBody,          // more bytes than Content-Length
-  kAbsurdLength,        // Content-Length of a petabyte, then FIN
-  kSlowHeaders,         // the headers one byte at a time
-  kEndlessHeaders,      // header lines, one byte every 50 ms, for ever
-  kEndlessRedirect,     // 302 to a new URL, forever
-  kRedirectLoop,        // 302 /a -> /b -> /a
-  kGzip,                // Content-Encoding: gzip though identity was asked
-  k503,                 // 503 Service Unavailable
-  k503RetryAfter,       // 503 with Retry-After: retry_after_seconds
-  kEtagEveryRequest,    // a new ETag on every response, If-Range ignored (206 regardless)
-  kBrokenKeepAlive,     // no "Connection: close", yet closed once the response is sent
+  kResetMidBody,       // RST after half the body
+  kStall,              // half the body, then silence until the client leaves
+  kCloseEarly,         // FIN after half the body (shorter than Content-Length)
+  kWrongContentRange,  // on resuming: 206 for a range starting after the one asked, with its bytes
+  kEarlierContentRange,  // on resuming: 206 from 1000 bytes before the byte asked, honestly
+  kIgnoreRange,          // on resuming: 200 and the whole file to a range request
+  kChangeEtag,           // half the body, RST; then a new version, new ETag
+  kChangeLastModified,   // the same with Last-Modified only
+  kLongerBody,           // more bytes than Content-Length
+  kAbsurdLength,         // Content-Length of a petabyte, then FIN
+  kSlowHeaders,          // the headers one byte at a time
+  kEndlessHeaders,       // header lines, one byte every 50 ms, for ever
+  kEndlessRedirect,      // 302 to a new URL, forever
+  kRedirectLoop,         // 302 /a -> /b -> /a
+  kGzip,                 // Content-Encoding: gzip though identity was asked
+  k503,                  // 503 Service Unavailable
+  k503RetryAfter,        // 503 with Retry-After: retry_after_seconds
+  kEtagEveryRequest,     // a new ETag on every response, If-Range ignored (206 regardless)
+  kBrokenKeepAlive,      // no "Connection: close", yet closed once the response is sent
 };
 
 class FaultServer {

@@ -96,13 +96,33 @@ TEST(DecideTest, A206AsAskedIsAppended) {
   EXPECT_EQ(d.expected_body, 900u);
 }
 
-TEST(DecideTest, AContentRangeAtTheWrongOffsetIsAnErrorNotData) {
+TEST(DecideTest, AContentRangeThatMissesTheOffsetIsAnErrorNotData) {
+  // Starting after the byte asked for would leave a hole; ending before it
+  // carries nothing of what was asked.
+  for (const char* range :
+       {"Content-Range: bytes 200-999/1000", "Content-Range: bytes 0-99/1000"}) {
+    Decision d = DecideResponse(Resume(100, 1000, "\"v1\""),
+                                Response({"HTTP/1.1 206", "ETag: \"v1\"", range}));
+    EXPECT_EQ(d.verdict, Verdict::kFail) << range;
+    EXPECT_EQ(d.error, kBgEInvalidServerResponse) << range;
+    EXPECT_TRUE(d.transient) << range;
+  }
+}
+
+TEST(DecideTest, AContentRangeThatStartsEarlierButCoversTheOffsetSkipsTheOverlap) {
+  // Honest bytes placed by the header: the 100 already held are skipped.
   Decision d =
       DecideResponse(Resume(100, 1000, "\"v1\""),
-                     Response({"HTTP/1.1 206", "ETag: \"v1\"", "Content-Range: bytes 0-999/1000"}));
-  EXPECT_EQ(d.verdict, Verdict::kFail);
-  EXPECT_EQ(d.error, kBgEInvalidServerResponse);
-  EXPECT_TRUE(d.transient);
+                     Response({"HTTP/1.1 206", "ETag: \"v1\"", "Content-Range: bytes 0-999/1000",
+                               "Content-Length: 1000"}));
+  EXPECT_EQ(d.verdict, Verdict::kAppend);
+  EXPECT_EQ(d.skip_bytes, 100u);
+  EXPECT_EQ(d.expected_body, 1000u);
+  EXPECT_EQ(d.remote_total, 1000u);
+  Decision exact = DecideResponse(
+      Resume(100, 1000, "\"v1\""),
+      Response({"HTTP/1.1 206", "ETag: \"v1\"", "Content-Range: bytes 100-999/1000"}));
+  EXPECT_EQ(exact.skip_bytes, 0u);
 }
 
 TEST(DecideTest, A206WithoutOrWithAMalformedContentRangeIsAnError) {
