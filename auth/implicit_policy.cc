@@ -79,6 +79,15 @@ Result<ImplicitCredentialPolicy> LoadImplicitCredentialPolicy(const std::string&
   return policy;
 }
 
+Result<QueueLimits> LoadQueueLimits(const std::string& path) {
+  QueueLimits limits;
+  auto tree = ReadConfig(path);
+  if (!tree.ok()) return tree.status();
+  OPENBITS_RETURN_IF_ERROR(ReadNumber(*tree, path, "policy", "MaxFilesPerJob", 0, 2147483647,
+                                      &limits.max_files_per_job));
+  return limits;
+}
+
 bool SendsImplicitWithoutSetCredentials(const ImplicitCredentialPolicy& policy) {
   switch (policy.use_lm_compat) {
     case 0:

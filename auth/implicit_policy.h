@@ -45,6 +45,21 @@ struct ProxyDiscoveryConfig {
 // Reads the [proxy] section; errors as LoadImplicitCredentialPolicy.
 Result<ProxyDiscoveryConfig> LoadProxyDiscoveryConfig(const std::string& path);
 
+// Limits of BITS's group policies of the same names, section [policy]:
+//
+//   [policy]
+//   MaxFilesPerJob = 0 .. 2147483647  ; absent or 0: no limit
+//
+// BITS's default is 200 files for non-administrators; openbits sets no
+// limit unless told (docs/compatibility.md). Administrators are exempt, as
+// in BITS.
+struct QueueLimits {
+  int max_files_per_job = 0;  // 0: no limit
+};
+
+// Reads the limits; errors as LoadImplicitCredentialPolicy.
+Result<QueueLimits> LoadQueueLimits(const std::string& path);
+
 // Whether a job with no SetCredentials for a target answers that target's
 // NTLM or Negotiate prompt with the owner's logon credentials.
 bool SendsImplicitWithoutSetCredentials(const ImplicitCredentialPolicy& policy);

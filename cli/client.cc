@@ -11,15 +11,15 @@
 
 #include "openbits/hresult.h"
 
-#include "daemon/connection.h"
-#include "daemon/json_rpc.h"
 #include "platform/secret_buffer.h"
+#include "remote/connection.h"
+#include "remote/json_rpc.h"
 
 namespace openbits::cli {
 
 Result<DaemonClient> DaemonClient::Connect(const std::string& state_dir,
                                            const std::string& socket_path, bool autostart) {
-  auto fd = daemon::ConnectToDaemon(state_dir, socket_path, autostart);
+  auto fd = remote::ConnectToDaemon(state_dir, socket_path, autostart);
   if (!fd.ok()) return fd.status();
   return DaemonClient(*fd);
 }
@@ -63,7 +63,7 @@ Result<nlohmann::json> DaemonClient::Call(const std::string& method, const nlohm
     if (reply.contains("id")) break;
     ++events_seen_;  // a job.event that arrived before our reply
   }
-  return daemon::ResultOfReply(std::move(reply));
+  return remote::ResultOfReply(std::move(reply));
 }
 
 namespace {
@@ -185,7 +185,7 @@ Result<std::vector<JobSummary>> DaemonClient::ListJobs(bool all_users,
     }
     if (reader.is_error()) {
       // Small: the one place the document tree is cheap.
-      auto error = daemon::ResultOfReply(json::parse(*line, nullptr, false));
+      auto error = remote::ResultOfReply(json::parse(*line, nullptr, false));
       return error.ok() ? Status(kEFail, "openbitsd sent a malformed reply") : error.status();
     }
     if (!reader.saw_jobs()) return Status(kEFail, "openbitsd sent a malformed reply");

@@ -24,9 +24,9 @@
 
 #include "auth/request_policy.h"
 #include "cli/client.h"
-#include "daemon/connection.h"
 #include "platform/paths.h"
 #include "platform/secret_buffer.h"
+#include "remote/connection.h"
 
 namespace openbits::cli {
 namespace {
@@ -151,8 +151,8 @@ class Bitsadmin {
     // The system-wide daemon, when it runs and nothing points elsewhere
     // (it is started by systemd, never by us).
     if (std::getenv("OPENBITS_SOCKET") == nullptr && std::getenv("OPENBITS_STATE_DIR") == nullptr &&
-        ::access(daemon::kSystemSocket, F_OK) == 0) {
-      auto c = DaemonClient::Connect("", daemon::kSystemSocket, false);
+        ::access(remote::kSystemSocket, F_OK) == 0) {
+      auto c = DaemonClient::Connect("", remote::kSystemSocket, false);
       if (!c.ok()) {
         err_ << "bitsadmin: " << c.status().message() << "\n";
         return false;

@@ -8,7 +8,7 @@ install(FILES ${PROJECT_BINARY_DIR}/include/openbits/export.h
   COMPONENT openbits_Development)
 
 install(TARGETS openbits openbits_remote openbits_engine openbits_store openbits_auth
-                openbits_platform
+                openbits_platform openbits_core
   EXPORT openbitsTargets
   RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR}
   LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR}

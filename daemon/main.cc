@@ -195,6 +195,14 @@ int main(int argc, char** argv) {
   }
   openbits::ManagerOptions options;
   options.state_directory = state_dir;
+  // The daemon's stderr is its log file (or the journal).
+  options.log = [](openbits::LogLevel level, std::string_view message) {
+    const char* tag = level == openbits::LogLevel::kError     ? "error: "
+                      : level == openbits::LogLevel::kWarning ? "warning: "
+                                                              : "";
+    std::fprintf(stderr, "openbitsd: %s%.*s\n", tag, static_cast<int>(message.size()),
+                 message.data());
+  };
   options.key_directory = key_dir;
   if (system_mode) {
     options.act_as_job_owner = true;

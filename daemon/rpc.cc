@@ -14,10 +14,11 @@
 #include "auth/client_certificate.h"
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
-#include "daemon/json_rpc.h"
 #include "engine/http_method.h"
+#include "engine/job_view.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
+#include "remote/json_rpc.h"
 
 namespace openbits::daemon {
 namespace {
@@ -69,8 +70,7 @@ json RangesJson(const std::vector<FileRange>& ranges) {
 }
 
 // {"jobs": [...]} with what `bitsadmin /list` prints of each job (docs/ipc.md).
-std::string SummaryListText(engine::Engine& engine,
-                            const std::vector<std::shared_ptr<engine::JobData>>& jobs,
+std::string SummaryListText(const std::vector<std::shared_ptr<engine::JobData>>& jobs,
                             const std::optional<std::string>& name) {
   std::string text = R"({"jobs":[)";
   text.reserve(text.size() + jobs.size() * 160);
@@ -78,12 +78,12 @@ std::string SummaryListText(engine::Engine& engine,
   for (const auto& job : jobs) {
     const store::JobRecord& r = job->rec;
     if (name && r.display_name != *name) continue;
-    const JobProgress p = engine.Progress(*job);
+    const JobProgress p = engine::ProgressOf(*job);
     text += first ? R"({"id":")" : R"(,{"id":")";
     first = false;
     text += r.id.ToString();
     text += R"(","name":)";
-    AppendJsonString(&text, r.display_name);
+    remote::AppendJsonString(&text, r.display_name);
     text += R"(,"state":")";
     text += JobStateName(r.state);
     text += R"(","filesTotal":)";
@@ -428,10 +428,10 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
   }
   const std::string method = message["method"].get<std::string>();
   json params_json = message.value("params", json::object());
-  ScrubPasswords(message);
+  remote::ScrubPasswords(message);
   struct Scrubber {
     json& j;
-    ~Scrubber() { ScrubPasswords(j); }
+    ~Scrubber() { remote::ScrubPasswords(j); }
   } scrub_params{params_json};
   Params params(params_json);
   Call call(*engine_, caller, params);
@@ -499,13 +499,13 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
           if (summary) {
             // Written as text: a document tree of 100,000 jobs costs more
             // than the queue itself.
-            serialized_result = SummaryListText(*engine_, *jobs, name);
+            serialized_result = SummaryListText(*jobs, name);
             return json();
           }
           json list = json::array();
           for (auto& job : *jobs) {
             if (name && job->rec.display_name != *name) continue;
-            list.push_back(InfoJson(engine_->InfoOf(*job)));
+            list.push_back(InfoJson(engine::InfoOf(*job)));
           }
           json reply = json::object();
           reply["jobs"] = std::move(list);  // an initializer list would copy every job
@@ -517,7 +517,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
         json files = json::array();
         for (std::uint32_t i = 0; i < job.rec.files.size(); ++i) {
           const store::FileRecord& f = job.rec.files[i];
-          const FileProgress p = engine_->FileProgressOf(job, i);
+          const FileProgress p = engine::FileProgressOf(job, i);
           std::string temp;
           if (!f.temp_name.empty()) {
             temp = f.local_name.substr(0, f.local_name.find_last_of('/') + 1) + f.temp_name;
@@ -531,7 +531,7 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
                            {"temporaryName", temp},
                            {"ranges", RangesJson(f.ranges)}});
         }
-        json info = InfoJson(engine_->InfoOf(job));
+        json info = InfoJson(engine::InfoOf(job));
         info["customHeaders"] = engine_->VisibleCustomHeadersOf(job);
         info["httpMethod"] = job.rec.http_method;
         info["notifyProgram"] = job.rec.notify_program;
@@ -580,7 +580,8 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
                           nullptr};
       } else {
         result = call.OnJob([&](engine::JobData& job) {
-          return StatusResult(engine_->AddFiles(job, files, with_ranges ? &ranges : nullptr));
+          return StatusResult(
+              engine_->AddFiles(caller, job, files, with_ranges ? &ranges : nullptr));
         });
         for (FileInfo& f : files) platform::Cleanse(f.remote_name);
       }

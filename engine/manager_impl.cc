@@ -9,6 +9,7 @@
 #include "engine/engine.h"
 #include "engine/http_method.h"
 #include "engine/job_impl.h"
+#include "engine/job_view.h"
 #include "engine/notify_command.h"
 #include "platform/secret_buffer.h"
 #include "platform/system.h"
@@ -82,7 +83,7 @@ class ManagerImpl final : public Manager {
       if (!list.ok()) return list.status();
       std::vector<JobInfo> out;
       out.reserve(list->size());
-      for (auto& data : *list) out.push_back(engine_->InfoOf(*data));
+      for (auto& data : *list) out.push_back(engine::InfoOf(*data));
       return out;
     });
   }
@@ -104,13 +105,13 @@ Status JobImpl::AddFile(std::string_view remote_url, std::string_view local_path
 }
 
 Status JobImpl::AddFileSet(const std::vector<FileInfo>& files) {
-  return engine_->Call([&] { return engine_->AddFiles(*data_, files, nullptr); });
+  return engine_->Call([&] { return engine_->AddFiles(caller_, *data_, files, nullptr); });
 }
 
 Status JobImpl::AddFileWithRanges(std::string_view remote_url, std::string_view local_path,
                                   const std::vector<FileRange>& ranges) {
   std::vector<FileInfo> files{FileInfo{std::string(remote_url), std::string(local_path)}};
-  Status st = engine_->Call([&] { return engine_->AddFiles(*data_, files, &ranges); });
+  Status st = engine_->Call([&] { return engine_->AddFiles(caller_, *data_, files, &ranges); });
   platform::Cleanse(files[0].remote_name);  // it may hold a URL password
   return st;
 }
@@ -144,7 +145,7 @@ Status JobImpl::Complete() {
 JobState JobImpl::GetState() const { return Read(&store::JobRecord::state); }
 
 JobProgress JobImpl::GetProgress() const {
-  return engine_->Call([&] { return engine_->Progress(*data_); });
+  return engine_->Call([&] { return ProgressOf(*data_); });
 }
 
 JobTimes JobImpl::GetTimes() const {
@@ -158,11 +159,11 @@ JobTimes JobImpl::GetTimes() const {
 }
 
 Result<JobErrorInfo> JobImpl::GetError() const {
-  return engine_->Call([&] { return engine_->ErrorOf(*data_); });
+  return engine_->Call([&] { return ErrorOf(*data_); });
 }
 
 JobInfo JobImpl::GetInfo() const {
-  return engine_->Call([&] { return engine_->InfoOf(*data_); });
+  return engine_->Call([&] { return engine::InfoOf(*data_); });
 }
 
 std::uint32_t JobImpl::GetErrorCount() const { return Read(&store::JobRecord::error_count); }
@@ -303,7 +304,7 @@ Status JobImpl::RemoveClientCertificate() {
 
 Result<ClientCertificate> JobImpl::GetClientCertificate() const {
   return engine_->Call([&]() -> Result<ClientCertificate> {
-    JobInfo info = engine_->InfoOf(*data_);
+    JobInfo info = engine::InfoOf(*data_);
     if (!info.client_certificate) {
       return Status(kENotFound, "the job has no client certificate");
     }
@@ -373,7 +374,7 @@ std::string FileImpl::GetLocalName() const {
   return engine_->Call([&] { return data_->rec.files.at(index_).local_name; });
 }
 FileProgress FileImpl::GetProgress() const {
-  return engine_->Call([&] { return engine_->FileProgressOf(*data_, index_); });
+  return engine_->Call([&] { return FileProgressOf(*data_, index_); });
 }
 std::string FileImpl::GetTemporaryName() const {
   return engine_->Call([&]() -> std::string {

@@ -17,6 +17,9 @@ Transition To(JobState to) { return Transition{Status::Ok(), to}; }
 
 Transition ApplyEvent(const TransitionInput& in) {
   const JobState s = in.from;
+  if (in.pending_action && (in.event == JobEvent::kCancel || in.event == JobEvent::kComplete)) {
+    return To(in.event == JobEvent::kCancel ? JobState::kCancelled : JobState::kAcknowledged);
+  }
   if (IsFinal(s)) {
     return Refuse(s, "the job is acknowledged or cancelled and can no longer change");
   }
@@ -70,6 +73,12 @@ Transition ApplyEvent(const TransitionInput& in) {
     case JobEvent::kNoProgressTimeout:
       if (s == JobState::kTransientError) return To(JobState::kError);
       return Refuse(s, "the job is not waiting to retry");
+    case JobEvent::kReopened:
+      if (s == JobState::kConnecting || s == JobState::kTransferring) return To(JobState::kQueued);
+      return To(s);
+    case JobEvent::kFileLost:
+      if (s == JobState::kTransferred) return To(JobState::kQueued);
+      return To(s);
   }
   return Refuse(s, "unknown event");
 }

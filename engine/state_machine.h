@@ -27,6 +27,9 @@ enum class JobEvent {
   kFatalError,
   kRetryDelayElapsed,
   kNoProgressTimeout,
+  // Recovery when the queue opens again.
+  kReopened,  // the engine stopped while the job ran: it queues again
+  kFileLost,  // a finished file lost bytes while the engine was not running
 };
 
 struct TransitionInput {
@@ -34,6 +37,9 @@ struct TransitionInput {
   JobEvent event;
   bool has_files = false;             // for kResume
   bool has_unfinished_files = false;  // for kResume in TRANSFERRED
+  // kCancel or kComplete whose decision was committed (the job's pending
+  // action) before the engine stopped: finished now, whatever the state.
+  bool pending_action = false;
 };
 
 struct Transition {

@@ -134,15 +134,15 @@ constexpr int HttpStatusOf(HResult code) {
 
 // The Windows name of `code` ("BG_E_NOT_FOUND", "BG_E_HTTP_ERROR_404"), or
 // an empty string when openbits does not know the code.
-std::string ErrorName(HResult code);
+OPENBITS_EXPORT std::string ErrorName(HResult code);
 
 // The description BITS gives for `code` (IBackgroundCopyManager::
 // GetErrorDescription, in English). Never empty: unknown codes get a generic
 // sentence naming the value.
-std::string ErrorDescription(HResult code);
+OPENBITS_EXPORT std::string ErrorDescription(HResult code);
 
 // "0x80200003" (lower case hex, as bitsadmin prints it).
-std::string FormatHResult(HResult code);
+OPENBITS_EXPORT std::string FormatHResult(HResult code);
 
 }  // namespace openbits
 

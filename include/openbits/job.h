@@ -88,7 +88,9 @@ class OPENBITS_EXPORT Job {
   // must be absolute, name a file (not a directory) in an existing
   // directory, and contain no control characters. Fails with E_INVALIDARG
   // (bad argument), BG_E_INVALID_STATE (final job), or
-  // BG_E_TOO_MANY_FILES_IN_JOB. Adding files to a TRANSFERRED job puts it
+  // BG_E_TOO_MANY_FILES_IN_JOB (more files than MaxFilesPerJob in the
+  // queue's openbits.conf allows; no limit unless set, and none for
+  // administrators). Adding files to a TRANSFERRED job puts it
   // back in the queue on the next Resume().
   virtual Status AddFile(std::string_view remote_url, std::string_view local_path) = 0;
   // Adds several files atomically: either all are added or none.

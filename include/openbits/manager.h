@@ -14,6 +14,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -25,6 +26,9 @@
 #include "openbits/types.h"
 
 namespace openbits {
+
+// How much a log message matters (ManagerOptions::log).
+enum class LogLevel { kInfo, kWarning, kError };
 
 struct ManagerOptions {
   // Directory holding the queue database. Created (mode 0700) if missing.
@@ -91,6 +95,14 @@ struct ManagerOptions {
   // Testing aid: the lower bound applied to MinimumRetryDelay. BITS uses 5
   // seconds; only tests should lower it.
   std::chrono::milliseconds minimum_retry_delay_floor = std::chrono::seconds(5);
+
+  // Where the library reports what only an operator can act on (a vault
+  // warning, a notify command that does not start, Basic credentials about
+  // to cross plain HTTP). Called from the library's threads, never with a
+  // secret in the text; must not call back into the library. Empty (the
+  // default): nothing is reported; the library never writes to the
+  // application's stderr. openbitsd logs these to its log.
+  std::function<void(LogLevel level, std::string_view message)> log;
 };
 
 class OPENBITS_EXPORT Manager {

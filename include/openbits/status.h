@@ -19,12 +19,14 @@
 #include <string>
 #include <utility>
 
+#include "openbits/export.h"
+
 namespace openbits {
 
 // An HRESULT as BITS defines it. Failure values have the top bit set.
 using HResult = std::int32_t;
 
-class [[nodiscard]] Status {
+class [[nodiscard]] OPENBITS_EXPORT Status {
  public:
   // A successful status (S_OK).
   Status() = default;

@@ -33,7 +33,7 @@ enum class JobState : int {
 };
 
 // "QUEUED", "CONNECTING", ..., "CANCELED" (bitsadmin's spelling).
-std::string_view JobStateName(JobState state);
+OPENBITS_EXPORT std::string_view JobStateName(JobState state);
 
 // True for ACKNOWLEDGED and CANCELLED, the states a job never leaves.
 constexpr bool IsFinal(JobState s) {
@@ -43,7 +43,7 @@ constexpr bool IsFinal(JobState s) {
 // BG_JOB_TYPE. Only downloads are implemented; CreateJob refuses the others
 // with E_NOTIMPL.
 enum class JobType : int { kDownload = 0, kUpload = 1, kUploadReply = 2 };
-std::string_view JobTypeName(JobType type);
+OPENBITS_EXPORT std::string_view JobTypeName(JobType type);
 
 // BG_JOB_PRIORITY. FOREGROUND jobs all run at once; the background
 // priorities share a limited number of slots, highest first.
@@ -53,7 +53,7 @@ enum class JobPriority : int {
   kNormal = 2,
   kLow = 3,
 };
-std::string_view JobPriorityName(JobPriority priority);
+OPENBITS_EXPORT std::string_view JobPriorityName(JobPriority priority);
 
 // BG_ERROR_CONTEXT.
 enum class ErrorContext : int {
@@ -69,7 +69,7 @@ enum class ErrorContext : int {
 
 // The BITS sentence for a context ("The error occurred while the remote file
 // was being processed.").
-std::string ErrorContextDescription(ErrorContext context);
+OPENBITS_EXPORT std::string ErrorContextDescription(ErrorContext context);
 
 // Notify flags (BG_NOTIFY_*). The default is kNotifyJobTransferred |
 // kNotifyJobError.
@@ -85,7 +85,7 @@ inline constexpr std::uint64_t kSizeUnknown = ~std::uint64_t{0};
 inline constexpr std::uint64_t kLengthToEof = ~std::uint64_t{0};
 
 // A 128-bit job identifier, printed as {XXXXXXXX-XXXX-XXXX-XXXX-XXXXXXXXXXXX}.
-struct Guid {
+struct OPENBITS_EXPORT Guid {
   std::array<std::uint8_t, 16> bytes{};
 
   // A new random (version 4) GUID.
@@ -157,7 +157,7 @@ struct NotifyCommandLine {
 // BG_JOB_PROXY_USAGE.
 enum class ProxyUsage : int { kPreconfig = 0, kNoProxy = 1, kOverride = 2, kAutodetect = 3 };
 // "PRECONFIG", "NO_PROXY", "OVERRIDE", "AUTODETECT"; "" for other values.
-std::string_view ProxyUsageName(ProxyUsage usage);
+OPENBITS_EXPORT std::string_view ProxyUsageName(ProxyUsage usage);
 
 // SetProxySettings / GetProxySettings.
 struct ProxySettings {
@@ -172,8 +172,8 @@ enum class AuthTarget : int { kServer = 1, kProxy = 2 };
 enum class AuthScheme : int { kBasic = 1, kDigest = 2, kNtlm = 3, kNegotiate = 4, kPassport = 5 };
 // "SERVER"/"PROXY", "BASIC"/"DIGEST"/"NTLM"/"NEGOTIATE"/"PASSPORT" (as
 // bitsadmin spells them); "" for values outside the enums.
-std::string_view AuthTargetName(AuthTarget target);
-std::string_view AuthSchemeName(AuthScheme scheme);
+OPENBITS_EXPORT std::string_view AuthTargetName(AuthTarget target);
+OPENBITS_EXPORT std::string_view AuthSchemeName(AuthScheme scheme);
 
 // One credential slot of a job as listings show it: which target and scheme
 // have credentials, and whether they are implicit. Never the password.
@@ -196,7 +196,7 @@ enum class CertStoreLocation : int {
   kLocalMachineEnterprise = 7,
 };
 // "CURRENT_USER", "LOCAL_MACHINE", ... ; "" for values outside the enum.
-std::string_view CertStoreLocationName(CertStoreLocation location);
+OPENBITS_EXPORT std::string_view CertStoreLocationName(CertStoreLocation location);
 
 // The client certificate of a job (GetClientCertificate): the store it is
 // taken from, the SHA-1 thumbprint of its DER encoding, and a subject:

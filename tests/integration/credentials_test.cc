@@ -4,10 +4,12 @@
 // removed, embedded in URLs (which win), sealed in the vault, and what
 // happens when a sealed secret or its key is damaged.
 
+#include <fcntl.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <sys/stat.h>
 
 #include <gtest/gtest.h>
@@ -146,6 +148,46 @@ TEST_F(CredentialsTest, A401WithoutCredentialsIsFixedBySetCredentialsAndResume) 
   ASSERT_TRUE(job->Complete().ok());
   EXPECT_EQ(testing::Sha256OfFile(dest_ / "a.bin"), sha_);
   EXPECT_EQ(AuthenticatedUsers(uri), std::vector<std::string>{"ann"});
+}
+
+// The library never writes to the application's stderr: what only an
+// operator can act on goes to ManagerOptions::log, without the secret.
+TEST_F(CredentialsTest, BasicOverPlainHttpIsWarnedThroughTheLogHookNotOnStderr) {
+  struct Captured {
+    std::mutex mutex;
+    std::vector<std::pair<LogLevel, std::string>> lines;
+  };
+  auto captured = std::make_shared<Captured>();
+  options_.log = [captured](LogLevel level, std::string_view message) {
+    std::lock_guard lock(captured->mutex);
+    captured->lines.emplace_back(level, std::string(message));
+  };
+  Open();
+  const std::string stderr_path = state_ / "stderr.txt";
+  std::fflush(stderr);
+  const int saved = ::dup(2);
+  const int sink = ::open(stderr_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  ASSERT_GE(saved, 0);
+  ASSERT_GE(sink, 0);
+  ::dup2(sink, 2);
+  ::close(sink);
+  auto job = NewJob(server_->Url(Own("/private/a.bin")), "a.bin");
+  ASSERT_TRUE(
+      job->SetCredentials(AuthTarget::kServer, AuthScheme::kBasic, "ann", kAnnPassword).ok());
+  const JobState outcome = Run(*job);
+  manager_.reset();
+  std::fflush(stderr);
+  ::dup2(saved, 2);
+  ::close(saved);
+  ASSERT_EQ(outcome, JobState::kTransferred);
+  EXPECT_EQ(testing::FileSizeOf(stderr_path), 0u);
+  std::lock_guard lock(captured->mutex);
+  bool warned = false;
+  for (const auto& [level, line] : captured->lines) {
+    EXPECT_EQ(line.find(kAnnPassword), std::string::npos) << line;
+    if (level == LogLevel::kWarning && line.find("clear text") != std::string::npos) warned = true;
+  }
+  EXPECT_TRUE(warned);
 }
 
 TEST_F(CredentialsTest, AWrongPasswordEndsIn401AndRemovedCredentialsAreNotSent) {

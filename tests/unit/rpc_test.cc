@@ -5,11 +5,15 @@
 
 #include "daemon/rpc.h"
 
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <sys/stat.h>
 #include <vector>
 
 #include <gtest/gtest.h>
+
+#include "openbits/hresult.h"
 
 #include "tests/support/test_support.h"
 
@@ -20,15 +24,34 @@ using nlohmann::json;
 
 class RpcTest : public ::testing::Test {
  protected:
-  void SetUp() override {
+  void SetUp() override { Open(); }
+  void Open() {
     ManagerOptions options;
     options.state_directory = dir_ / "state";
     options.key_directory = dir_ / "keys";
+    options.policy_file = dir_ / "openbits.conf";
     options.run_transfers = false;
     auto engine = engine::Engine::Open(options);
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = *engine;
     rpc_ = std::make_unique<RpcDispatcher>(engine_);
+  }
+  // Opens the queue again with `conf` as its openbits.conf.
+  void ReopenWith(const std::string& conf) {
+    rpc_.reset();
+    engine_->Shutdown();
+    std::ofstream(dir_ / "openbits.conf") << conf;
+    Open();
+  }
+  // `count` files for `job`, into dir_/dest.
+  json Files(int count, const std::string& prefix) {
+    ::mkdir((dir_ / "dest").c_str(), 0755);
+    json files = json::array();
+    for (int i = 0; i < count; ++i) {
+      files.push_back({{"remote", "http://127.0.0.1:9/" + prefix + std::to_string(i)},
+                       {"local", dir_ / ("dest/" + prefix + std::to_string(i))}});
+    }
+    return files;
   }
   void TearDown() override {
     rpc_.reset();
@@ -92,6 +115,39 @@ TEST_F(RpcTest, BitsErrorsCarryTheirHresult) {
   reply = Call("job.resume", {{"id", id}}, alice_);
   EXPECT_EQ(reply["error"]["data"]["hresult"], 0x80200003u);  // BG_E_EMPTY
   EXPECT_EQ(reply["id"], 7);
+}
+
+TEST_F(RpcTest, MaxFilesPerJobLimitsUsersButNotAdministrators) {
+  ReopenWith("[policy]\nMaxFilesPerJob = 2\n");
+  const std::string id = Call("job.create", {{"name", "limited"}}, alice_)["result"]["id"];
+  EXPECT_TRUE(
+      Call("job.addFiles", {{"id", id}, {"files", Files(2, "a")}}, alice_).contains("result"));
+  json over = Call("job.addFiles", {{"id", id}, {"files", Files(1, "b")}}, alice_);
+  EXPECT_EQ(over["error"]["data"]["hresult"], 0x80200051u);  // BG_E_TOO_MANY_FILES_IN_JOB
+  EXPECT_EQ(Call("job.info", {{"id", id}}, alice_)["result"]["files"].size(), 2u);
+  json many =
+      Call("job.createMany", {{"jobs", {{{"name", "big"}, {"files", Files(3, "c")}}}}}, alice_);
+  EXPECT_EQ(many["error"]["data"]["hresult"], 0x80200051u);
+  const std::string admins = Call("job.create", {{"name", "root's"}}, root_)["result"]["id"];
+  EXPECT_TRUE(
+      Call("job.addFiles", {{"id", admins}, {"files", Files(3, "d")}}, root_).contains("result"));
+}
+
+TEST_F(RpcTest, AMalformedFileLimitKeepsTheQueueClosed) {
+  rpc_.reset();
+  engine_->Shutdown();
+  std::ofstream(dir_ / "openbits.conf") << "[policy]\nMaxFilesPerJob = many\n";
+  ManagerOptions options;
+  options.state_directory = dir_ / "state";
+  options.key_directory = dir_ / "keys";
+  options.policy_file = dir_ / "openbits.conf";
+  options.run_transfers = false;
+  auto engine = engine::Engine::Open(options);
+  ASSERT_FALSE(engine.ok());
+  EXPECT_EQ(engine.status().code(), kEInvalidArg);
+  EXPECT_NE(engine.status().message().find("MaxFilesPerJob"), std::string::npos);
+  std::ofstream(dir_ / "openbits.conf") << "";
+  Open();
 }
 
 TEST_F(RpcTest, UsersSeeOnlyTheirOwnJobsAndRootSeesAll) {

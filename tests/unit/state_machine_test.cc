@@ -72,7 +72,8 @@ TEST(StateMachineTest, FinalStatesRefuseEverything) {
   for (S s : {S::kAcknowledged, S::kCancelled}) {
     for (E e : {E::kResume, E::kSuspend, E::kCancel, E::kComplete, E::kModify, E::kStart,
                 E::kResponseAccepted, E::kSliceExpired, E::kAllFilesDone, E::kTransientError,
-                E::kFatalError, E::kRetryDelayElapsed, E::kNoProgressTimeout}) {
+                E::kFatalError, E::kRetryDelayElapsed, E::kNoProgressTimeout, E::kReopened,
+                E::kFileLost}) {
       ExpectRefused(s, e);
     }
   }
@@ -121,6 +122,33 @@ TEST(StateMachineTest, FatalErrorsStopInError) {
   }
   ExpectRefused(S::kSuspended, E::kFatalError);
   ExpectRefused(S::kTransferred, E::kFatalError);
+}
+
+TEST(StateMachineTest, AReopenedQueueQueuesTheJobsThatWereRunning) {
+  ExpectMove(S::kConnecting, E::kReopened, S::kQueued);
+  ExpectMove(S::kTransferring, E::kReopened, S::kQueued);
+  for (S s : {S::kQueued, S::kSuspended, S::kError, S::kTransientError, S::kTransferred}) {
+    ExpectMove(s, E::kReopened, s);
+  }
+}
+
+TEST(StateMachineTest, ATransferredJobThatLostAFileQueuesAgain) {
+  ExpectMove(S::kTransferred, E::kFileLost, S::kQueued);
+  ExpectMove(S::kSuspended, E::kFileLost, S::kSuspended);
+}
+
+TEST(StateMachineTest, ACommittedCancelOrCompleteFinishesInAnyState) {
+  for (S s : kAllStates) {
+    Transition cancel = ApplyEvent({s, E::kCancel, true, true, /*pending_action=*/true});
+    EXPECT_TRUE(cancel.status.ok()) << JobStateName(s);
+    EXPECT_EQ(cancel.to, S::kCancelled);
+    Transition complete = ApplyEvent({s, E::kComplete, true, true, /*pending_action=*/true});
+    EXPECT_TRUE(complete.status.ok()) << JobStateName(s);
+    EXPECT_EQ(complete.to, S::kAcknowledged);
+  }
+  // Only those two: a pending action does not open a final job to others.
+  EXPECT_EQ(ApplyEvent({S::kCancelled, E::kResume, true, true, true}).status.code(),
+            kBgEInvalidState);
 }
 
 }  // namespace

@@ -1,6 +1,6 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 
-#include "daemon/connection.h"
+#include "remote/connection.h"
 
 #include <errno.h>
 #include <spawn.h>
@@ -18,7 +18,7 @@
 
 extern char** environ;
 
-namespace openbits::daemon {
+namespace openbits::remote {
 namespace {
 
 int ConnectTo(const std::string& path, int* error) {
@@ -88,4 +88,4 @@ Result<int> ConnectToDaemon(const std::string& state_dir, const std::string& soc
   return fd;
 }
 
-}  // namespace openbits::daemon
+}  // namespace openbits::remote

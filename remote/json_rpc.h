@@ -3,8 +3,8 @@
 // JSON-RPC helpers shared by both ends of the daemon's protocol
 // (docs/ipc.md): the daemon, bitsadmin and openbits::Connect().
 
-#ifndef OPENBITS_DAEMON_JSON_RPC_H_
-#define OPENBITS_DAEMON_JSON_RPC_H_
+#ifndef OPENBITS_REMOTE_JSON_RPC_H_
+#define OPENBITS_REMOTE_JSON_RPC_H_
 
 #include <nlohmann/json.hpp>
 #include <string>
@@ -12,7 +12,7 @@
 
 #include "openbits/status.h"
 
-namespace openbits::daemon {
+namespace openbits::remote {
 
 // The "result" of a reply, or its "error" as a Status carrying the BITS
 // HRESULT (data.hresult; E_INVALIDARG for invalid requests or parameters).
@@ -28,6 +28,6 @@ void AppendJsonString(std::string* out, std::string_view text);
 // memory.
 void ScrubPasswords(nlohmann::json& j);
 
-}  // namespace openbits::daemon
+}  // namespace openbits::remote
 
-#endif  // OPENBITS_DAEMON_JSON_RPC_H_
+#endif  // OPENBITS_REMOTE_JSON_RPC_H_

@@ -22,10 +22,10 @@
 #include "openbits/manager.h"
 
 #include "auth/client_certificate.h"
-#include "daemon/connection.h"
-#include "daemon/json_rpc.h"
 #include "platform/paths.h"
 #include "platform/secret_buffer.h"
+#include "remote/connection.h"
+#include "remote/json_rpc.h"
 
 namespace openbits {
 namespace {
@@ -76,7 +76,7 @@ class RemoteConnection {
     std::string line =
         Dump(json{{"jsonrpc", "2.0"}, {"id", id}, {"method", method}, {"params", params}});
     line += '\n';
-    daemon::ScrubPasswords(params);
+    remote::ScrubPasswords(params);
     lock.unlock();  // never held together with write_mutex_: no lock order to invert
     {
       std::lock_guard write(write_mutex_);
@@ -94,7 +94,7 @@ class RemoteConnection {
     if (!node.mapped()) return Status(kEFail, "openbitsd closed the connection");
     json reply = std::move(*node.mapped());
     lock.unlock();
-    return daemon::ResultOfReply(std::move(reply));
+    return remote::ResultOfReply(std::move(reply));
   }
 
  private:
@@ -676,8 +676,8 @@ Result<std::unique_ptr<Manager>> Connect(const ConnectOptions& options) {
     if (const char* env = std::getenv("OPENBITS_SOCKET"); env != nullptr && *env != '\0') {
       socket = env;
     } else if (state.empty() && std::getenv("OPENBITS_STATE_DIR") == nullptr &&
-               ::access(daemon::kSystemSocket, F_OK) == 0) {
-      socket = daemon::kSystemSocket;
+               ::access(remote::kSystemSocket, F_OK) == 0) {
+      socket = remote::kSystemSocket;
       autostart = false;
     }
   }
@@ -685,7 +685,7 @@ Result<std::unique_ptr<Manager>> Connect(const ConnectOptions& options) {
   if (socket.empty()) socket = platform::DefaultSocketPath(state);
   if (socket.empty()) return Status(kEInvalidArg, "no daemon socket: set HOME or OPENBITS_SOCKET");
   auto fd =
-      daemon::ConnectToDaemon(state, socket, autostart && !state.empty(), options.daemon_program);
+      remote::ConnectToDaemon(state, socket, autostart && !state.empty(), options.daemon_program);
   if (!fd.ok()) return fd.status();
   auto manager = std::make_shared<RemoteManager>(*fd);
   manager->Start();

@@ -4,14 +4,14 @@
 // per-user openbitsd when none answers. Shared by bitsadmin and
 // openbits::Connect().
 
-#ifndef OPENBITS_DAEMON_CONNECTION_H_
-#define OPENBITS_DAEMON_CONNECTION_H_
+#ifndef OPENBITS_REMOTE_CONNECTION_H_
+#define OPENBITS_REMOTE_CONNECTION_H_
 
 #include <string>
 
 #include "openbits/status.h"
 
-namespace openbits::daemon {
+namespace openbits::remote {
 
 // The system daemon's socket (openbitsd --system).
 inline constexpr const char* kSystemSocket = "/run/openbits/openbitsd.sock";
@@ -23,6 +23,6 @@ inline constexpr const char* kSystemSocket = "/run/openbits/openbitsd.sock";
 Result<int> ConnectToDaemon(const std::string& state_dir, const std::string& socket_path,
                             bool autostart, const std::string& daemon_program = "");
 
-}  // namespace openbits::daemon
+}  // namespace openbits::remote
 
-#endif  // OPENBITS_DAEMON_CONNECTION_H_
+#endif  // OPENBITS_REMOTE_CONNECTION_H_

@@ -1,6 +1,6 @@
 // Copyright (c) openbits authors. Licensed under the Apache License 2.0.
 
-#include "daemon/json_rpc.h"
+#include "remote/json_rpc.h"
 
 #include <algorithm>
 
@@ -8,7 +8,7 @@
 
 #include "platform/secret_buffer.h"
 
-namespace openbits::daemon {
+namespace openbits::remote {
 
 using json = nlohmann::json;
 
@@ -57,4 +57,4 @@ void ScrubPasswords(json& j) {
   }
 }
 
-}  // namespace openbits::daemon
+}  // namespace openbits::remote
