@@ -416,6 +416,48 @@ std::string_view JobPriorityName(JobPriority priority) {
   return "UNKNOWN";
 }
 
+namespace {
+
+struct PropertyNameEntry {
+  JobProperty property;
+  std::string_view name;
+};
+
+// The daemon's wire names (docs/ipc.md, job.set).
+constexpr PropertyNameEntry kPropertyNames[] = {
+    {JobProperty::kDynamicContent, "dynamicContent"},
+    {JobProperty::kMinimumNotificationInterval, "minNotificationInterval"},
+    {JobProperty::kDisplayName, "displayName"},
+    {JobProperty::kDescription, "description"},
+    {JobProperty::kPriority, "priority"},
+    {JobProperty::kMinimumRetryDelay, "minRetryDelay"},
+    {JobProperty::kNoProgressTimeout, "noProgressTimeout"},
+    {JobProperty::kMaximumDownloadTime, "maxDownloadTime"},
+    {JobProperty::kNotifyFlags, "notifyFlags"},
+    {JobProperty::kNotifyCommandLine, "notifyCmdLine"},
+    {JobProperty::kHttpMethod, "httpMethod"},
+    {JobProperty::kProxySettings, "proxySettings"},
+    {JobProperty::kMaximumConcurrentFiles, "maxConcurrentFiles"},
+    {JobProperty::kSecurityFlags, "securityFlags"},
+    {JobProperty::kCustomHeaders, "customHeaders"},
+};
+
+}  // namespace
+
+std::string_view JobPropertyName(JobProperty property) {
+  for (const PropertyNameEntry& e : kPropertyNames) {
+    if (e.property == property) return e.name;
+  }
+  return "";
+}
+
+Result<JobProperty> ParseJobPropertyName(std::string_view name) {
+  for (const PropertyNameEntry& e : kPropertyNames) {
+    if (e.name == name) return e.property;
+  }
+  return Status(kEInvalidArg, "unknown property " + std::string(name));
+}
+
 std::string ErrorContextDescription(ErrorContext context) {
   switch (context) {
     case ErrorContext::kNone:

@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 #include <optional>
+#include <unordered_map>
 #include <variant>
 
 #include "openbits/hresult.h"
@@ -14,6 +15,7 @@
 #include "auth/client_certificate.h"
 #include "auth/proxy_settings.h"
 #include "auth/request_policy.h"
+#include "daemon/job_json.h"
 #include "engine/http_method.h"
 #include "engine/job_view.h"
 #include "engine/notify_command.h"
@@ -52,109 +54,6 @@ RpcError FromStatus(const Status& st) {
   json data = {{"hresult", static_cast<std::uint32_t>(st.code())}, {"name", ErrorName(st.code())}};
   return RpcError{kBitsError, st.message().empty() ? ErrorDescription(st.code()) : st.message(),
                   data};
-}
-
-std::int64_t Ms(std::chrono::system_clock::time_point t) {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
-}
-
-json Size(std::uint64_t v) { return v == kSizeUnknown ? json(nullptr) : json(v); }
-
-json RangesJson(const std::vector<FileRange>& ranges) {
-  json out = json::array();
-  for (const FileRange& r : ranges) {
-    out.push_back({{"offset", r.initial_offset},
-                   {"length", r.length == kLengthToEof ? json(nullptr) : json(r.length)}});
-  }
-  return out;
-}
-
-// {"jobs": [...]} with what `bitsadmin /list` prints of each job (docs/ipc.md).
-std::string SummaryListText(const std::vector<std::shared_ptr<engine::JobData>>& jobs,
-                            const std::optional<std::string>& name) {
-  std::string text = R"({"jobs":[)";
-  text.reserve(text.size() + jobs.size() * 160);
-  bool first = true;
-  for (const auto& job : jobs) {
-    const store::JobRecord& r = job->rec;
-    if (name && r.display_name != *name) continue;
-    const JobProgress p = engine::ProgressOf(*job);
-    text += first ? R"({"id":")" : R"(,{"id":")";
-    first = false;
-    text += r.id.ToString();
-    text += R"(","name":)";
-    remote::AppendJsonString(&text, r.display_name);
-    text += R"(,"state":")";
-    text += JobStateName(r.state);
-    text += R"(","filesTotal":)";
-    text += std::to_string(p.files_total);
-    text += R"(,"filesTransferred":)";
-    text += std::to_string(p.files_transferred);
-    text += R"(,"bytesTotal":)";
-    text += p.bytes_total == kSizeUnknown ? "null" : std::to_string(p.bytes_total);
-    text += R"(,"bytesTransferred":)";
-    text += std::to_string(p.bytes_transferred);
-    text += '}';
-  }
-  text += "]}";
-  return text;
-}
-
-json InfoJson(const JobInfo& i) {
-  json j = {
-      {"id", i.id.ToString()},
-      {"name", i.display_name},
-      {"description", i.description},
-      {"type", JobTypeName(i.type)},
-      {"state", JobStateName(i.state)},
-      {"priority", JobPriorityName(i.priority)},
-      {"owner", i.owner},
-      {"filesTotal", i.progress.files_total},
-      {"filesTransferred", i.progress.files_transferred},
-      {"bytesTotal", Size(i.progress.bytes_total)},
-      {"bytesTransferred", i.progress.bytes_transferred},
-      {"creationTime", Ms(i.times.creation)},
-      {"modificationTime", Ms(i.times.modification)},
-      {"completionTime", Ms(i.times.transfer_completion)},
-      {"errorCount", i.error_count},
-      {"minRetryDelay", i.minimum_retry_delay},
-      {"noProgressTimeout", i.no_progress_timeout},
-      {"maxDownloadTime", i.maximum_download_time},
-      {"notifyFlags", i.notify_flags},
-      {"dynamicContent", i.dynamic_content},
-      {"maxConcurrentFiles", i.max_concurrent_files},
-  };
-  json credentials = json::array();
-  for (const CredentialSlot& c : i.credentials) {
-    credentials.push_back(
-        {{"target", AuthTargetName(c.target)}, {"scheme", AuthSchemeName(c.scheme)}});
-  }
-  j["credentials"] = credentials;
-  j["proxyUsage"] = ProxyUsageName(i.proxy.usage);
-  j["proxyList"] = i.proxy.proxy_list;
-  j["proxyBypass"] = i.proxy.bypass_list;
-  j["securityFlags"] = i.security_flags;
-  if (i.client_certificate) {
-    const ClientCertificate& c = *i.client_certificate;
-    j["clientCertificate"] = {{"location", CertStoreLocationName(c.location)},
-                              {"store", c.store_name},
-                              {"hash", auth::ThumbprintHex(c.hash)},
-                              {"subject", c.subject}};
-  } else {
-    j["clientCertificate"] = nullptr;
-  }
-  if (i.error) {
-    const JobErrorInfo& e = *i.error;
-    j["error"] = {{"hresult", static_cast<std::uint32_t>(e.code)},
-                  {"context", static_cast<int>(e.context)},
-                  {"description", e.description},
-                  {"contextDescription", e.context_description},
-                  {"file", e.file_index ? json(*e.file_index) : json(nullptr)},
-                  {"remote", e.remote_name},
-                  {"local", e.local_name},
-                  {"protocol", e.protocol}};
-  }
-  return j;
 }
 
 // Parameters with typed accessors that report what is wrong.
@@ -209,137 +108,22 @@ std::variant<json, RpcError> StatusResult(const Status& st) {
   return json{{"hresult", static_cast<std::uint32_t>(st.code())}, {"message", st.message()}};
 }
 
+// job.set: the property by its wire name, its value by the property's type,
+// then the one setter every caller shares (engine/job_properties.h).
 std::variant<json, RpcError> SetProperty(engine::Engine& engine, engine::JobData& job,
-                                         const std::string& property, const json& value) {
-  auto set = [&](auto apply) { return StatusResult(engine.Modify(job, apply)); };
-  auto as_u32 = [&](std::uint32_t* out) {
-    if (!value.is_number_unsigned() || value.get<std::uint64_t>() > 0xFFFFFFFFu) return false;
-    *out = static_cast<std::uint32_t>(value.get<std::uint64_t>());
-    return true;
-  };
-  std::uint32_t n = 0;
-  if (property == "displayName" || property == "description") {
-    if (!value.is_string()) return RpcError{kInvalidParams, property + " takes a string", nullptr};
-    const std::string text = value.get<std::string>();
-    const std::size_t limit = property == "displayName" ? 256 : 1024;
-    if (text.size() > limit) return FromStatus(Status(kEInvalidArg, property + " is too long"));
-    return set([&](store::JobRecord& r) {
-      if (property == "displayName") {
-        r.display_name = text;
-      } else {
-        r.description = text;
-      }
-      return Status::Ok();
-    });
-  }
-  if (property == "priority") {
-    if (!as_u32(&n) || n > 3) return RpcError{kInvalidParams, "priority is 0..3", nullptr};
-    return set([&](store::JobRecord& r) -> Status {
-      if (engine::HasCustomHttpMethod(r) && n != 0) {
-        return Status(kBgENotSupportedWithCustomHttpMethod,
-                      "a job with a custom HTTP method stays FOREGROUND");
-      }
-      r.priority = static_cast<JobPriority>(n);
-      return Status::Ok();
-    });
-  }
-  if (property == "minRetryDelay" || property == "noProgressTimeout" ||
-      property == "maxDownloadTime" || property == "notifyFlags") {
-    if (!as_u32(&n)) return RpcError{kInvalidParams, property + " takes a 32-bit count", nullptr};
-    if (property == "notifyFlags" && (n & ~0x1Fu) != 0) {
-      return FromStatus(Status(kENotImpl, "unknown notify flags"));
+                                         const std::string& name, const json& value) {
+  auto property = ParseJobPropertyName(name);
+  if (!property.ok()) return RpcError{kInvalidParams, "unknown property " + name, nullptr};
+  auto typed = remote::PropertyValueFromJson(*property, value);
+  if (!typed.ok()) {
+    // A value of the wrong JSON type is a malformed request; a well-formed
+    // one BITS does not know (an unknown proxy usage) is BITS's error.
+    if (typed.status().code() == kEInvalidArg) {
+      return RpcError{kInvalidParams, typed.status().message(), nullptr};
     }
-    return set([&](store::JobRecord& r) {
-      if (property == "minRetryDelay") r.minimum_retry_delay_s = std::max(n, 5u);
-      if (property == "noProgressTimeout") r.no_progress_timeout_s = n;
-      if (property == "maxDownloadTime") r.maximum_download_time_s = n;
-      if (property == "notifyFlags") r.notify_flags = n;
-      return Status::Ok();
-    });
+    return FromStatus(typed.status());
   }
-  if (property == "customHeaders") {
-    if (!value.is_string())
-      return RpcError{kInvalidParams, "customHeaders takes a string", nullptr};
-    return StatusResult(engine.SetCustomHeaders(job, value.get<std::string>()));
-  }
-  if (property == "notifyCmdLine") {
-    if (!value.is_object() || !value.contains("program") || !value["program"].is_string() ||
-        !value.contains("parameters") || !value["parameters"].is_string()) {
-      return RpcError{kInvalidParams, "notifyCmdLine takes {program, parameters}", nullptr};
-    }
-    const std::string program = value["program"].get<std::string>();
-    const std::string parameters = value["parameters"].get<std::string>();
-    if (Status st = engine::ValidateNotifyCommand(program, parameters); !st.ok()) {
-      return FromStatus(st);
-    }
-    return set([&](store::JobRecord& r) {
-      r.notify_program = program;
-      r.notify_parameters = parameters;
-      return Status::Ok();
-    });
-  }
-  if (property == "httpMethod") {
-    if (!value.is_string()) return RpcError{kInvalidParams, "httpMethod takes a string", nullptr};
-    const std::string method = value.get<std::string>();
-    if (Status st = engine::ValidateHttpMethod(method); !st.ok()) return FromStatus(st);
-    return set([&](store::JobRecord& r) { return engine::ApplyHttpMethod(r, method); });
-  }
-  if (property == "minNotificationInterval") {
-    if (!as_u32(&n)) return RpcError{kInvalidParams, property + " takes milliseconds", nullptr};
-    return set([&](store::JobRecord& r) {
-      r.min_notification_interval_ms = n;
-      return Status::Ok();
-    });
-  }
-  if (property == "proxySettings") {
-    if (!value.is_object() || !value.contains("usage") || !value["usage"].is_string() ||
-        !value.value("list", json("")).is_string() ||
-        !value.value("bypass", json("")).is_string()) {
-      return RpcError{kInvalidParams, "proxySettings takes {usage, list?, bypass?}", nullptr};
-    }
-    std::string word = value["usage"].get<std::string>();
-    for (char& c : word) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
-    int usage = -1;
-    for (ProxyUsage u : {ProxyUsage::kPreconfig, ProxyUsage::kNoProxy, ProxyUsage::kOverride,
-                         ProxyUsage::kAutodetect}) {
-      if (word == ProxyUsageName(u)) usage = static_cast<int>(u);
-    }
-    if (usage < 0) return FromStatus(Status(kENotImpl, "unknown proxy usage " + word));
-    const std::string list = value.value("list", std::string());
-    const std::string bypass = value.value("bypass", std::string());
-    const auto u = static_cast<ProxyUsage>(usage);
-    if (Status st = auth::ValidateProxySettings(u, list, bypass); !st.ok()) return FromStatus(st);
-    return set([&](store::JobRecord& r) {
-      r.proxy_usage = u;
-      r.proxy_list = list;
-      r.proxy_bypass = bypass;
-      return Status::Ok();
-    });
-  }
-  if (property == "dynamicContent") {
-    if (!value.is_boolean())
-      return RpcError{kInvalidParams, "dynamicContent takes a boolean", nullptr};
-    const bool enable = value.get<bool>();
-    return set([&](store::JobRecord& r) -> Status {
-      if (r.ever_resumed) {
-        return Status(kBgEReadOnlyPropertyAfterResume, "only before the first Resume");
-      }
-      r.dynamic_content = enable;
-      return Status::Ok();
-    });
-  }
-  if (property == "maxConcurrentFiles") {
-    if (!value.is_number_unsigned()) {
-      return RpcError{kInvalidParams, "maxConcurrentFiles takes 1..16", nullptr};
-    }
-    const std::uint64_t count = value.get<std::uint64_t>();
-    return set([&](store::JobRecord& r) -> Status {
-      OPENBITS_RETURN_IF_ERROR(engine::ValidateMaxConcurrentFiles(count));
-      r.max_concurrent_files = static_cast<std::uint32_t>(count);
-      return Status::Ok();
-    });
-  }
-  return RpcError{kInvalidParams, "unknown property " + property, nullptr};
+  return StatusResult(engine.SetProperty(job, *property, *typed));
 }
 
 // BITS names, any case; 0 when unknown (the engine then reports
@@ -394,6 +178,482 @@ class PushCallback final : public JobCallback {
   std::string id_;
 };
 
+// One request as the method handlers see it.
+struct RpcRequest {
+  const std::shared_ptr<engine::Engine>& engine;
+  const engine::Caller& caller;
+  const Params& params;
+  Call& call;
+  const std::shared_ptr<Pusher>& pusher;
+  bool* shutdown;
+  const std::string& method;
+  // A result already written as JSON text (job.list's summary).
+  std::optional<std::string> serialized_result;
+};
+
+using RpcResult = std::variant<json, RpcError>;
+
+RpcResult HandleHello(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  const Params& params = req.params;
+  RpcResult result;
+  // A client may tell its Kerberos credential cache: its implicit
+  // credentials (docs/auth.md).
+  if (auto cache = params.String("credentialCache")) {
+    const Status st = engine_->Call([&] { return engine_->SetCredentialCache(caller, *cache); });
+    if (!st.ok()) std::fprintf(stderr, "openbitsd: %s\n", st.message().c_str());
+  }
+  result = json{{"protocol", kProtocolVersion},
+                {"server", "openbitsd 0.1.0"},
+                {"user", caller.user},
+                {"admin", caller.is_admin}};
+  return result;
+}
+
+RpcResult HandleDaemonShutdown(RpcRequest& req) {
+  const engine::Caller& caller = req.caller;
+  bool* shutdown = req.shutdown;
+  RpcResult result;
+  const bool allowed = caller.is_admin || caller.user == std::to_string(::geteuid());
+  if (!allowed) {
+    result = FromStatus(Status(kEAccessDenied, "only the daemon's user may stop it"));
+  } else {
+    *shutdown = true;
+    result = json::object();
+  }
+  return result;
+}
+
+RpcResult HandleJobCreate(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  const Params& params = req.params;
+  RpcResult result;
+  auto name = params.String("name");
+  if (!name) {
+    result = RpcError{kInvalidParams, "params.name (a string) is required", nullptr};
+  } else {
+    const std::string type = params.String("type").value_or("download");
+    JobType t = type == "download" ? JobType::kDownload
+                : type == "upload" ? JobType::kUpload
+                                   : JobType::kUploadReply;
+    result = engine_->Call([&]() -> std::variant<json, RpcError> {
+      auto job = engine_->CreateJob(caller, *name, t);
+      if (!job.ok()) return FromStatus(job.status());
+      return json{{"id", (*job)->rec.id.ToString()}};
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobList(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  const Params& params = req.params;
+  std::optional<std::string>& serialized_result = req.serialized_result;
+  RpcResult result;
+  const bool all = params.Bool("allUsers").value_or(false);
+  // bitsadmin names jobs by display name: filtering here keeps that one
+  // reply small however many jobs the queue holds.
+  const std::optional<std::string> name = params.String("name");
+  // What `bitsadmin /list` prints, for queues of 100,000 jobs.
+  const bool summary = params.Bool("summary").value_or(false);
+  std::optional<std::string> bad;
+  for (const char* flag : {"allUsers", "summary"}) {
+    if (params.has(flag) && !params.Bool(flag)) {
+      bad = std::string(flag) + " takes true or false";
+    }
+  }
+  if (params.has("name") && !name) bad = "name takes a string";
+  if (bad) {
+    result = RpcError{kInvalidParams, *bad, nullptr};
+  } else {
+    result = engine_->Call([&]() -> std::variant<json, RpcError> {
+      auto jobs = engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
+      if (!jobs.ok()) return FromStatus(jobs.status());
+      if (summary) {
+        // Written as text: a document tree of 100,000 jobs costs more
+        // than the queue itself.
+        serialized_result = SummaryListText(*jobs, name);
+        return json();
+      }
+      json list = json::array();
+      for (auto& job : *jobs) {
+        if (name && job->rec.display_name != *name) continue;
+        list.push_back(InfoJson(engine::InfoOf(*job)));
+      }
+      json reply = json::object();
+      reply["jobs"] = std::move(list);  // an initializer list would copy every job
+      return reply;
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobInfo(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  Call& call = req.call;
+  RpcResult result;
+  result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
+    json files = json::array();
+    for (std::uint32_t i = 0; i < job.rec.files.size(); ++i) {
+      const store::FileRecord& f = job.rec.files[i];
+      const FileProgress p = engine::FileProgressOf(job, i);
+      std::string temp;
+      if (!f.temp_name.empty()) {
+        temp = f.local_name.substr(0, f.local_name.find_last_of('/') + 1) + f.temp_name;
+      }
+      files.push_back({{"index", i},
+                       {"remote", auth::RedactUrl(f.remote_name)},
+                       {"local", f.local_name},
+                       {"bytesTotal", Size(p.bytes_total)},
+                       {"bytesTransferred", p.bytes_transferred},
+                       {"completed", p.completed},
+                       {"temporaryName", temp},
+                       {"ranges", RangesJson(f.ranges)}});
+    }
+    json info = InfoJson(engine::InfoOf(job));
+    info["customHeaders"] = engine_->VisibleCustomHeadersOf(job);
+    info["httpMethod"] = job.rec.http_method;
+    info["notifyProgram"] = job.rec.notify_program;
+    info["notifyParameters"] = job.rec.notify_parameters;
+    info["minNotificationInterval"] = job.rec.min_notification_interval_ms;
+    return json{{"job", info}, {"files", files}};
+  });
+  return result;
+}
+
+RpcResult HandleJobAddFiles(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  const Params& params = req.params;
+  Call& call = req.call;
+  RpcResult result;
+  std::vector<FileInfo> files;
+  std::vector<FileRange> ranges;
+  bool ok = params.has("files") && params["files"].is_array() && !params["files"].empty();
+  if (ok) {
+    for (const json& f : params["files"]) {
+      if (!f.is_object() || !f.contains("remote") || !f["remote"].is_string() ||
+          !f.contains("local") || !f["local"].is_string()) {
+        ok = false;
+        break;
+      }
+      files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
+    }
+  }
+  const bool with_ranges = params.has("ranges");
+  if (ok && with_ranges) {
+    ok = params["ranges"].is_array() && files.size() == 1;
+    if (ok) {
+      for (const json& r : params["ranges"]) {
+        if (!r.is_object() || !r.contains("offset") || !r["offset"].is_number_unsigned()) {
+          ok = false;
+          break;
+        }
+        FileRange range;
+        range.initial_offset = r["offset"].get<std::uint64_t>();
+        if (r.contains("length") && r["length"].is_number_unsigned()) {
+          range.length = r["length"].get<std::uint64_t>();
+        } else if (!r.contains("length") || !r["length"].is_null()) {
+          ok = false;  // null means "to the end of the file"
+          break;
+        }
+        ranges.push_back(range);
+      }
+    }
+  }
+  if (!ok) {
+    result = RpcError{kInvalidParams,
+                      "params.files must be [{\"remote\": url, \"local\": path}, ...]; "
+                      "params.ranges [{\"offset\": n, \"length\": n|null}] with one file",
+                      nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) {
+      return StatusResult(engine_->AddFiles(caller, job, files, with_ranges ? &ranges : nullptr));
+    });
+    for (FileInfo& f : files) platform::Cleanse(f.remote_name);
+  }
+  return result;
+}
+
+RpcResult HandleJobStateCall(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  Call& call = req.call;
+  const std::string& method = req.method;
+  RpcResult result;
+  result = call.OnJob([&](engine::JobData& job) {
+    if (method == "job.resume") return StatusResult(engine_->Resume(job));
+    if (method == "job.suspend") return StatusResult(engine_->Suspend(job));
+    if (method == "job.cancel") return StatusResult(engine_->Cancel(job));
+    return StatusResult(engine_->Complete(job));
+  });
+  return result;
+}
+
+RpcResult HandleJobSet(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const Params& params = req.params;
+  Call& call = req.call;
+  RpcResult result;
+  auto property = params.String("property");
+  if (!property || !params.has("value")) {
+    result = RpcError{kInvalidParams, "params.property and params.value are required", nullptr};
+  } else {
+    const json value = params["value"];
+    result = call.OnJob(
+        [&](engine::JobData& job) { return SetProperty(*engine_, job, *property, value); });
+  }
+  return result;
+}
+
+RpcResult HandleJobCredentials(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const Params& params = req.params;
+  Call& call = req.call;
+  const std::string& method = req.method;
+  RpcResult result;
+  const int target = ParseAuthWord(params.String("target"), true);
+  const int scheme = ParseAuthWord(params.String("scheme"), false);
+  const bool set = method == "job.setCredentials";
+  const bool implicit = set && params.has("userName") && params["userName"].is_null() &&
+                        params.has("password") && params["password"].is_null();
+  const bool explicit_ok = params.has("userName") && params["userName"].is_string() &&
+                           params.has("password") && params["password"].is_string();
+  if (!params.String("target") || !params.String("scheme") || (set && !implicit && !explicit_ok)) {
+    result = RpcError{kInvalidParams,
+                      "params.target and params.scheme (strings) are required; "
+                      "setCredentials also takes userName and password (both strings, or "
+                      "both null for implicit credentials)",
+                      nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) {
+      const auto t = static_cast<AuthTarget>(target);
+      const auto sc = static_cast<AuthScheme>(scheme);
+      if (!set) return StatusResult(engine_->RemoveCredential(job, t, sc));
+      if (implicit) return StatusResult(engine_->SetCredential(job, t, sc, true, {}, {}));
+      return StatusResult(engine_->SetCredential(job, t, sc, false,
+                                                 params["userName"].get_ref<const std::string&>(),
+                                                 params["password"].get_ref<const std::string&>()));
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobSubscription(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  Call& call = req.call;
+  const std::shared_ptr<Pusher>& pusher = req.pusher;
+  const std::string& method = req.method;
+  RpcResult result;
+  if (method == "job.subscribe" && !pusher) {
+    result = RpcError{kInvalidRequest, "this connection cannot receive events", nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) {
+      std::shared_ptr<JobCallback> callback;
+      if (method == "job.subscribe") {
+        callback = std::make_shared<PushCallback>(pusher, job.rec.id.ToString());
+      }
+      return StatusResult(engine_->SetCallback(job, std::move(callback)));
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobCreateMany(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  const Params& params = req.params;
+  RpcResult result;
+  std::vector<JobSpec> specs;
+  bool ok = params.has("jobs") && params["jobs"].is_array();
+  if (ok) {
+    for (const json& j : params["jobs"]) {
+      if (!j.is_object() || !j.value("name", json()).is_string()) {
+        ok = false;
+        break;
+      }
+      JobSpec spec;
+      spec.display_name = j["name"].get<std::string>();
+      spec.description = j.value("description", std::string());
+      const auto priority = j.value("priority", 2);
+      if (priority < 0 || priority > 3) {
+        ok = false;
+        break;
+      }
+      spec.priority = static_cast<JobPriority>(priority);
+      spec.resume = j.value("resume", false);
+      for (const json& f : j.value("files", json::array())) {
+        if (!f.is_object() || !f.value("remote", json()).is_string() ||
+            !f.value("local", json()).is_string()) {
+          ok = false;
+          break;
+        }
+        spec.files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
+      }
+      specs.push_back(std::move(spec));
+    }
+  }
+  if (!ok) {
+    result = RpcError{kInvalidParams,
+                      "params.jobs must be [{name, description?, priority? (0..3), resume?, "
+                      "files?: [{remote, local}]}]",
+                      nullptr};
+  } else {
+    result = engine_->Call([&]() -> std::variant<json, RpcError> {
+      auto created = engine_->CreateJobs(caller, specs);
+      if (!created.ok()) return FromStatus(created.status());
+      json ids = json::array();
+      for (auto& job : *created) ids.push_back(job->rec.id.ToString());
+      json reply = json::object();
+      reply["ids"] = std::move(ids);
+      return reply;
+    });
+    for (JobSpec& spec : specs) {
+      for (FileInfo& f : spec.files) platform::Cleanse(f.remote_name);
+    }
+  }
+  return result;
+}
+
+RpcResult HandleJobSetClientCertificate(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const Params& params = req.params;
+  Call& call = req.call;
+  RpcResult result;
+  // {id, location: name or 0-7, store, hash (40 hex digits) | subject}
+  int location = -1;
+  if (params.has("location") && params["location"].is_number_unsigned()) {
+    location = static_cast<int>(std::min<std::uint64_t>(*params.Unsigned("location"), 99));
+  } else if (auto name = params.String("location")) {
+    for (int i = 0; i <= 7; ++i) {
+      if (CertStoreLocationName(static_cast<CertStoreLocation>(i)) == *name) location = i;
+    }
+  }
+  auto store = params.String("store");
+  auto hash_text = params.String("hash");
+  auto subject = params.String("subject");
+  if (location < 0 || location > 7 || !store || (!hash_text == !subject)) {
+    result = RpcError{kInvalidParams,
+                      "params.location (a BG_CERT_STORE_LOCATION name or 0-7), params.store "
+                      "and one of params.hash (40 hex digits) or params.subject are required",
+                      nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
+      const auto where = static_cast<CertStoreLocation>(location);
+      if (hash_text) {
+        auto hash = auth::ParseThumbprint(*hash_text);
+        if (!hash.ok()) return FromStatus(hash.status());
+        return StatusResult(engine_->SetClientCertificate(job, where, *store, &*hash, {}));
+      }
+      return StatusResult(engine_->SetClientCertificate(job, where, *store, nullptr, *subject));
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobRemoveClientCertificate(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  Call& call = req.call;
+  RpcResult result;
+  result = call.OnJob(
+      [&](engine::JobData& job) { return StatusResult(engine_->RemoveClientCertificate(job)); });
+  return result;
+}
+
+RpcResult HandleJobSetClientCertificatePassword(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const Params& params = req.params;
+  Call& call = req.call;
+  RpcResult result;
+  if (!params.String("password")) {
+    result = RpcError{kInvalidParams, "params.password (a string) is required", nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) {
+      return StatusResult(engine_->SetClientCertificatePassword(
+          job, params["password"].get_ref<const std::string&>()));
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobSetSecurityFlags(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const Params& params = req.params;
+  Call& call = req.call;
+  RpcResult result;
+  auto flags = params.Unsigned("flags");
+  if (!flags || *flags > 0xFFFFFFFFu) {
+    result =
+        RpcError{kInvalidParams, "params.flags (a 32-bit unsigned number) is required", nullptr};
+  } else {
+    result = call.OnJob([&](engine::JobData& job) {
+      return StatusResult(engine_->SetProperty(job, JobProperty::kSecurityFlags,
+                                               static_cast<std::uint32_t>(*flags)));
+    });
+  }
+  return result;
+}
+
+RpcResult HandleJobMakeCustomHeadersWriteOnly(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  Call& call = req.call;
+  RpcResult result;
+  result = call.OnJob(
+      [&](engine::JobData& job) { return StatusResult(engine_->MakeCustomHeadersWriteOnly(job)); });
+  return result;
+}
+
+RpcResult HandleJobTakeOwnership(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  Call& call = req.call;
+  RpcResult result;
+  result = call.OnJob(
+      [&](engine::JobData& job) { return StatusResult(engine_->TakeOwnership(job, caller)); });
+  return result;
+}
+
+RpcResult HandleVaultRotateKey(RpcRequest& req) {
+  const std::shared_ptr<engine::Engine>& engine_ = req.engine;
+  const engine::Caller& caller = req.caller;
+  RpcResult result;
+  result = engine_->Call([&]() { return StatusResult(engine_->RotateCredentialKey(caller)); });
+  return result;
+}
+
+// Every method of docs/ipc.md and its handler.
+RpcResult (*FindMethod(std::string_view name))(RpcRequest&) {
+  static const std::unordered_map<std::string_view, RpcResult (*)(RpcRequest&)> kMethods = {
+      {"openbits.hello", HandleHello},
+      {"daemon.shutdown", HandleDaemonShutdown},
+      {"job.create", HandleJobCreate},
+      {"job.list", HandleJobList},
+      {"job.info", HandleJobInfo},
+      {"job.addFiles", HandleJobAddFiles},
+      {"job.resume", HandleJobStateCall},
+      {"job.suspend", HandleJobStateCall},
+      {"job.cancel", HandleJobStateCall},
+      {"job.complete", HandleJobStateCall},
+      {"job.set", HandleJobSet},
+      {"job.setCredentials", HandleJobCredentials},
+      {"job.removeCredentials", HandleJobCredentials},
+      {"job.subscribe", HandleJobSubscription},
+      {"job.unsubscribe", HandleJobSubscription},
+      {"job.createMany", HandleJobCreateMany},
+      {"job.setClientCertificate", HandleJobSetClientCertificate},
+      {"job.removeClientCertificate", HandleJobRemoveClientCertificate},
+      {"job.setClientCertificatePassword", HandleJobSetClientCertificatePassword},
+      {"job.setSecurityFlags", HandleJobSetSecurityFlags},
+      {"job.makeCustomHeadersWriteOnly", HandleJobMakeCustomHeadersWriteOnly},
+      {"job.takeOwnership", HandleJobTakeOwnership},
+      {"vault.rotateKey", HandleVaultRotateKey},
+  };
+  auto it = kMethods.find(name);
+  return it == kMethods.end() ? nullptr : it->second;
+}
+
 }  // namespace
 
 void RpcDispatcher::DropSubscriptions(const Pusher* pusher) {
@@ -440,318 +700,13 @@ std::string RpcDispatcher::Handle(std::string_view request, const engine::Caller
   std::optional<std::string> serialized_result;
 
   try {
-    if (method == "openbits.hello") {
-      // A client may tell its Kerberos credential cache: its implicit
-      // credentials (docs/auth.md).
-      if (auto cache = params.String("credentialCache")) {
-        const Status st =
-            engine_->Call([&] { return engine_->SetCredentialCache(caller, *cache); });
-        if (!st.ok()) std::fprintf(stderr, "openbitsd: %s\n", st.message().c_str());
-      }
-      result = json{{"protocol", kProtocolVersion},
-                    {"server", "openbitsd 0.1.0"},
-                    {"user", caller.user},
-                    {"admin", caller.is_admin}};
-    } else if (method == "daemon.shutdown") {
-      const bool allowed = caller.is_admin || caller.user == std::to_string(::geteuid());
-      if (!allowed) {
-        result = FromStatus(Status(kEAccessDenied, "only the daemon's user may stop it"));
-      } else {
-        *shutdown = true;
-        result = json::object();
-      }
-    } else if (method == "job.create") {
-      auto name = params.String("name");
-      if (!name) {
-        result = RpcError{kInvalidParams, "params.name (a string) is required", nullptr};
-      } else {
-        const std::string type = params.String("type").value_or("download");
-        JobType t = type == "download" ? JobType::kDownload
-                    : type == "upload" ? JobType::kUpload
-                                       : JobType::kUploadReply;
-        result = engine_->Call([&]() -> std::variant<json, RpcError> {
-          auto job = engine_->CreateJob(caller, *name, t);
-          if (!job.ok()) return FromStatus(job.status());
-          return json{{"id", (*job)->rec.id.ToString()}};
-        });
-      }
-    } else if (method == "job.list") {
-      const bool all = params.Bool("allUsers").value_or(false);
-      // bitsadmin names jobs by display name: filtering here keeps that one
-      // reply small however many jobs the queue holds.
-      const std::optional<std::string> name = params.String("name");
-      // What `bitsadmin /list` prints, for queues of 100,000 jobs.
-      const bool summary = params.Bool("summary").value_or(false);
-      std::optional<std::string> bad;
-      for (const char* flag : {"allUsers", "summary"}) {
-        if (params.has(flag) && !params.Bool(flag)) {
-          bad = std::string(flag) + " takes true or false";
-        }
-      }
-      if (params.has("name") && !name) bad = "name takes a string";
-      if (bad) {
-        result = RpcError{kInvalidParams, *bad, nullptr};
-      } else {
-        result = engine_->Call([&]() -> std::variant<json, RpcError> {
-          auto jobs =
-              engine_->ListJobs(caller, all ? EnumScope::kAllUsers : EnumScope::kCurrentUser);
-          if (!jobs.ok()) return FromStatus(jobs.status());
-          if (summary) {
-            // Written as text: a document tree of 100,000 jobs costs more
-            // than the queue itself.
-            serialized_result = SummaryListText(*jobs, name);
-            return json();
-          }
-          json list = json::array();
-          for (auto& job : *jobs) {
-            if (name && job->rec.display_name != *name) continue;
-            list.push_back(InfoJson(engine::InfoOf(*job)));
-          }
-          json reply = json::object();
-          reply["jobs"] = std::move(list);  // an initializer list would copy every job
-          return reply;
-        });
-      }
-    } else if (method == "job.info") {
-      result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
-        json files = json::array();
-        for (std::uint32_t i = 0; i < job.rec.files.size(); ++i) {
-          const store::FileRecord& f = job.rec.files[i];
-          const FileProgress p = engine::FileProgressOf(job, i);
-          std::string temp;
-          if (!f.temp_name.empty()) {
-            temp = f.local_name.substr(0, f.local_name.find_last_of('/') + 1) + f.temp_name;
-          }
-          files.push_back({{"index", i},
-                           {"remote", auth::RedactUrl(f.remote_name)},
-                           {"local", f.local_name},
-                           {"bytesTotal", Size(p.bytes_total)},
-                           {"bytesTransferred", p.bytes_transferred},
-                           {"completed", p.completed},
-                           {"temporaryName", temp},
-                           {"ranges", RangesJson(f.ranges)}});
-        }
-        json info = InfoJson(engine::InfoOf(job));
-        info["customHeaders"] = engine_->VisibleCustomHeadersOf(job);
-        info["httpMethod"] = job.rec.http_method;
-        info["notifyProgram"] = job.rec.notify_program;
-        info["notifyParameters"] = job.rec.notify_parameters;
-        return json{{"job", info}, {"files", files}};
-      });
-    } else if (method == "job.addFiles") {
-      std::vector<FileInfo> files;
-      std::vector<FileRange> ranges;
-      bool ok = params.has("files") && params["files"].is_array() && !params["files"].empty();
-      if (ok) {
-        for (const json& f : params["files"]) {
-          if (!f.is_object() || !f.contains("remote") || !f["remote"].is_string() ||
-              !f.contains("local") || !f["local"].is_string()) {
-            ok = false;
-            break;
-          }
-          files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
-        }
-      }
-      const bool with_ranges = params.has("ranges");
-      if (ok && with_ranges) {
-        ok = params["ranges"].is_array() && files.size() == 1;
-        if (ok) {
-          for (const json& r : params["ranges"]) {
-            if (!r.is_object() || !r.contains("offset") || !r["offset"].is_number_unsigned()) {
-              ok = false;
-              break;
-            }
-            FileRange range;
-            range.initial_offset = r["offset"].get<std::uint64_t>();
-            if (r.contains("length") && r["length"].is_number_unsigned()) {
-              range.length = r["length"].get<std::uint64_t>();
-            } else if (!r.contains("length") || !r["length"].is_null()) {
-              ok = false;  // null means "to the end of the file"
-              break;
-            }
-            ranges.push_back(range);
-          }
-        }
-      }
-      if (!ok) {
-        result = RpcError{kInvalidParams,
-                          "params.files must be [{\"remote\": url, \"local\": path}, ...]; "
-                          "params.ranges [{\"offset\": n, \"length\": n|null}] with one file",
-                          nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) {
-          return StatusResult(
-              engine_->AddFiles(caller, job, files, with_ranges ? &ranges : nullptr));
-        });
-        for (FileInfo& f : files) platform::Cleanse(f.remote_name);
-      }
-    } else if (method == "job.resume" || method == "job.suspend" || method == "job.cancel" ||
-               method == "job.complete") {
-      result = call.OnJob([&](engine::JobData& job) {
-        if (method == "job.resume") return StatusResult(engine_->Resume(job));
-        if (method == "job.suspend") return StatusResult(engine_->Suspend(job));
-        if (method == "job.cancel") return StatusResult(engine_->Cancel(job));
-        return StatusResult(engine_->Complete(job));
-      });
-    } else if (method == "job.set") {
-      auto property = params.String("property");
-      if (!property || !params.has("value")) {
-        result = RpcError{kInvalidParams, "params.property and params.value are required", nullptr};
-      } else {
-        const json value = params["value"];
-        result = call.OnJob(
-            [&](engine::JobData& job) { return SetProperty(*engine_, job, *property, value); });
-      }
-    } else if (method == "job.setCredentials" || method == "job.removeCredentials") {
-      const int target = ParseAuthWord(params.String("target"), true);
-      const int scheme = ParseAuthWord(params.String("scheme"), false);
-      const bool set = method == "job.setCredentials";
-      const bool implicit = set && params.has("userName") && params["userName"].is_null() &&
-                            params.has("password") && params["password"].is_null();
-      const bool explicit_ok = params.has("userName") && params["userName"].is_string() &&
-                               params.has("password") && params["password"].is_string();
-      if (!params.String("target") || !params.String("scheme") ||
-          (set && !implicit && !explicit_ok)) {
-        result = RpcError{kInvalidParams,
-                          "params.target and params.scheme (strings) are required; "
-                          "setCredentials also takes userName and password (both strings, or "
-                          "both null for implicit credentials)",
-                          nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) {
-          const auto t = static_cast<AuthTarget>(target);
-          const auto sc = static_cast<AuthScheme>(scheme);
-          if (!set) return StatusResult(engine_->RemoveCredential(job, t, sc));
-          if (implicit) return StatusResult(engine_->SetCredential(job, t, sc, true, {}, {}));
-          return StatusResult(engine_->SetCredential(
-              job, t, sc, false, params["userName"].get_ref<const std::string&>(),
-              params["password"].get_ref<const std::string&>()));
-        });
-      }
-    } else if (method == "job.subscribe" || method == "job.unsubscribe") {
-      if (method == "job.subscribe" && !pusher) {
-        result = RpcError{kInvalidRequest, "this connection cannot receive events", nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) {
-          std::shared_ptr<JobCallback> callback;
-          if (method == "job.subscribe") {
-            callback = std::make_shared<PushCallback>(pusher, job.rec.id.ToString());
-          }
-          return StatusResult(engine_->SetCallback(job, std::move(callback)));
-        });
-      }
-    } else if (method == "job.createMany") {
-      std::vector<JobSpec> specs;
-      bool ok = params.has("jobs") && params["jobs"].is_array();
-      if (ok) {
-        for (const json& j : params["jobs"]) {
-          if (!j.is_object() || !j.value("name", json()).is_string()) {
-            ok = false;
-            break;
-          }
-          JobSpec spec;
-          spec.display_name = j["name"].get<std::string>();
-          spec.description = j.value("description", std::string());
-          const auto priority = j.value("priority", 2);
-          if (priority < 0 || priority > 3) {
-            ok = false;
-            break;
-          }
-          spec.priority = static_cast<JobPriority>(priority);
-          spec.resume = j.value("resume", false);
-          for (const json& f : j.value("files", json::array())) {
-            if (!f.is_object() || !f.value("remote", json()).is_string() ||
-                !f.value("local", json()).is_string()) {
-              ok = false;
-              break;
-            }
-            spec.files.push_back({f["remote"].get<std::string>(), f["local"].get<std::string>()});
-          }
-          specs.push_back(std::move(spec));
-        }
-      }
-      if (!ok) {
-        result = RpcError{kInvalidParams,
-                          "params.jobs must be [{name, description?, priority? (0..3), resume?, "
-                          "files?: [{remote, local}]}]",
-                          nullptr};
-      } else {
-        result = engine_->Call([&]() -> std::variant<json, RpcError> {
-          auto created = engine_->CreateJobs(caller, specs);
-          if (!created.ok()) return FromStatus(created.status());
-          json ids = json::array();
-          for (auto& job : *created) ids.push_back(job->rec.id.ToString());
-          json reply = json::object();
-          reply["ids"] = std::move(ids);
-          return reply;
-        });
-        for (JobSpec& spec : specs) {
-          for (FileInfo& f : spec.files) platform::Cleanse(f.remote_name);
-        }
-      }
-    } else if (method == "job.setClientCertificate") {
-      // {id, location: name or 0-7, store, hash (40 hex digits) | subject}
-      int location = -1;
-      if (params.has("location") && params["location"].is_number_unsigned()) {
-        location = static_cast<int>(std::min<std::uint64_t>(*params.Unsigned("location"), 99));
-      } else if (auto name = params.String("location")) {
-        for (int i = 0; i <= 7; ++i) {
-          if (CertStoreLocationName(static_cast<CertStoreLocation>(i)) == *name) location = i;
-        }
-      }
-      auto store = params.String("store");
-      auto hash_text = params.String("hash");
-      auto subject = params.String("subject");
-      if (location < 0 || location > 7 || !store || (!hash_text == !subject)) {
-        result = RpcError{kInvalidParams,
-                          "params.location (a BG_CERT_STORE_LOCATION name or 0-7), params.store "
-                          "and one of params.hash (40 hex digits) or params.subject are required",
-                          nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) -> std::variant<json, RpcError> {
-          const auto where = static_cast<CertStoreLocation>(location);
-          if (hash_text) {
-            auto hash = auth::ParseThumbprint(*hash_text);
-            if (!hash.ok()) return FromStatus(hash.status());
-            return StatusResult(engine_->SetClientCertificate(job, where, *store, &*hash, {}));
-          }
-          return StatusResult(engine_->SetClientCertificate(job, where, *store, nullptr, *subject));
-        });
-      }
-    } else if (method == "job.removeClientCertificate") {
-      result = call.OnJob([&](engine::JobData& job) {
-        return StatusResult(engine_->RemoveClientCertificate(job));
-      });
-    } else if (method == "job.setClientCertificatePassword") {
-      if (!params.String("password")) {
-        result = RpcError{kInvalidParams, "params.password (a string) is required", nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) {
-          return StatusResult(engine_->SetClientCertificatePassword(
-              job, params["password"].get_ref<const std::string&>()));
-        });
-      }
-    } else if (method == "job.setSecurityFlags") {
-      auto flags = params.Unsigned("flags");
-      if (!flags || *flags > 0xFFFFFFFFu) {
-        result = RpcError{kInvalidParams, "params.flags (a 32-bit unsigned number) is required",
-                          nullptr};
-      } else {
-        result = call.OnJob([&](engine::JobData& job) {
-          return StatusResult(engine_->SetSecurityFlags(job, static_cast<std::uint32_t>(*flags)));
-        });
-      }
-    } else if (method == "job.makeCustomHeadersWriteOnly") {
-      result = call.OnJob([&](engine::JobData& job) {
-        return StatusResult(engine_->MakeCustomHeadersWriteOnly(job));
-      });
-    } else if (method == "job.takeOwnership") {
-      result = call.OnJob(
-          [&](engine::JobData& job) { return StatusResult(engine_->TakeOwnership(job, caller)); });
-    } else if (method == "vault.rotateKey") {
-      result = engine_->Call([&]() { return StatusResult(engine_->RotateCredentialKey(caller)); });
-    } else {
+    auto handler = FindMethod(method);
+    if (handler == nullptr) {
       result = RpcError{kMethodNotFound, "unknown method " + method, nullptr};
+    } else {
+      RpcRequest r{engine_, caller, params, call, pusher, shutdown, method, std::nullopt};
+      result = handler(r);
+      serialized_result = std::move(r.serialized_result);
     }
   } catch (const std::exception& e) {
     result = RpcError{kInvalidParams, std::string("bad parameters: ") + e.what(), nullptr};

@@ -19,6 +19,7 @@
 #include "auth/request_policy.h"
 #include "engine/http_method.h"
 #include "engine/job_impl.h"
+#include "engine/job_properties.h"
 #include "engine/job_secrets.h"
 #include "engine/notify_command.h"
 #include "engine/scheduler.h"
@@ -32,7 +33,6 @@ using std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kMaxDisplayName = 256;
 constexpr std::size_t kMaxUrlLength = 2200;
 constexpr std::size_t kMaxPathLength = 4096;
 
@@ -80,9 +80,6 @@ std::string KeyLocation(const ManagerOptions& options) {
   return options.key_directory.empty() ? platform::DefaultKeyLocation() : options.key_directory;
 }
 
-constexpr std::uint32_t kKnownSecurityFlags =
-    kSslEnableCrlCheck | kSslIgnoreCertCnInvalid | kSslIgnoreCertDateInvalid | kSslIgnoreUnknownCa |
-    kSslIgnoreCertWrongUsage | kRedirectPolicyMask | kRedirectAllowHttpsToHttp;
 constexpr std::size_t kMaxCertificateSubject = 1024;
 constexpr std::size_t kMaxCertificatePassword = 65536;
 
@@ -615,25 +612,44 @@ Status Engine::Complete(JobData& job) {
   return Status::Ok();
 }
 
-Status Engine::Modify(JobData& job, const std::function<Status(store::JobRecord&)>& change) {
+Status Engine::UpdateInPlace(JobData& job, const std::function<Status(store::JobRecord&)>& change) {
   if (closed_) return Status(kEFail, "the manager is closed");
   OPENBITS_RETURN_IF_ERROR(lifecycle_->Check(job, JobEvent::kModify));
-  store::JobRecord copy = job.rec;
-  OPENBITS_RETURN_IF_ERROR(change(copy));
-  const bool priority_changed = copy.priority != job.rec.priority;
-  const bool more_files = copy.max_concurrent_files > job.rec.max_concurrent_files;
-  copy.modification_time_ms = NowMs();
-  OPENBITS_RETURN_IF_ERROR(store_->UpdateJob(copy));
-  job.rec = std::move(copy);
-  if (priority_changed) {
+  // The row without the files: a change never copies a job's file list.
+  store::JobRecord before = CopyRow(job.rec);
+  Status st = change(job.rec);
+  if (st.ok()) {
+    job.rec.modification_time_ms = NowMs();
+    st = store_->UpdateJob(job.rec);
+  }
+  if (!st.ok()) {
+    RestoreRow(job.rec, std::move(before));  // the store first; memory follows it
+    return st;
+  }
+  if (job.rec.priority != before.priority) {
     job.slice_timer.cancel();
     ScheduleSoon();
   }
-  if (more_files && job.running()) {
+  if (job.rec.max_concurrent_files > before.max_concurrent_files && job.running()) {
     if (auto shared = table_.SharedOf(job)) StartNextFile(shared);
   }
+  if (job.rec.security_flags != before.security_flags) RestartTransfer(job);
   notifier_->Modification(job, false);
   return Status::Ok();
+}
+
+Status Engine::SetProperty(JobData& job, JobProperty property, const PropertyValue& value) {
+  if (property == JobProperty::kCustomHeaders) {
+    const auto* headers = std::get_if<std::string>(&value);
+    if (headers == nullptr) return Status(kEInvalidArg, "customHeaders takes a string");
+    return SetCustomHeaders(job, *headers);
+  }
+  return UpdateInPlace(job, [&](store::JobRecord& r) { return ApplyProperty(r, property, value); });
+}
+
+PropertyValue Engine::GetProperty(const JobData& job, JobProperty property) const {
+  if (property == JobProperty::kCustomHeaders) return VisibleCustomHeadersOf(job);
+  return ReadProperty(job.rec, property);
 }
 
 Status Engine::SetCallback(JobData& job, std::shared_ptr<JobCallback> callback) {
@@ -678,7 +694,7 @@ Status Engine::SetClientCertificate(JobData& job, CertStoreLocation location,
   const std::vector<std::uint8_t>& chosen = contents->certificates[*index].der;
   const std::string hex = auth::ThumbprintHex(auth::Thumbprint(chosen));
   const std::string shown = hash != nullptr ? auth::CommonName(chosen) : std::string(subject);
-  Status st = Modify(job, [&](store::JobRecord& r) {
+  Status st = UpdateInPlace(job, [&](store::JobRecord& r) {
     r.cert_location = where;
     r.cert_store = std::string(store_name);
     r.cert_hash = hex;
@@ -693,7 +709,7 @@ Status Engine::RemoveClientCertificate(JobData& job) {
   if (closed_) return Status(kEFail, "the manager is closed");
   OPENBITS_RETURN_IF_ERROR(lifecycle_->Check(job, JobEvent::kModify));
   if (job.rec.cert_location < 0) return Status::Ok();
-  Status st = Modify(job, [](store::JobRecord& r) {
+  Status st = UpdateInPlace(job, [](store::JobRecord& r) {
     r.cert_location = -1;
     r.cert_store.clear();
     r.cert_hash.clear();
@@ -779,27 +795,6 @@ Status Engine::MakeCustomHeadersWriteOnly(JobData& job) {
 std::string Engine::VisibleCustomHeadersOf(const JobData& job) const {
   if (FindSecret(job.rec, kWriteOnlyCustomHeadersPurpose) != nullptr) return std::string();
   return CustomHeadersOf(*vault_, job.rec).value_or(std::string());
-}
-
-Status Engine::SetSecurityFlags(JobData& job, std::uint32_t flags) {
-  if ((flags & ~kKnownSecurityFlags) != 0) {
-    return Status(kENotImpl, "unknown security flags " +
-                                 FormatHResult(static_cast<HResult>(flags & ~kKnownSecurityFlags)));
-  }
-  const std::uint32_t policy = flags & kRedirectPolicyMask;
-  if (policy != kRedirectPolicyAllowSilent && policy != kRedirectPolicyAllowReport &&
-      policy != kRedirectPolicyDisallow) {
-    return Status(kEInvalidArg,
-                  "the redirect policy is ALLOW_SILENT (0x0000), ALLOW_REPORT "
-                  "(0x0100) or DISALLOW (0x0200)");
-  }
-  const bool changed = job.rec.security_flags != flags;
-  Status st = Modify(job, [&](store::JobRecord& r) {
-    r.security_flags = flags;
-    return Status::Ok();
-  });
-  if (st.ok() && changed) RestartTransfer(job);
-  return st;
 }
 
 // --- Credentials ------------------------------------------------------------
@@ -888,27 +883,29 @@ Status Engine::TakeOwnership(JobData& job, const Caller& caller) {
       dropped.push_back(secret.purpose);
     }
   }
-  store::JobRecord changed = job.rec;
-  changed.owner = caller.user;
-  changed.cert_location = -1;
-  changed.cert_store.clear();
-  changed.cert_hash.clear();
-  changed.cert_subject.clear();
-  changed.custom_headers.clear();
-  changed.notify_program.clear();
-  changed.notify_parameters.clear();
-  changed.modification_time_ms = NowMs();
+  // In place, undone if the store refuses: the file list is never copied.
+  store::JobRecord before = CopyRow(job.rec);
+  store::JobRecord& r = job.rec;
+  r.owner = caller.user;
+  r.cert_location = -1;
+  r.cert_store.clear();
+  r.cert_hash.clear();
+  r.cert_subject.clear();
+  r.custom_headers.clear();
+  r.notify_program.clear();
+  r.notify_parameters.clear();
+  r.modification_time_ms = NowMs();
   Status st = store_->RunInTransaction([&]() -> Status {
     for (const std::string& purpose : dropped) {
-      OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(job.rec.id, purpose));
+      OPENBITS_RETURN_IF_ERROR(store_->DeleteSecret(r.id, purpose));
     }
-    return store_->UpdateJob(changed);
+    return store_->UpdateJob(r);
   });
-  if (!st.ok()) return st;
-  changed.secrets = job.rec.secrets;
-  changed.files = std::move(job.rec.files);
-  job.rec = std::move(changed);
-  for (const std::string& purpose : dropped) ForgetSecret(job.rec, purpose);
+  if (!st.ok()) {
+    RestoreRow(r, std::move(before));
+    return st;
+  }
+  for (const std::string& purpose : dropped) ForgetSecret(r, purpose);
   notifier_->Modification(job, false);
   return Status::Ok();
 }

@@ -111,9 +111,12 @@ class Engine final : public std::enable_shared_from_this<Engine>,
   Status Suspend(JobData& job);
   Status Cancel(JobData& job);
   Status Complete(JobData& job);
-  // Applies `change` to the record if the job is not final, persists it and
-  // notifies a modification.
-  Status Modify(JobData& job, const std::function<Status(store::JobRecord&)>& change);
+  // Sets one property (job_properties.h holds every rule) if the job is
+  // not final: validated, written to the store, then kept; the job's
+  // watchers hear of it. The one entry for the library's setters and the
+  // daemon's job.set.
+  Status SetProperty(JobData& job, JobProperty property, const PropertyValue& value);
+  PropertyValue GetProperty(const JobData& job, JobProperty property) const;
   Status SetCallback(JobData& job, std::shared_ptr<JobCallback> callback);
   // Seals and stores a credential (implicit: NULL user name and password).
   Status SetCredential(JobData& job, AuthTarget target, AuthScheme scheme, bool implicit,
@@ -132,7 +135,6 @@ class Engine final : public std::enable_shared_from_this<Engine>,
   // What GetCustomHeaders shows: "" once they are write-only.
   std::string VisibleCustomHeadersOf(const JobData& job) const;
   Status MakeCustomHeadersWriteOnly(JobData& job);
-  Status SetSecurityFlags(JobData& job, std::uint32_t flags);
   Status TakeOwnership(JobData& job, const Caller& caller);
   // The Kerberos credential cache ("FILE:/tmp/krb5cc_1000") whose tickets
   // are `caller`'s implicit credentials from now on (BITS's helper token).
@@ -172,6 +174,11 @@ class Engine final : public std::enable_shared_from_this<Engine>,
                           const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
                           std::vector<store::SecretRecord>* secrets,
                           std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
+  // Applies `change` to the record in place if the job is not final and
+  // writes it; a failed check or write leaves the record as it was. Then
+  // the change's effects (scheduling, more files, restarted transfers) and
+  // a modification notice.
+  Status UpdateInPlace(JobData& job, const std::function<Status(store::JobRecord&)>& change);
   // A running transfer starts its request again with the job's new settings.
   void RestartTransfer(JobData& job);
   void FinishPendingAction(JobData& job);

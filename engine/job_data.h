@@ -29,15 +29,6 @@
 
 namespace openbits::engine {
 
-// SetMaximumConcurrentFiles' bounds: 1..kMaxConcurrentFiles.
-inline constexpr std::uint32_t kMaxConcurrentFiles = 16;
-inline Status ValidateMaxConcurrentFiles(std::uint64_t count) {
-  if (count < 1 || count > kMaxConcurrentFiles) {
-    return Status(kEInvalidArg, "the maximum of concurrent files is 1..16");
-  }
-  return Status::Ok();
-}
-
 // Who is calling: the owner of new jobs, and whose jobs may be seen.
 struct Caller {
   std::string user;

@@ -16,12 +16,22 @@ namespace openbits::engine {
 
 class JobImpl final : public Job {
  public:
+  // REQUIRES: on the engine thread (the id and type are copied from `data`).
   JobImpl(std::shared_ptr<Engine> engine, std::shared_ptr<JobData> data, Caller caller)
-      : engine_(std::move(engine)), data_(std::move(data)), caller_(std::move(caller)) {}
+      : engine_(std::move(engine)),
+        data_(std::move(data)),
+        caller_(std::move(caller)),
+        id_(data_->rec.id),
+        type_(data_->rec.type) {}
 
-  Guid GetId() const override { return data_->rec.id; }  // immutable
-  JobType GetType() const override { return data_->rec.type; }
-  std::string GetOwner() const override { return data_->rec.owner; }
+  // Copies taken at construction: no call reads the record off the engine
+  // thread, where it changes.
+  Guid GetId() const override { return id_; }
+  JobType GetType() const override { return type_; }
+  std::string GetOwner() const override;
+
+  Status SetProperty(JobProperty property, const PropertyValue& value) override;
+  Result<PropertyValue> GetProperty(JobProperty property) const override;
 
   Status AddFile(std::string_view remote_url, std::string_view local_path) override;
   Status AddFileSet(const std::vector<FileInfo>& files) override;
@@ -91,19 +101,11 @@ class JobImpl final : public Job {
   T Read(T store::JobRecord::*field) const {
     return engine_->Call([&] { return data_->rec.*field; });
   }
-  // Applies `change` to the job on the engine thread (persisted, notified).
-  Status Update(const std::function<Status(store::JobRecord&)>& change);
-  template <typename T, typename V>
-  Status Assign(T store::JobRecord::*field, V value) {
-    return Update([&](store::JobRecord& r) {
-      r.*field = std::move(value);
-      return Status::Ok();
-    });
-  }
-
   std::shared_ptr<Engine> engine_;
   std::shared_ptr<JobData> data_;
   Caller caller_;
+  const Guid id_;
+  const JobType type_;
 };
 
 class FileImpl final : public File {

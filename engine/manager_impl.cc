@@ -23,12 +23,6 @@ std::chrono::system_clock::time_point FromMs(std::int64_t ms) {
   return std::chrono::system_clock::time_point(std::chrono::milliseconds(ms));
 }
 
-constexpr std::size_t kMaxDescription = 1024;
-constexpr std::uint32_t kMinimumRetryDelaySeconds = 5;
-constexpr std::uint32_t kKnownNotifyFlags = kNotifyJobTransferred | kNotifyJobError |
-                                            kNotifyDisable | kNotifyJobModification |
-                                            kNotifyFileTransferred;
-
 class ManagerImpl final : public Manager {
  public:
   ManagerImpl(std::shared_ptr<Engine> engine, Caller caller)
@@ -125,8 +119,14 @@ std::vector<std::shared_ptr<File>> JobImpl::EnumFiles() const {
   return out;
 }
 
-Status JobImpl::Update(const std::function<Status(store::JobRecord&)>& change) {
-  return engine_->Call([&] { return engine_->Modify(*data_, change); });
+std::string JobImpl::GetOwner() const { return Read(&store::JobRecord::owner); }
+
+Status JobImpl::SetProperty(JobProperty property, const PropertyValue& value) {
+  return engine_->Call([&] { return engine_->SetProperty(*data_, property, value); });
+}
+
+Result<PropertyValue> JobImpl::GetProperty(JobProperty property) const {
+  return engine_->Call([&] { return engine_->GetProperty(*data_, property); });
 }
 
 Status JobImpl::Resume() {
@@ -169,58 +169,43 @@ JobInfo JobImpl::GetInfo() const {
 std::uint32_t JobImpl::GetErrorCount() const { return Read(&store::JobRecord::error_count); }
 
 Status JobImpl::SetDisplayName(std::string_view name) {
-  if (name.size() > 256)
-    return Status(kEInvalidArg, "the display name is longer than 256 characters");
-  return Assign(&store::JobRecord::display_name, std::string(name));
+  return SetProperty(JobProperty::kDisplayName, std::string(name));
 }
 std::string JobImpl::GetDisplayName() const { return Read(&store::JobRecord::display_name); }
 
 Status JobImpl::SetDescription(std::string_view description) {
-  if (description.size() > kMaxDescription) {
-    return Status(kEInvalidArg, "the description is longer than 1024 characters");
-  }
-  return Assign(&store::JobRecord::description, std::string(description));
+  return SetProperty(JobProperty::kDescription, std::string(description));
 }
 std::string JobImpl::GetDescription() const { return Read(&store::JobRecord::description); }
 
 Status JobImpl::SetPriority(JobPriority priority) {
-  const int p = static_cast<int>(priority);
-  if (p < 0 || p > 3) return Status(kEInvalidArg, "unknown priority");
-  return Update([&](store::JobRecord& r) -> Status {
-    if (HasCustomHttpMethod(r) && priority != JobPriority::kForeground) {
-      return Status(kBgENotSupportedWithCustomHttpMethod,
-                    "a job with a custom HTTP method stays FOREGROUND");
-    }
-    r.priority = priority;
-    return Status::Ok();
-  });
+  return SetProperty(JobProperty::kPriority, static_cast<std::uint32_t>(priority));
 }
 JobPriority JobImpl::GetPriority() const { return Read(&store::JobRecord::priority); }
 
 Status JobImpl::SetMinimumRetryDelay(std::uint32_t seconds) {
-  return Assign(&store::JobRecord::minimum_retry_delay_s,
-                std::max(seconds, kMinimumRetryDelaySeconds));
+  return SetProperty(JobProperty::kMinimumRetryDelay, seconds);
 }
 std::uint32_t JobImpl::GetMinimumRetryDelay() const {
   return Read(&store::JobRecord::minimum_retry_delay_s);
 }
 
 Status JobImpl::SetNoProgressTimeout(std::uint32_t seconds) {
-  return Assign(&store::JobRecord::no_progress_timeout_s, seconds);
+  return SetProperty(JobProperty::kNoProgressTimeout, seconds);
 }
 std::uint32_t JobImpl::GetNoProgressTimeout() const {
   return Read(&store::JobRecord::no_progress_timeout_s);
 }
 
 Status JobImpl::SetMaximumDownloadTime(std::uint32_t seconds) {
-  return Assign(&store::JobRecord::maximum_download_time_s, seconds);
+  return SetProperty(JobProperty::kMaximumDownloadTime, seconds);
 }
 std::uint32_t JobImpl::GetMaximumDownloadTime() const {
   return Read(&store::JobRecord::maximum_download_time_s);
 }
 
 Status JobImpl::SetCustomHeaders(std::string_view headers) {
-  return engine_->Call([&] { return engine_->SetCustomHeaders(*data_, headers); });
+  return SetProperty(JobProperty::kCustomHeaders, std::string(headers));
 }
 std::string JobImpl::GetCustomHeaders() const {
   return engine_->Call([&] { return engine_->VisibleCustomHeadersOf(*data_); });
@@ -230,8 +215,7 @@ Status JobImpl::MakeCustomHeadersWriteOnly() {
 }
 
 Status JobImpl::SetNotifyFlags(std::uint32_t flags) {
-  if ((flags & ~kKnownNotifyFlags) != 0) return Status(kENotImpl, "unknown notify flags");
-  return Assign(&store::JobRecord::notify_flags, flags);
+  return SetProperty(JobProperty::kNotifyFlags, flags);
 }
 std::uint32_t JobImpl::GetNotifyFlags() const { return Read(&store::JobRecord::notify_flags); }
 
@@ -241,17 +225,13 @@ Status JobImpl::SetNotifyInterface(std::shared_ptr<JobCallback> callback) {
 
 Status JobImpl::SetMinimumNotificationInterval(std::chrono::milliseconds ms) {
   if (ms.count() < 0 || ms.count() > 0xFFFFFFFFLL) return Status(kEInvalidArg, "out of range");
-  return Assign(&store::JobRecord::min_notification_interval_ms,
-                static_cast<std::uint32_t>(ms.count()));
+  return SetProperty(JobProperty::kMinimumNotificationInterval,
+                     static_cast<std::uint32_t>(ms.count()));
 }
 
 Status JobImpl::SetNotifyCmdLine(std::string_view program, std::string_view parameters) {
-  OPENBITS_RETURN_IF_ERROR(ValidateNotifyCommand(program, parameters));
-  return Update([&](store::JobRecord& r) {
-    r.notify_program = std::string(program);
-    r.notify_parameters = std::string(parameters);
-    return Status::Ok();
-  });
+  return SetProperty(JobProperty::kNotifyCommandLine,
+                     NotifyCommandLine{std::string(program), std::string(parameters)});
 }
 
 NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
@@ -261,21 +241,15 @@ NotifyCommandLine JobImpl::GetNotifyCmdLine() const {
 }
 
 Status JobImpl::SetHttpMethod(std::string_view method) {
-  OPENBITS_RETURN_IF_ERROR(ValidateHttpMethod(method));
-  return Update([&](store::JobRecord& r) { return ApplyHttpMethod(r, method); });
+  return SetProperty(JobProperty::kHttpMethod, std::string(method));
 }
 
 std::string JobImpl::GetHttpMethod() const { return Read(&store::JobRecord::http_method); }
 
 Status JobImpl::SetProxySettings(ProxyUsage usage, std::string_view proxy_list,
                                  std::string_view bypass_list) {
-  OPENBITS_RETURN_IF_ERROR(auth::ValidateProxySettings(usage, proxy_list, bypass_list));
-  return Update([&](store::JobRecord& r) {
-    r.proxy_usage = usage;
-    r.proxy_list = std::string(proxy_list);
-    r.proxy_bypass = std::string(bypass_list);
-    return Status::Ok();
-  });
+  return SetProperty(JobProperty::kProxySettings,
+                     ProxySettings{usage, std::string(proxy_list), std::string(bypass_list)});
 }
 
 ProxySettings JobImpl::GetProxySettings() const {
@@ -317,7 +291,7 @@ Status JobImpl::SetClientCertificatePassword(std::string_view password) {
 }
 
 Status JobImpl::SetSecurityFlags(std::uint32_t flags) {
-  return engine_->Call([&] { return engine_->SetSecurityFlags(*data_, flags); });
+  return SetProperty(JobProperty::kSecurityFlags, flags);
 }
 
 std::uint32_t JobImpl::GetSecurityFlags() const { return Read(&store::JobRecord::security_flags); }
@@ -342,24 +316,12 @@ Status JobImpl::TakeOwnership() {
 }
 
 Status JobImpl::SetDynamicContent(bool enable) {
-  return Update([&](store::JobRecord& r) -> Status {
-    if (r.ever_resumed) {
-      return Status(kBgEReadOnlyPropertyAfterResume,
-                    "dynamic content can only be set before the first Resume");
-    }
-    if (enable && std::any_of(r.files.begin(), r.files.end(),
-                              [](const store::FileRecord& f) { return !f.ranges.empty(); })) {
-      return Status(kEInvalidArg, "a job with ranged files cannot use dynamic content");
-    }
-    r.dynamic_content = enable;
-    return Status::Ok();
-  });
+  return SetProperty(JobProperty::kDynamicContent, enable);
 }
 bool JobImpl::GetDynamicContent() const { return Read(&store::JobRecord::dynamic_content); }
 
 Status JobImpl::SetMaximumConcurrentFiles(std::uint32_t count) {
-  OPENBITS_RETURN_IF_ERROR(ValidateMaxConcurrentFiles(count));
-  return Assign(&store::JobRecord::max_concurrent_files, count);
+  return SetProperty(JobProperty::kMaximumConcurrentFiles, count);
 }
 std::uint32_t JobImpl::GetMaximumConcurrentFiles() const {
   return Read(&store::JobRecord::max_concurrent_files);

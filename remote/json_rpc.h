@@ -11,6 +11,7 @@
 #include <string_view>
 
 #include "openbits/status.h"
+#include "openbits/types.h"
 
 namespace openbits::remote {
 
@@ -27,6 +28,14 @@ void AppendJsonString(std::string* out, std::string_view text);
 // string in `j`: a request's copies of a secret must not linger in freed
 // memory.
 void ScrubPasswords(nlohmann::json& j);
+
+// A property's value as job.set carries it (docs/ipc.md): a boolean, a
+// number, a string, {program, parameters} or {usage, list, bypass}.
+nlohmann::json PropertyValueToJson(const PropertyValue& value);
+
+// The value `property` takes, read from `j`. E_INVALIDARG when `j` is not
+// of the property's type; E_NOTIMPL for an unknown proxy usage name.
+Result<PropertyValue> PropertyValueFromJson(JobProperty property, const nlohmann::json& j);
 
 }  // namespace openbits::remote
 

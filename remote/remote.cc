@@ -314,6 +314,12 @@ class RemoteJob final : public Job {
     return r.ok() ? InfoOf((*r)["job"]) : JobInfo{};
   }
 
+  Status SetProperty(JobProperty property, const PropertyValue& value) override {
+    if (JobPropertyName(property).empty()) return Status(kEInvalidArg, "unknown property");
+    return Set(std::string(JobPropertyName(property)), remote::PropertyValueToJson(value));
+  }
+  Result<PropertyValue> GetProperty(JobProperty property) const override;
+
   Status SetDisplayName(std::string_view name) override {
     return Set("displayName", std::string(name));
   }
@@ -634,6 +640,44 @@ std::vector<std::shared_ptr<File>> RemoteJob::EnumFiles() const {
     out.push_back(std::make_shared<RemoteFile>(self, i));
   }
   return out;
+}
+
+Result<PropertyValue> RemoteJob::GetProperty(JobProperty property) const {
+  auto info = Info();
+  if (!info.ok()) return info.status();
+  switch (property) {
+    case JobProperty::kDynamicContent:
+      return PropertyValue(GetDynamicContent());
+    case JobProperty::kMinimumNotificationInterval:
+      return PropertyValue((*info)["job"].value("minNotificationInterval", std::uint32_t{0}));
+    case JobProperty::kDisplayName:
+      return PropertyValue(GetDisplayName());
+    case JobProperty::kDescription:
+      return PropertyValue(GetDescription());
+    case JobProperty::kPriority:
+      return PropertyValue(static_cast<std::uint32_t>(GetPriority()));
+    case JobProperty::kMinimumRetryDelay:
+      return PropertyValue(GetMinimumRetryDelay());
+    case JobProperty::kNoProgressTimeout:
+      return PropertyValue(GetNoProgressTimeout());
+    case JobProperty::kMaximumDownloadTime:
+      return PropertyValue(GetMaximumDownloadTime());
+    case JobProperty::kNotifyFlags:
+      return PropertyValue(GetNotifyFlags());
+    case JobProperty::kNotifyCommandLine:
+      return PropertyValue(GetNotifyCmdLine());
+    case JobProperty::kHttpMethod:
+      return PropertyValue(GetHttpMethod());
+    case JobProperty::kProxySettings:
+      return PropertyValue(GetProxySettings());
+    case JobProperty::kMaximumConcurrentFiles:
+      return PropertyValue(GetMaximumConcurrentFiles());
+    case JobProperty::kSecurityFlags:
+      return PropertyValue(GetSecurityFlags());
+    case JobProperty::kCustomHeaders:
+      return PropertyValue(GetCustomHeaders());
+  }
+  return Status(kEInvalidArg, "unknown property");
 }
 
 Status RemoteJob::SetNotifyInterface(std::shared_ptr<JobCallback> callback) {

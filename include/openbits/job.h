@@ -132,6 +132,15 @@ class OPENBITS_EXPORT Job {
   virtual JobInfo GetInfo() const = 0;
 
   // --- Properties ----------------------------------------------------------
+  // Sets one property by its id (as BITS 5's IBackgroundCopyJob5::SetProperty);
+  // `value` holds the alternative the property takes (types.h). The typed
+  // setters below are the same calls. E_INVALIDARG for a value of the wrong
+  // type, and each property's own errors as its typed setter documents.
+  virtual Status SetProperty(JobProperty property, const PropertyValue& value) = 0;
+  // The property's value; BG_E_INVALID_STATE-class errors only when the job
+  // cannot be reached (a daemon that is gone).
+  virtual Result<PropertyValue> GetProperty(JobProperty property) const = 0;
+
   // Setters fail with BG_E_INVALID_STATE on a final job.
 
   // At most 256 characters (E_INVALIDARG otherwise).

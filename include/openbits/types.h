@@ -13,6 +13,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <variant>
 #include <vector>
 
 #include "openbits/status.h"
@@ -165,6 +166,36 @@ struct ProxySettings {
   std::string proxy_list;   // OVERRIDE only: [scheme=][scheme://]host[:port], comma/space separated
   std::string bypass_list;  // OVERRIDE only: host names, leftmost "*" wildcards, "<local>"
 };
+
+// A job property, for Job::SetProperty / GetProperty (as BITS 5's
+// IBackgroundCopyJob5::SetProperty, BITS_JOB_PROPERTY_ID). Where BITS 5 has
+// the property its number is kept; the others follow from 0x100.
+enum class JobProperty : std::uint32_t {
+  kDynamicContent = 3,               // bool; only before the first Resume
+  kMinimumNotificationInterval = 9,  // uint32 milliseconds
+  kDisplayName = 0x100,              // string, at most 256 characters
+  kDescription = 0x101,              // string, at most 1024 characters
+  kPriority = 0x102,                 // uint32 JobPriority (0..3)
+  kMinimumRetryDelay = 0x103,        // uint32 seconds (at least 5)
+  kNoProgressTimeout = 0x104,        // uint32 seconds (0: every error is fatal)
+  kMaximumDownloadTime = 0x105,      // uint32 seconds (0: no limit)
+  kNotifyFlags = 0x106,              // uint32 BG_NOTIFY_* bits
+  kNotifyCommandLine = 0x107,        // NotifyCommandLine
+  kHttpMethod = 0x108,               // string ("GET", or a custom method)
+  kProxySettings = 0x109,            // ProxySettings
+  kMaximumConcurrentFiles = 0x10A,   // uint32, 1..16
+  kSecurityFlags = 0x10B,            // uint32 BG_SSL_* and redirect policy bits
+  kCustomHeaders = 0x10C,            // string of CRLF-separated header lines
+};
+// The property's name on the daemon's wire and in messages ("displayName",
+// "priority" ...); "" for values outside the enum.
+OPENBITS_EXPORT std::string_view JobPropertyName(JobProperty property);
+// The property with that name; E_INVALIDARG for an unknown name.
+OPENBITS_EXPORT Result<JobProperty> ParseJobPropertyName(std::string_view name);
+
+// A property's value: the alternative each JobProperty names.
+using PropertyValue =
+    std::variant<bool, std::uint32_t, std::string, NotifyCommandLine, ProxySettings>;
 
 // BG_AUTH_TARGET: who asks for the credentials.
 enum class AuthTarget : int { kServer = 1, kProxy = 2 };

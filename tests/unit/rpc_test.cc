@@ -25,13 +25,16 @@ using nlohmann::json;
 class RpcTest : public ::testing::Test {
  protected:
   void SetUp() override { Open(); }
-  void Open() {
+  Result<std::shared_ptr<engine::Engine>> OpenEngine() {
     ManagerOptions options;
     options.state_directory = dir_ / "state";
     options.key_directory = dir_ / "keys";
     options.policy_file = dir_ / "openbits.conf";
     options.run_transfers = false;
-    auto engine = engine::Engine::Open(options);
+    return engine::Engine::Open(options);
+  }
+  void Open() {
+    auto engine = OpenEngine();
     ASSERT_TRUE(engine.ok()) << engine.status().ToString();
     engine_ = *engine;
     rpc_ = std::make_unique<RpcDispatcher>(engine_);
@@ -137,12 +140,7 @@ TEST_F(RpcTest, AMalformedFileLimitKeepsTheQueueClosed) {
   rpc_.reset();
   engine_->Shutdown();
   std::ofstream(dir_ / "openbits.conf") << "[policy]\nMaxFilesPerJob = many\n";
-  ManagerOptions options;
-  options.state_directory = dir_ / "state";
-  options.key_directory = dir_ / "keys";
-  options.policy_file = dir_ / "openbits.conf";
-  options.run_transfers = false;
-  auto engine = engine::Engine::Open(options);
+  auto engine = OpenEngine();
   ASSERT_FALSE(engine.ok());
   EXPECT_EQ(engine.status().code(), kEInvalidArg);
   EXPECT_NE(engine.status().message().find("MaxFilesPerJob"), std::string::npos);
