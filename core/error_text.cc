@@ -324,6 +324,8 @@ std::string_view JobStateName(JobState state) {
       return "ACKNOWLEDGED";
     case JobState::kCancelled:
       return "CANCELED";
+    case JobState::kUnknown:
+      break;
   }
   return "UNKNOWN";
 }

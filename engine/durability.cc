@@ -79,10 +79,15 @@ void FinishedFileBatcher::Start() {
   // written, so the sync covers them.
   writes_.After([this, batch] {
     CollectWrites(*batch);
-    boost::asio::post(sync_pool_, [this, batch] {
+    boost::asio::post(sync_pool_, [this, &io = io_, batch] {
       Sync(*batch);
+      // From here on Flush may return and the batcher go: no member is
+      // touched on this thread after it, nor by the handler once the batch
+      // was settled.
       batch->done.set_value();
-      boost::asio::post(io_, [this, batch] { OnSynced(batch); });
+      boost::asio::post(io, [this, batch] {
+        if (!batch->handled) OnSynced(batch);
+      });
     });
   });
 }

@@ -305,13 +305,20 @@ class RemoteJob final : public Job {
   JobTimes GetTimes() const override { return GetInfo().times; }
   Result<JobErrorInfo> GetError() const override {
     JobInfo info = GetInfo();
+    if (!info.status.ok()) return info.status;
     if (!info.error) return Status(kBgEErrorInformationUnavailable, "the job has no error");
     return *info.error;
   }
   std::uint32_t GetErrorCount() const override { return GetInfo().error_count; }
   JobInfo GetInfo() const override {
     auto r = Info();
-    return r.ok() ? InfoOf((*r)["job"]) : JobInfo{};
+    if (r.ok()) return InfoOf((*r)["job"]);
+    // Never a state the job may really be in: the caller sees it is unknown.
+    JobInfo unknown;
+    unknown.status = r.status();
+    unknown.id = id_;
+    unknown.state = JobState::kUnknown;
+    return unknown;
   }
 
   Status SetProperty(JobProperty property, const PropertyValue& value) override {

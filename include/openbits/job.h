@@ -121,6 +121,8 @@ class OPENBITS_EXPORT Job {
   // may be called again.
   virtual Status Complete() = 0;
 
+  // The job's state; JobState::kUnknown when the handle cannot reach the
+  // job (a daemon that is gone), never a state the job may not be in.
   virtual JobState GetState() const = 0;
   virtual JobProgress GetProgress() const = 0;
   virtual JobTimes GetTimes() const = 0;
@@ -128,7 +130,10 @@ class OPENBITS_EXPORT Job {
   virtual Result<JobErrorInfo> GetError() const = 0;
   // How many errors the job has met (transient ones included).
   virtual std::uint32_t GetErrorCount() const = 0;
-  // Everything above in one consistent snapshot.
+  // Everything above in one consistent snapshot; JobInfo::status tells
+  // whether it could be taken. The other getters return the snapshot's
+  // fields (defaults when it could not be taken); GetProperty reports the
+  // failure itself.
   virtual JobInfo GetInfo() const = 0;
 
   // --- Properties ----------------------------------------------------------

@@ -31,6 +31,9 @@ enum class JobState : int {
   kTransferred = 6,
   kAcknowledged = 7,
   kCancelled = 8,
+  // Not a BITS state: the handle cannot reach its job (the daemon it was
+  // served by is gone). GetInfo().status says why.
+  kUnknown = 9,
 };
 
 // "QUEUED", "CONNECTING", ..., "CANCELED" (bitsadmin's spelling).
@@ -254,6 +257,9 @@ inline constexpr std::uint32_t kRedirectAllowHttpsToHttp = 0x0800;
 
 // A consistent snapshot of a job, taken in one step (for listings).
 struct JobInfo {
+  // Ok; or why the snapshot could not be taken (a daemon that is gone):
+  // then `state` is kUnknown and the other fields are their defaults.
+  Status status;
   Guid id;
   JobType type = JobType::kDownload;
   JobState state = JobState::kSuspended;

@@ -66,6 +66,28 @@ class ConnectTest : public ::testing::Test {
 std::unique_ptr<testing::NginxServer> ConnectTest::server_;
 std::string ConnectTest::sha_;
 
+TEST_F(ConnectTest, AHandleWhoseDaemonIsGoneSaysSoInsteadOfInventingAState) {
+  auto job = manager_->CreateJob("orphan");
+  ASSERT_TRUE(job.ok()) << job.status().ToString();
+  ASSERT_EQ((*job)->GetState(), JobState::kSuspended);
+  std::ifstream in(state_ / "state/openbitsd.pid");
+  pid_t pid = -1;
+  ASSERT_TRUE(in >> pid && pid > 0);
+  ASSERT_EQ(::kill(pid, SIGKILL), 0);
+  ASSERT_TRUE(testing::WaitForExit(pid, std::chrono::seconds(30)));
+  EXPECT_EQ((*job)->GetState(), JobState::kUnknown);
+  const JobInfo info = (*job)->GetInfo();
+  EXPECT_FALSE(info.status.ok());
+  EXPECT_EQ(info.state, JobState::kUnknown);
+  EXPECT_EQ(info.id, (*job)->GetId());
+  auto error = (*job)->GetError();
+  ASSERT_FALSE(error.ok());
+  EXPECT_NE(error.status().code(), kBgEErrorInformationUnavailable);  // not "no error"
+  EXPECT_FALSE((*job)->GetProperty(JobProperty::kDisplayName).ok());
+  EXPECT_FALSE((*job)->Resume().ok());
+  EXPECT_EQ(JobStateName(JobState::kUnknown), "UNKNOWN");
+}
+
 TEST_F(ConnectTest, TheSameApiThroughTheDaemonWithCallbacks) {
   auto job = manager_->CreateJob("remote");
   ASSERT_TRUE(job.ok()) << job.status().ToString();
