@@ -38,6 +38,7 @@
 #include "engine/file_transfer.h"
 #include "engine/job_data.h"
 #include "engine/job_lifecycle.h"
+#include "engine/job_runner.h"
 #include "engine/job_table.h"
 #include "engine/log.h"
 #include "engine/notifier.h"
@@ -61,17 +62,14 @@ struct DestinationCheck {
   std::optional<std::unordered_set<std::string>> names;
 };
 
-class Engine final : public std::enable_shared_from_this<Engine>,
-                     public TransferHost,
-                     private LifecycleHooks,
-                     private CompletionSink {
+class Engine final : public std::enable_shared_from_this<Engine> {
  public:
   static Result<std::shared_ptr<Engine>> Open(const ManagerOptions& options);
   // Opens the queue database and the credential vault of `options` and
   // closes them again, starting no thread: what Open() would refuse, this
   // refuses (a daemon checks it before it detaches).
   static Status CheckQueue(const ManagerOptions& options);
-  ~Engine() override;
+  ~Engine();
 
   // Stops transfers (checkpointing them) and the threads. Idempotent.
   void Shutdown();
@@ -179,57 +177,13 @@ class Engine final : public std::enable_shared_from_this<Engine>,
   // the change's effects (scheduling, more files, restarted transfers) and
   // a modification notice.
   Status UpdateInPlace(JobData& job, const std::function<Status(store::JobRecord&)>& change);
-  // A running transfer starts its request again with the job's new settings.
-  void RestartTransfer(JobData& job);
   void FinishPendingAction(JobData& job);
-  // LifecycleHooks
-  void StopTransfers(JobData& job) override { StopTransfer(job, /*keep_progress=*/true); }
-  void ScheduleSoon() override;
-  void Schedule();
-  void StartJob(const std::shared_ptr<JobData>& job);
   // BG_E_TOO_MANY_FILES_IN_JOB when `adding` more files would take the job
   // past MaxFilesPerJob.
   Status CheckFileLimit(const Caller& caller, const store::JobRecord& job,
                         std::size_t adding) const;
   // Starts the proxy resolver the job's proxy usage needs, in the background.
   void PrepareRoute(const JobData& job);
-  // Starts the job's next files, in the order they were added, until
-  // max_concurrent_files download; TRANSFERRED when none is left.
-  void StartNextFile(const std::shared_ptr<JobData>& job);
-  // Starts one file; false if the job went to ERROR instead.
-  bool StartFile(const std::shared_ptr<JobData>& job, store::FileRecord& file);
-  void StopTransfer(JobData& job, bool keep_progress);
-  void Preempt(JobData& job);
-  void OnAllFilesDone(JobData& job);
-
-  // TransferHost
-  void OnTransferResponding(FileTransfer& transfer) override;
-  void OnTransferProgress(FileTransfer& transfer) override;
-  Status PersistFile(FileTransfer& transfer, const store::FileRecord& file) override;
-  Status PersistProgress(FileTransfer& transfer, const store::FileRecord& file) override;
-  std::size_t RunningTransfers() const override { return transfer_owner_.size(); }
-  // CompletionSink (durability.h): a finished file's completion is
-  // committed once its bytes are durable.
-  void QueueFinishedFile(const std::shared_ptr<JobData>& job, std::shared_ptr<WriteTarget> target,
-                         const store::FileRecord& file);
-  bool Wanted(const FinishedFile& file) override;
-  Status Commit(const std::vector<const FinishedFile*>& files) override;
-  void Settled(const FinishedFile& file, bool wanted, const SettledFile& how) override;
-  // A finished file whose bytes did not reach the disk is fetched again,
-  // from `kept` bytes.
-  void ForgetFinishedFile(JobData& job, const store::FileRecord& file, std::uint64_t kept);
-  // A finished file's write, sync or commit failed: it is not complete
-  // after all, and the job stops with the reason. `kept` bytes of it are on
-  // disk and synced (a write failed after them).
-  void FailFinishedFile(const std::shared_ptr<JobData>& job, const store::FileRecord& file,
-                        const Status& why, std::uint64_t kept);
-  void OnTransferFinished(FileTransfer& transfer, const TransferOutcome& outcome) override;
-  // Keeps `finished`'s curl handle for the next file of `job` to start, if
-  // the job runs and has fewer idle handles than concurrent files.
-  void KeepEasyHandle(JobData& job, FileTransfer& finished);
-  void OnCrlFetched(const std::string& url, std::shared_ptr<X509_CRL> crl) override {
-    request_config_->OnCrlFetched(url, std::move(crl));
-  }
 
   ManagerOptions options_;
   platform::ScopedFd lock_file_;
@@ -242,24 +196,18 @@ class Engine final : public std::enable_shared_from_this<Engine>,
   std::optional<boost::asio::executor_work_guard<boost::asio::io_context::executor_type>> work_;
   std::thread thread_;
   std::thread::id engine_thread_id_;
-  boost::asio::thread_pool sync_pool_{1};
-  WriteQueue writes_;  // the write thread
-  std::unique_ptr<FinishedFileBatcher> batcher_;
   std::unique_ptr<TemporaryFiles> temp_files_;
-  std::unique_ptr<CurlMulti> multi_;
   std::unique_ptr<ProxyDiscovery> proxy_discovery_;
   std::unique_ptr<RequestConfig> request_config_;
 
   std::unique_ptr<Notifier> notifier_;
   JobTable table_;
   std::unique_ptr<JobLifecycle> lifecycle_;
+  std::unique_ptr<JobRunner> runner_;  // after what it refers to: it goes first
 
   std::shared_mutex shutdown_mutex_;
   std::mutex closed_calls_;
   bool closed_ = false;
-
-  std::unordered_map<FileTransfer*, JobData*> transfer_owner_;
-  bool schedule_posted_ = false;
 };
 
 }  // namespace openbits::engine
