@@ -4,6 +4,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "openbits/hresult.h"
+
 #include "engine/file_transfer.h"
 #include "platform/system.h"
 

@@ -27,86 +27,12 @@ using std::chrono::steady_clock;
 
 namespace {
 
-constexpr std::size_t kMaxUrlLength = 2200;
-constexpr std::size_t kMaxPathLength = 4096;
-
-Status ValidateRemoteUrl(std::string_view url) {
-  if (url.empty()) return Status(kEInvalidArg, "the remote URL is empty");
-  if (url.size() > kMaxUrlLength) {
-    return Status(kEInvalidArg, "the remote URL is longer than 2200 characters");
-  }
-  for (unsigned char c : url) {
-    if (c <= 0x20 || c == 0x7f) {
-      return Status(kEInvalidArg,
-                    "the remote URL contains a space or control character (CR, LF, NUL ...)");
-    }
-  }
-  // libcurl parses the URL with any password masked: its copies are freed
-  // without being wiped.
-  auto user_info = auth::SplitUserInfo(url);
-  if (!user_info.ok()) return user_info.status();
-  CPtr<CURLU> u(curl_url());
-  const std::string& text = user_info->redacted_url;
-  if (curl_url_set(u.get(), CURLUPART_URL, text.c_str(), CURLU_NON_SUPPORT_SCHEME) != CURLUE_OK) {
-    return Status(kEInvalidArg, "the remote URL is malformed");
-  }
-  char* raw = nullptr;
-  if (curl_url_get(u.get(), CURLUPART_SCHEME, &raw, 0) != CURLUE_OK) {
-    return Status(kEInvalidArg, "the remote URL has no scheme");
-  }
-  CPtr<char> scheme(raw);
-  const std::string_view s(scheme.get());
-  if (s != "http" && s != "https") {
-    return Status(kEInvalidArg, "unsupported scheme \"" + std::string(s) +
-                                    "\": only http and https are accepted");
-  }
-  raw = nullptr;
-  if (curl_url_get(u.get(), CURLUPART_HOST, &raw, 0) != CURLUE_OK || raw == nullptr ||
-      raw[0] == '\0') {
-    curl_free(raw);
-    return Status(kEInvalidArg, "the remote URL has no host");
-  }
-  curl_free(raw);
-  return Status::Ok();
-}
-
 std::string KeyLocation(const ManagerOptions& options) {
   return options.key_directory.empty() ? platform::DefaultKeyLocation() : options.key_directory;
 }
 
 constexpr std::size_t kMaxCertificateSubject = 1024;
 constexpr std::size_t kMaxCertificatePassword = 65536;
-
-// Checks the local name's syntax and the name itself; the directory's
-// checks (platform::CheckDestinationDirectory) are the caller's, once per
-// directory.
-Status ValidateLocalName(std::string_view path, const std::string& state_dir) {
-  if (!platform::IsAbsolutePath(path)) {
-    return Status(kEInvalidArg, "the local name must be an absolute path");
-  }
-  if (path.size() > kMaxPathLength) return Status(kEInvalidArg, "the local name is too long");
-  for (unsigned char c : path) {
-    if (c < 0x20 || c == 0x7f) {
-      return Status(kEInvalidArg, "the local name contains a control character");
-    }
-  }
-  if (path.back() == '/') return Status(kEInvalidArg, "the local name must name a file");
-  std::size_t start = 1;
-  while (start <= path.size()) {
-    auto end = path.find('/', start);
-    std::string_view part =
-        path.substr(start, end == std::string_view::npos ? path.npos : end - start);
-    if (part == "." || part == "..") {
-      return Status(kEInvalidArg, "the local name must not contain . or .. components");
-    }
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  if (path.substr(0, state_dir.size() + 1) == state_dir + "/") {
-    return Status(kEInvalidArg, "the local name is inside the queue's state directory");
-  }
-  return Status::Ok();
-}
 
 }  // namespace
 
@@ -347,7 +273,7 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
     if (spec.display_name.size() > kMaxDisplayName) {
       return Status(kEInvalidArg, where + "the display name is longer than 256 characters");
     }
-    if (spec.description.size() > 1024) {
+    if (spec.description.size() > kMaxDescription) {
       return Status(kEInvalidArg, where + "the description is longer than 1024 characters");
     }
     const int priority = static_cast<int>(spec.priority);
@@ -361,7 +287,7 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::CreateJobs(
         return Status(limit.code(), where + limit.message());
       }
       PrepareRoute(*job);
-      Status st = BuildFileRecords(job->rec, spec.files, nullptr, &job->rec.files,
+      Status st = BuildFileRecords(job->rec, spec.files, nullptr, FileChecks(), &job->rec.files,
                                    &job->rec.secrets, &directories);
       if (!st.ok()) return Status(st.code(), where + st.message());
     }
@@ -400,106 +326,6 @@ Result<std::vector<std::shared_ptr<JobData>>> Engine::ListJobs(const Caller& cal
   return table_.Ordered(scope == EnumScope::kAllUsers ? nullptr : &caller.user);
 }
 
-Status Engine::BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
-                                const std::vector<FileRange>* ranges,
-                                std::vector<store::FileRecord>* out,
-                                std::vector<store::SecretRecord>* secrets,
-                                std::unordered_map<std::string, DestinationCheck>* directories) {
-  if (files.empty()) return Status(kEInvalidArg, "no file given");
-  if (ranges != nullptr) OPENBITS_RETURN_IF_ERROR(ValidateRanges(*ranges));
-  if (ranges != nullptr && HasCustomHttpMethod(job)) {
-    return Status(kBgENotSupportedWithCustomHttpMethod,
-                  "ranges cannot be downloaded with a custom HTTP method");
-  }
-  if (ranges != nullptr && job.dynamic_content) {
-    return Status(kEInvalidArg, "ranges cannot be downloaded from dynamic content");
-  }
-  std::vector<store::FileRecord> added;
-  std::vector<store::SecretRecord> sealed;
-  std::unordered_set<std::string_view> local_names;
-  for (const store::FileRecord& f : job.files) {
-    if (!f.renamed) local_names.insert(f.local_name);
-  }
-  // Many files share a directory; its checks run once.
-  std::unordered_map<std::string, DestinationCheck> own_directories;
-  if (directories == nullptr) directories = &own_directories;
-  // A directory receiving this many files is listed once rather than each
-  // name looked up, unless it holds several times as many names already.
-  constexpr std::size_t kListForFiles = 32;
-  constexpr std::size_t kListedNamesPerFile = 4;
-  std::unordered_map<std::string, std::size_t> files_per_directory;
-  if (files.size() >= kListForFiles) {
-    for (const FileInfo& info : files) {
-      auto parts = platform::SplitAbsolutePath(info.local_name);
-      if (parts.ok()) ++files_per_directory[parts->directory];
-    }
-  }
-  for (const FileInfo& info : files) {
-    Status url = ValidateRemoteUrl(info.remote_name);
-    if (!url.ok()) {
-      return Status(url.code(), url.message() + ": " + auth::RedactUrl(info.remote_name));
-    }
-    auto user_info = auth::SplitUserInfo(info.remote_name);
-    if (!user_info.ok()) {
-      return Status(user_info.status().code(),
-                    user_info.status().message() + ": " + auth::RedactUrl(info.remote_name));
-    }
-    Status local;
-    {
-      auto as_owner = owners_.ActAs(job.owner);
-      local = as_owner.ok() ? ValidateLocalName(info.local_name, options_.state_directory)
-                            : as_owner.status();
-      if (local.ok()) {
-        auto parts = platform::SplitAbsolutePath(info.local_name);
-        if (!parts.ok()) {
-          local = parts.status();
-        } else {
-          auto [known, inserted] = directories->try_emplace(parts->directory);
-          DestinationCheck& check = known->second;
-          if (inserted) {
-            check.status =
-                platform::CheckDestinationDirectory(parts->directory, options_.state_directory);
-            const auto count = files_per_directory.find(parts->directory);
-            if (check.status.ok() && count != files_per_directory.end() &&
-                count->second >= kListForFiles) {
-              auto names = platform::NamesIn(parts->directory, kListedNamesPerFile * count->second);
-              if (names.ok()) check.names.emplace(names->begin(), names->end());
-            }
-          }
-          local = check.status;
-          if (local.ok() && (!check.names || check.names->count(parts->name) != 0)) {
-            local = platform::CheckDestinationName(info.local_name);
-          }
-        }
-      }
-    }
-    if (!local.ok()) return Status(local.code(), local.message() + ": " + info.local_name);
-    if (local_names.count(info.local_name) != 0) {
-      return Status(kEInvalidArg, "the job already has a file named " + info.local_name);
-    }
-    store::FileRecord f;
-    f.index = static_cast<std::uint32_t>(job.files.size() + added.size());
-    // The password goes to the vault; the URL kept and shown has "****".
-    f.remote_name = user_info->redacted_url;
-    f.local_name = info.local_name;
-    if (ranges != nullptr) f.ranges = *ranges;
-    if (user_info->has_password) {
-      const std::string purpose = auth::UrlPasswordPurpose(f.index);
-      auto record = vault_->Seal(job.id, purpose,
-                                 std::span(user_info->password.data(), user_info->password.size()));
-      if (!record.ok()) return record.status();
-      sealed.push_back(store::SecretRecord{purpose, std::move(*record)});
-    }
-    local_names.insert(info.local_name);  // views into `files`, which outlive the loop
-    added.push_back(std::move(f));
-  }
-  for (auto& f : added) out->push_back(std::move(f));
-  for (auto& secret : sealed) secrets->push_back(std::move(secret));
-  std::sort(secrets->begin(), secrets->end(),
-            [](const auto& a, const auto& b) { return a.purpose < b.purpose; });
-  return Status::Ok();
-}
-
 Status Engine::AddFiles(const Caller& caller, JobData& job, const std::vector<FileInfo>& files,
                         const std::vector<FileRange>* ranges) {
   if (closed_) return Status(kEFail, "the manager is closed");
@@ -508,7 +334,8 @@ Status Engine::AddFiles(const Caller& caller, JobData& job, const std::vector<Fi
   std::vector<store::SecretRecord> secrets;
   PrepareRoute(job);
   OPENBITS_RETURN_IF_ERROR(CheckFileLimit(caller, job.rec, files.size()));
-  OPENBITS_RETURN_IF_ERROR(BuildFileRecords(job.rec, files, ranges, &added, &secrets));
+  OPENBITS_RETURN_IF_ERROR(
+      BuildFileRecords(job.rec, files, ranges, FileChecks(), &added, &secrets));
   job.rec.modification_time_ms = NowMs();
   Status st = store_->RunInTransaction([&]() -> Status {
     OPENBITS_RETURN_IF_ERROR(store_->InsertFiles(job.rec.id, added));

@@ -40,6 +40,7 @@
 #include "engine/job_lifecycle.h"
 #include "engine/job_runner.h"
 #include "engine/job_table.h"
+#include "engine/job_validation.h"
 #include "engine/log.h"
 #include "engine/notifier.h"
 #include "engine/owner_access.h"
@@ -54,13 +55,6 @@
 #include "store/vault.h"
 
 namespace openbits::engine {
-
-// What a job's destination directory looked like when files were added.
-struct DestinationCheck {
-  Status status;  // CheckDestinationDirectory's answer
-  // Listed when many new files go there: a name not in it needs no lookup.
-  std::optional<std::unordered_set<std::string>> names;
-};
 
 class Engine final : public std::enable_shared_from_this<Engine> {
  public:
@@ -164,14 +158,10 @@ class Engine final : public std::enable_shared_from_this<Engine> {
   Status RemoveSecret(JobData& job, std::string_view purpose);
   // SaveSecret of `plain`, or RemoveSecret when it is "".
   Status ReplaceSecret(JobData& job, std::string_view purpose, std::string_view plain);
-  // Validates `files` for `job` and turns them into records (not yet stored).
-  // URL passwords are split off and sealed into `secrets`. `directories`
-  // remembers each destination directory's check across calls for the same
-  // owner (null: within this call only).
-  Status BuildFileRecords(const store::JobRecord& job, const std::vector<FileInfo>& files,
-                          const std::vector<FileRange>* ranges, std::vector<store::FileRecord>* out,
-                          std::vector<store::SecretRecord>* secrets,
-                          std::unordered_map<std::string, DestinationCheck>* directories = nullptr);
+  // What file checks need (job_validation.h).
+  FileCheckContext FileChecks() {
+    return FileCheckContext{owners_, *vault_, options_.state_directory};
+  }
   // Applies `change` to the record in place if the job is not final and
   // writes it; a failed check or write leaves the record as it was. Then
   // the change's effects (scheduling, more files, restarted transfers) and

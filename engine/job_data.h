@@ -18,7 +18,6 @@
 #include <boost/asio/steady_timer.hpp>
 #include <openssl/x509.h>
 
-#include "openbits/hresult.h"
 #include "openbits/job.h"
 #include "openbits/status.h"
 

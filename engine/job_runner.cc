@@ -9,6 +9,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "openbits/hresult.h"
+
 #include "engine/scheduler.h"
 
 namespace openbits::engine {

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <utility>
 
+#include "openbits/hresult.h"
+
 #include "engine/state_machine.h"
 #include "platform/system.h"
 

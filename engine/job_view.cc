@@ -5,6 +5,8 @@
 #include <optional>
 #include <utility>
 
+#include "openbits/hresult.h"
+
 #include "auth/client_certificate.h"
 #include "auth/credentials.h"
 #include "auth/request_policy.h"

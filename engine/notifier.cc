@@ -6,6 +6,8 @@
 
 #include <boost/asio/post.hpp>
 
+#include "openbits/hresult.h"
+
 #include "engine/job_view.h"
 #include "engine/notify_command.h"
 #include "platform/process.h"
